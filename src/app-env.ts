@@ -1,0 +1,24 @@
+import type { Cache } from "./cache/cache.ts";
+import type { ProductClient } from "./clients/product.ts";
+import type { UserClient } from "./clients/user.ts";
+import type { Config } from "./config.ts";
+import type { AuthUser } from "./lib/auth.ts";
+import type { CartService } from "./services/cart.ts";
+
+/** What every request carries: the parsed config and the per-request services. */
+export interface Services {
+  config: Config;
+  cache: Cache;
+  products: ProductClient;
+  users: UserClient;
+  cart: CartService;
+}
+
+export type AppEnv = {
+  Bindings: Env;
+  Variables: {
+    requestId: string;
+    services: Services;
+    user: AuthUser;
+  };
+};

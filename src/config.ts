@@ -1,0 +1,72 @@
+import { z } from "zod";
+
+/** How many requests per minute a limit allows; 0 turns the limit off. */
+const perMinute = (fallback: number) => z.coerce.number().int().min(0).default(fallback);
+const url = z.url({ protocol: /^https?$/ });
+const optionalString = z
+  .string()
+  .optional()
+  .transform((value) => (value === "" ? undefined : value));
+
+/** Every setting the worker reads from its environment (vars, secrets); parsed once per isolate. */
+const ConfigSchema = z
+  .object({
+    SERVICE_VERSION: z.string().default("0.0.0"),
+    JWT_SECRET: z
+      .string({ error: "is required" })
+      // HS256 with a short secret can be brute-forced offline from any token.
+      .refine((secret) => new TextEncoder().encode(secret).length >= 32, "must be at least 32 bytes long"),
+    JWKS_URL: optionalString.pipe(url.optional()),
+    JWT_CLOCK_TOLERANCE_SECONDS: z.coerce.number().int().min(0).max(300).default(30),
+    PRODUCT_SERVICE_URL: url,
+    USER_SERVICE_URL: url,
+    NOTIFICATION_SERVICE_URL: url,
+    UPSTREAM_TIMEOUT_MS: z.coerce.number().int().min(50).max(3000).default(3000),
+    DEFAULT_CURRENCY: z
+      .string()
+      .regex(/^[A-Z]{3}$/, "must be an ISO 4217 code")
+      .default("USD"),
+    CORS_ORIGINS: z
+      .string()
+      .default("")
+      .transform((value) =>
+        value
+          .split(",")
+          .map((origin) => origin.trim())
+          .filter(Boolean),
+      )
+      .pipe(z.array(z.url())),
+    RATE_LIMIT_USER_PER_MIN: perMinute(120),
+    RATE_LIMIT_IP_PER_MIN: perMinute(600),
+    PAYMENT_TIMEOUT_MINUTES: z.coerce.number().int().min(1).default(30),
+    UPSTASH_REDIS_REST_URL: optionalString.pipe(url.optional()),
+    UPSTASH_REDIS_REST_TOKEN: optionalString,
+  })
+  .refine((config) => Boolean(config.UPSTASH_REDIS_REST_URL) === Boolean(config.UPSTASH_REDIS_REST_TOKEN), {
+    path: ["UPSTASH_REDIS_REST_TOKEN"],
+    message: "and UPSTASH_REDIS_REST_URL must be set together",
+  });
+
+export type Config = z.infer<typeof ConfigSchema>;
+
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}
+
+const parsed = new WeakMap<object, Config>();
+
+/**
+ * Parses the worker's environment once per isolate. A bad value throws a ConfigError that names
+ * every offending variable, so a misconfigured deploy fails loudly on its first request.
+ */
+export function getConfig(env: object): Config {
+  const cached = parsed.get(env);
+  if (cached) return cached;
+  const result = ConfigSchema.safeParse(env);
+  if (!result.success) {
+    const problems = result.error.issues.map((issue) => `${issue.path.join(".")} ${issue.message}`);
+    throw new ConfigError(`Invalid configuration: ${problems.join("; ")}`);
+  }
+  parsed.set(env, result.data);
+  return result.data;
+}

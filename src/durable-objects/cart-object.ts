@@ -1,0 +1,238 @@
+import { DurableObject } from "cloudflare:workers";
+import {
+  type Cart,
+  type CartItem,
+  type CartResult,
+  MAX_CART_LINES,
+  MAX_LINE_QUANTITY,
+  type ProductSnapshot,
+} from "../schemas/cart.ts";
+
+/** Carts nobody touched for this long are emptied by the object's alarm (SPEC §4). */
+export const CART_TTL_MS = 30 * 24 * 60 * 60 * 1000;
+
+type ItemRow = {
+  id: string;
+  product_id: string;
+  product_name: string;
+  price: number;
+  currency: string;
+  image: string | null;
+  quantity: number;
+};
+
+/**
+ * One user's cart, in the object's SQLite storage. Every RPC method runs its read-modify-write
+ * synchronously: input gates do not hold across non-storage awaits, so the worker fetches product
+ * data *before* calling in, and nothing here awaits between reading and writing.
+ *
+ * Storage layout:
+ *   cart_items  one row per line; product_id is unique, so adding a product twice grows its line
+ *   cart_meta   a single row: the owner's user id and when the cart last changed (drives expiry)
+ */
+export class CartObject extends DurableObject<Env> {
+  private readonly sql: SqlStorage;
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    this.sql = ctx.storage.sql;
+    this.sql.exec(`
+      CREATE TABLE IF NOT EXISTS cart_items (
+        id TEXT PRIMARY KEY,
+        product_id TEXT NOT NULL UNIQUE,
+        product_name TEXT NOT NULL,
+        price INTEGER NOT NULL,
+        currency TEXT NOT NULL,
+        image TEXT,
+        quantity INTEGER NOT NULL CHECK (quantity BETWEEN 1 AND ${MAX_LINE_QUANTITY}),
+        added_at INTEGER NOT NULL
+      );
+      CREATE TABLE IF NOT EXISTS cart_meta (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        user_id INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL
+      );
+    `);
+  }
+
+  getCart(userId: number, defaultCurrency: string): Cart {
+    const items = this.items();
+    const updatedAt = this.sql
+      .exec<{ updated_at: number }>("SELECT updated_at FROM cart_meta")
+      .toArray()[0]?.updated_at;
+    return {
+      id: this.ctx.id.toString(),
+      userId,
+      items,
+      totalItems: items.reduce((sum, item) => sum + item.quantity, 0),
+      totalAmount: items.reduce((sum, item) => sum + item.totalPrice, 0),
+      currency: items[0]?.currency ?? defaultCurrency,
+      updatedAt: new Date(updatedAt ?? Date.now()).toISOString(),
+    };
+  }
+
+  /** Adds a product, or grows its line; the snapshot refreshes the line's name, price and image. */
+  addItem(
+    userId: number,
+    product: ProductSnapshot,
+    quantity: number,
+  ): CartResult<{ item: CartItem; created: boolean }> {
+    return this.ctx.storage.transactionSync(() => {
+      const lines = this.items();
+      const existing = lines.find((line) => line.productId === product.productId);
+      if (lines.some((line) => line.currency !== product.currency)) {
+        return reject(
+          "CURRENCY_MISMATCH",
+          `The cart holds ${lines[0]?.currency} items; this product is priced in ${product.currency}`,
+        );
+      }
+      if (!existing && lines.length >= MAX_CART_LINES) {
+        return reject("CART_LIMIT_EXCEEDED", `A cart holds at most ${MAX_CART_LINES} lines`);
+      }
+      const newQuantity = (existing?.quantity ?? 0) + quantity;
+      if (newQuantity > MAX_LINE_QUANTITY) {
+        return reject("CART_LIMIT_EXCEEDED", `A line holds at most ${MAX_LINE_QUANTITY} units`);
+      }
+      if (newQuantity > product.stock) {
+        return reject(
+          "INSUFFICIENT_STOCK",
+          `Only ${Math.max(product.stock, 0)} units of ${product.name} are in stock`,
+        );
+      }
+      const id = existing?.id ?? crypto.randomUUID();
+      this.sql.exec(
+        `INSERT INTO cart_items (id, product_id, product_name, price, currency, image, quantity, added_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (product_id) DO UPDATE SET
+           product_name = excluded.product_name, price = excluded.price, currency = excluded.currency,
+           image = excluded.image, quantity = excluded.quantity`,
+        id,
+        product.productId,
+        product.name,
+        product.price,
+        product.currency,
+        product.image,
+        newQuantity,
+        Date.now(),
+      );
+      this.touch(userId);
+      return { ok: true, value: { item: this.item(id) as CartItem, created: !existing } };
+    });
+  }
+
+  /** Reads one line, so the worker can look its product up before changing it. */
+  getItem(itemId: string): CartItem | null {
+    return this.item(itemId);
+  }
+
+  /**
+   * Sets a line's quantity. A product snapshot is required to grow a line (stock is re-checked
+   * and the price refreshed); shrinking needs none, so it works while the product service is down.
+   */
+  setQuantity(
+    userId: number,
+    itemId: string,
+    quantity: number,
+    product?: ProductSnapshot,
+  ): CartResult<CartItem> {
+    return this.ctx.storage.transactionSync(() => {
+      const line = this.item(itemId);
+      if (!line) return reject("CART_ITEM_NOT_FOUND", "The cart has no such item");
+      if (product && product.productId === line.productId) {
+        if (quantity > product.stock) {
+          return reject(
+            "INSUFFICIENT_STOCK",
+            `Only ${Math.max(product.stock, 0)} units of ${product.name} are in stock`,
+          );
+        }
+        this.sql.exec(
+          "UPDATE cart_items SET quantity = ?, product_name = ?, price = ?, image = ? WHERE id = ?",
+          quantity,
+          product.name,
+          product.price,
+          product.image,
+          itemId,
+        );
+      } else if (quantity > line.quantity) {
+        return reject("INSUFFICIENT_STOCK", "The product's stock could not be confirmed");
+      } else {
+        this.sql.exec("UPDATE cart_items SET quantity = ? WHERE id = ?", quantity, itemId);
+      }
+      this.touch(userId);
+      return { ok: true, value: this.item(itemId) as CartItem };
+    });
+  }
+
+  /** Removes a line and answers the cart as it now is, or null when there was no such line. */
+  removeItem(userId: number, itemId: string, defaultCurrency: string): Cart | null {
+    return this.ctx.storage.transactionSync(() => {
+      if (this.sql.exec("DELETE FROM cart_items WHERE id = ?", itemId).rowsWritten === 0) return null;
+      this.touch(userId);
+      return this.getCart(userId, defaultCurrency);
+    });
+  }
+
+  clear(userId: number, defaultCurrency: string): Cart {
+    return this.ctx.storage.transactionSync(() => {
+      this.sql.exec("DELETE FROM cart_items");
+      this.touch(userId);
+      return this.getCart(userId, defaultCurrency);
+    });
+  }
+
+  /** Empties a cart idle for CART_TTL_MS; a cart touched since the alarm was set gets a new one. */
+  override async alarm(): Promise<void> {
+    const meta = this.sql.exec<{ updated_at: number }>("SELECT updated_at FROM cart_meta").toArray()[0];
+    if (!meta) return;
+    const expiresAt = meta.updated_at + CART_TTL_MS;
+    if (expiresAt > Date.now()) {
+      await this.ctx.storage.setAlarm(expiresAt);
+      return;
+    }
+    this.ctx.storage.transactionSync(() => {
+      this.sql.exec("DELETE FROM cart_items");
+      this.sql.exec("DELETE FROM cart_meta");
+    });
+  }
+
+  private touch(userId: number): void {
+    const now = Date.now();
+    this.sql.exec(
+      `INSERT INTO cart_meta (id, user_id, updated_at) VALUES (1, ?, ?)
+       ON CONFLICT (id) DO UPDATE SET user_id = excluded.user_id, updated_at = excluded.updated_at`,
+      userId,
+      now,
+    );
+    // Storage writes are ordered and confirmed before the RPC answers (output gate), so this need not be awaited.
+    void this.ctx.storage.setAlarm(now + CART_TTL_MS);
+  }
+
+  private items(): CartItem[] {
+    return this.sql.exec<ItemRow>("SELECT * FROM cart_items ORDER BY added_at, id").toArray().map(toCartItem);
+  }
+
+  private item(itemId: string): CartItem | null {
+    const row = this.sql.exec<ItemRow>("SELECT * FROM cart_items WHERE id = ?", itemId).toArray()[0];
+    return row ? toCartItem(row) : null;
+  }
+}
+
+function toCartItem(row: ItemRow): CartItem {
+  return {
+    id: row.id,
+    productId: row.product_id,
+    productName: row.product_name,
+    price: row.price,
+    currency: row.currency,
+    quantity: row.quantity,
+    totalPrice: row.price * row.quantity,
+    image: row.image,
+  };
+}
+
+function reject(
+  code: Exclude<CartResult<never>, { ok: true }>["code"],
+  message: string,
+): { ok: false; code: typeof code; message: string } {
+  return { ok: false, code, message };
+}

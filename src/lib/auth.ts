@@ -1,0 +1,131 @@
+import {
+  createRemoteJWKSet,
+  decodeProtectedHeader,
+  type JWTPayload,
+  type JWTVerifyGetKey,
+  errors as joseErrors,
+  jwtVerify,
+} from "jose";
+import { z } from "zod";
+import type { Cache } from "../cache/cache.ts";
+import type { UserClient } from "../clients/user.ts";
+import type { Config } from "../config.ts";
+import { ApiError } from "./errors.ts";
+
+export type Role = "USER" | "ADMIN";
+
+export interface AuthUser {
+  id: number;
+  role: Role;
+}
+
+/** Refused before any parsing: a real token is a few hundred bytes. */
+export const MAX_AUTHORIZATION_HEADER_BYTES = 8 * 1024;
+
+const ASYMMETRIC_ALGORITHMS = ["RS256", "ES256"];
+
+const UserId = z
+  .union([
+    z.number(),
+    z
+      .string()
+      .regex(/^\d{1,15}$/)
+      .transform(Number),
+  ])
+  .pipe(z.number().int().positive().max(Number.MAX_SAFE_INTEGER));
+const RoleClaim = z.enum(["USER", "ADMIN"]);
+
+const encoder = new TextEncoder();
+const jwksByUrl = new Map<string, JWTVerifyGetKey>();
+
+function jwks(url: string): JWTVerifyGetKey {
+  let keySet = jwksByUrl.get(url);
+  if (!keySet) {
+    keySet = createRemoteJWKSet(new URL(url));
+    jwksByUrl.set(url, keySet);
+  }
+  return keySet;
+}
+
+function unauthorized(message: string): ApiError {
+  return new ApiError("UNAUTHORIZED", message, undefined, {
+    "WWW-Authenticate": 'Bearer realm="order-service"',
+  });
+}
+
+/** Extracts the bearer token from an Authorization header, refusing oversized or malformed ones. */
+export function bearerToken(header: string | undefined): string {
+  if (!header) throw unauthorized("A bearer token is required");
+  if (header.length > MAX_AUTHORIZATION_HEADER_BYTES)
+    throw unauthorized("The Authorization header is too large");
+  const match = /^Bearer +([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*)$/i.exec(header.trim());
+  if (!match?.[1]) throw unauthorized("The Authorization header must be 'Bearer <jwt>'");
+  return match[1];
+}
+
+export interface AuthDeps {
+  config: Config;
+  users: UserClient;
+  cache: Cache;
+}
+
+/**
+ * Verifies a token locally (signature, algorithm, exp, nbf) and returns who it speaks for. Only
+ * when the claims lack a user id or role does it ask the user service, caching the answer until
+ * the token expires.
+ */
+export async function authenticate(token: string, { config, users, cache }: AuthDeps): Promise<AuthUser> {
+  const payload = await verify(token, config);
+
+  const userId = UserId.safeParse(payload.userId ?? payload.sub);
+  const role = RoleClaim.safeParse(payload.role);
+  if (userId.success && role.success) return { id: userId.data, role: role.data };
+
+  const cacheKey = `auth:v1:${await sha256(token)}`;
+  const cached = await cache.get<AuthUser>(cacheKey);
+  if (cached) return cached;
+
+  const validated = await users.validate(token);
+  const user: AuthUser = { id: validated.userId, role: validated.role };
+  const ttlSeconds = (payload.exp ?? 0) - Math.floor(Date.now() / 1000);
+  if (ttlSeconds > 0) await cache.set(cacheKey, user, ttlSeconds);
+  return user;
+}
+
+async function verify(token: string, config: Config): Promise<JWTPayload> {
+  let alg: string | undefined;
+  try {
+    alg = decodeProtectedHeader(token).alg;
+  } catch {
+    throw unauthorized("The token is malformed");
+  }
+  const options = { requiredClaims: ["exp", "sub"], clockTolerance: config.JWT_CLOCK_TOLERANCE_SECONDS };
+  try {
+    if (alg === "HS256") {
+      const { payload } = await jwtVerify(token, encoder.encode(config.JWT_SECRET), {
+        ...options,
+        algorithms: ["HS256"],
+      });
+      return payload;
+    }
+    if (config.JWKS_URL && alg && ASYMMETRIC_ALGORITHMS.includes(alg)) {
+      const { payload } = await jwtVerify(token, jwks(config.JWKS_URL), {
+        ...options,
+        algorithms: ASYMMETRIC_ALGORITHMS,
+      });
+      return payload;
+    }
+  } catch (error) {
+    if (error instanceof joseErrors.JWKSTimeout || error instanceof joseErrors.JWKSInvalid) {
+      throw new ApiError("UPSTREAM_UNAVAILABLE", "The identity provider's keys are unavailable");
+    }
+    if (error instanceof joseErrors.JWTExpired) throw unauthorized("The token has expired");
+    throw unauthorized("The token is invalid");
+  }
+  throw unauthorized(`Tokens signed with ${alg ?? "no algorithm"} are not accepted`);
+}
+
+async function sha256(text: string): Promise<string> {
+  const digest = await crypto.subtle.digest("SHA-256", encoder.encode(text));
+  return [...new Uint8Array(digest)].map((byte) => byte.toString(16).padStart(2, "0")).join("");
+}

@@ -1,0 +1,15 @@
+type Level = "debug" | "info" | "warn" | "error";
+
+/** One structured JSON line. Callers pass fields, never tokens or card data. */
+export function log(level: Level, msg: string, fields: Record<string, unknown> = {}): void {
+  const line = JSON.stringify({ level, msg, time: new Date().toISOString(), ...fields });
+  if (level === "error") console.error(line);
+  else if (level === "warn") console.warn(line);
+  else console.log(line);
+}
+
+export function describeError(error: unknown): Record<string, unknown> {
+  return error instanceof Error
+    ? { error: error.message, errorName: error.name, stack: error.stack }
+    : { error: String(error) };
+}

@@ -1,0 +1,73 @@
+import { OpenAPIHono, type RouteConfig, type RouteHandler, type z } from "@hono/zod-openapi";
+import type { AppEnv } from "../app-env.ts";
+import { ErrorResponseSchema } from "../schemas/common.ts";
+import { ApiError } from "./errors.ts";
+
+/**
+ * Every router is made here so that a schema failure anywhere (body, params, query) becomes the
+ * same 400 envelope with field details.
+ */
+export function createRouter() {
+  return new OpenAPIHono<AppEnv>({
+    defaultHook: (result) => {
+      if (!result.success) {
+        throw new ApiError(
+          "VALIDATION_FAILED",
+          "The request is invalid",
+          result.error.issues.map((issue) => ({
+            path: issue.path.join(".") || result.target,
+            message: issue.message,
+          })),
+        );
+      }
+    },
+  });
+}
+
+const ERROR_DESCRIPTIONS = {
+  400: "Invalid input (with field details)",
+  401: "Missing or invalid bearer token",
+  403: "Authenticated but not allowed",
+  404: "Not found",
+  409: "Business conflict",
+  413: "Body larger than 64 KiB",
+  429: "Rate limited (see Retry-After)",
+  500: "Internal error",
+  503: "A dependency is unavailable",
+} as const;
+
+type ErrorStatus = keyof typeof ERROR_DESCRIPTIONS;
+
+type ErrorResponse = {
+  description: string;
+  content: { "application/json": { schema: typeof ErrorResponseSchema } };
+};
+
+/** The documented error responses of a route; every route answers 400, 413, 429 and 500. */
+export function errorResponses<const S extends readonly ErrorStatus[] = []>(...statuses: S) {
+  const all = [...new Set<ErrorStatus>([400, 413, 429, 500, ...statuses])];
+  const entries = all.map((status) => [
+    status,
+    {
+      description: ERROR_DESCRIPTIONS[status],
+      content: { "application/json": { schema: ErrorResponseSchema } },
+    },
+  ]);
+  return Object.fromEntries(entries) as Record<S[number] | 400 | 413 | 429 | 500, ErrorResponse>;
+}
+
+export function jsonBody<T extends z.ZodType>(schema: T, description?: string) {
+  return {
+    required: true,
+    description,
+    content: { "application/json": { schema } },
+  };
+}
+
+export function jsonResponse<T extends z.ZodType>(schema: T, description: string) {
+  return { description, content: { "application/json": { schema } } };
+}
+
+export const bearerAuth = [{ bearerAuth: [] }];
+
+export type AppRouteHandler<R extends RouteConfig> = RouteHandler<R, AppEnv>;

@@ -1,0 +1,33 @@
+import type { AppRouteHandler as Handler } from "../../lib/openapi.ts";
+import type * as routes from "./cart.routes.ts";
+
+export const getCart: Handler<typeof routes.getCart> = async (c) => {
+  const cart = await c.var.services.cart.get(c.var.user.id);
+  return c.json({ success: true as const, message: "Cart retrieved", data: cart }, 200);
+};
+
+export const addItem: Handler<typeof routes.addItem> = async (c) => {
+  const { productId, quantity } = c.req.valid("json");
+  const { item, created } = await c.var.services.cart.addItem(c.var.user.id, productId, quantity);
+  return created
+    ? c.json({ success: true as const, message: "Item added to cart", data: item }, 201)
+    : c.json({ success: true as const, message: "Cart item quantity increased", data: item }, 200);
+};
+
+export const updateItem: Handler<typeof routes.updateItem> = async (c) => {
+  const { item_id } = c.req.valid("param");
+  const { quantity } = c.req.valid("json");
+  const item = await c.var.services.cart.setQuantity(c.var.user.id, item_id, quantity);
+  return c.json({ success: true as const, message: "Cart item updated", data: item }, 200);
+};
+
+export const removeItem: Handler<typeof routes.removeItem> = async (c) => {
+  const { item_id } = c.req.valid("param");
+  const cart = await c.var.services.cart.removeItem(c.var.user.id, item_id);
+  return c.json({ success: true as const, message: "Item removed from cart", data: cart }, 200);
+};
+
+export const clearCart: Handler<typeof routes.clearCart> = async (c) => {
+  const cart = await c.var.services.cart.clear(c.var.user.id);
+  return c.json({ success: true as const, message: "Cart cleared", data: cart }, 200);
+};

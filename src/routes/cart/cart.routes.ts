@@ -1,0 +1,80 @@
+import { createRoute } from "@hono/zod-openapi";
+import { bearerAuth, errorResponses, jsonBody, jsonResponse } from "../../lib/openapi.ts";
+import {
+  AddItemBodySchema,
+  CartItemSchema,
+  CartSchema,
+  ItemIdParamSchema,
+  UpdateItemBodySchema,
+} from "../../schemas/cart.ts";
+import { envelope } from "../../schemas/common.ts";
+
+const tags = ["Cart"];
+const CartEnvelope = envelope(CartSchema, "CartResponse");
+const CartItemEnvelope = envelope(CartItemSchema, "CartItemResponse");
+
+export const getCart = createRoute({
+  method: "get",
+  path: "/api/cart",
+  tags,
+  summary: "The caller's cart",
+  security: bearerAuth,
+  responses: {
+    200: jsonResponse(CartEnvelope, "The cart, with totals in minor units"),
+    ...errorResponses(401),
+  },
+});
+
+export const addItem = createRoute({
+  method: "post",
+  path: "/api/cart/items",
+  tags,
+  summary: "Add a product, or grow its line",
+  description:
+    "Name, price and image come from the product service. Adding a product already in the cart grows that line.",
+  security: bearerAuth,
+  request: { body: jsonBody(AddItemBodySchema) },
+  responses: {
+    201: jsonResponse(CartItemEnvelope, "A new line"),
+    200: jsonResponse(CartItemEnvelope, "An existing line grew"),
+    ...errorResponses(401, 404, 409, 503),
+  },
+});
+
+export const updateItem = createRoute({
+  method: "put",
+  path: "/api/cart/items/{item_id}",
+  tags,
+  summary: "Set a line's quantity",
+  security: bearerAuth,
+  request: { params: ItemIdParamSchema, body: jsonBody(UpdateItemBodySchema) },
+  responses: {
+    200: jsonResponse(CartItemEnvelope, "The updated line"),
+    ...errorResponses(401, 404, 409, 503),
+  },
+});
+
+export const removeItem = createRoute({
+  method: "delete",
+  path: "/api/cart/items/{item_id}",
+  tags,
+  summary: "Remove a line",
+  security: bearerAuth,
+  request: { params: ItemIdParamSchema },
+  responses: {
+    200: jsonResponse(CartEnvelope, "The cart without the line"),
+    ...errorResponses(401, 404),
+  },
+});
+
+export const clearCart = createRoute({
+  method: "delete",
+  path: "/api/cart",
+  tags,
+  summary: "Empty the cart",
+  security: bearerAuth,
+  responses: {
+    200: jsonResponse(CartEnvelope, "The empty cart"),
+    ...errorResponses(401),
+  },
+});

@@ -1,0 +1,44 @@
+import { createRoute, z } from "@hono/zod-openapi";
+import { errorResponses, jsonResponse } from "../../lib/openapi.ts";
+
+const tags = ["Health"];
+
+export const LivenessSchema = z
+  .object({ status: z.literal("ok"), service: z.string(), version: z.string() })
+  .openapi("Liveness");
+
+const DependencySchema = z.object({
+  status: z.enum(["up", "down"]),
+  required: z.boolean(),
+  latencyMs: z.number().int(),
+  error: z.string().optional(),
+});
+
+export const ReadinessSchema = z
+  .object({
+    status: z.enum(["ready", "degraded", "unavailable"]),
+    service: z.string(),
+    version: z.string(),
+    dependencies: z.record(z.string(), DependencySchema),
+  })
+  .openapi("Readiness");
+
+export const liveness = createRoute({
+  method: "get",
+  path: "/health",
+  tags,
+  summary: "Liveness",
+  responses: { 200: jsonResponse(LivenessSchema, "The worker is running"), ...errorResponses() },
+});
+
+export const readiness = createRoute({
+  method: "get",
+  path: "/health/ready",
+  tags,
+  summary: "Readiness: each dependency's state and latency",
+  responses: {
+    200: jsonResponse(ReadinessSchema, "Every required dependency is up"),
+    503: jsonResponse(ReadinessSchema, "A required dependency is down"),
+    ...errorResponses(),
+  },
+});

@@ -1,0 +1,42 @@
+import type { Services } from "../app-env.ts";
+
+export interface DependencyState {
+  status: "up" | "down";
+  required: boolean;
+  latencyMs: number;
+  error?: string;
+}
+
+interface Probe {
+  name: string;
+  required: boolean;
+  check: () => Promise<void>;
+}
+
+/** Probes every dependency concurrently; each probe is bounded by its client's own timeout. */
+export async function checkReadiness(services: Services) {
+  const probes: Probe[] = [{ name: "productService", required: true, check: () => services.products.ping() }];
+  const results = await Promise.all(
+    probes.map(async (probe): Promise<[string, DependencyState]> => {
+      const started = Date.now();
+      try {
+        await probe.check();
+        return [probe.name, { status: "up", required: probe.required, latencyMs: Date.now() - started }];
+      } catch (error) {
+        const message = error instanceof Error ? error.message : String(error);
+        return [
+          probe.name,
+          { status: "down", required: probe.required, latencyMs: Date.now() - started, error: message },
+        ];
+      }
+    }),
+  );
+  const dependencies = Object.fromEntries(results);
+  const down = results.filter(([, state]) => state.status === "down");
+  const status = down.some(([, state]) => state.required)
+    ? "unavailable"
+    : down.length > 0
+      ? "degraded"
+      : "ready";
+  return { status, dependencies } as const;
+}

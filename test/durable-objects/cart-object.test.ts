@@ -1,0 +1,91 @@
+import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import { CART_TTL_MS, type CartObject } from "../../src/durable-objects/cart-object.ts";
+import { newUser } from "../helpers/auth.ts";
+import { api } from "../helpers/http.ts";
+import { createProduct } from "../helpers/products.ts";
+
+function stubFor(userId: number) {
+  return (env.CART as DurableObjectNamespace<CartObject>).getByName(`user:${userId}`);
+}
+
+describe("cart object", () => {
+  it("serialises 50 concurrent adds of one unit into a line of 50", async () => {
+    const user = await newUser();
+    const product = await createProduct({ stock: 60 });
+    const responses = await Promise.all(
+      Array.from({ length: 50 }, () =>
+        api("POST", "/api/cart/items", {
+          headers: user.headers,
+          json: { productId: product.id, quantity: 1 },
+        }),
+      ),
+    );
+    const statuses = responses.map((res) => res.status).sort();
+    expect(statuses.filter((status) => status === 201)).toHaveLength(1);
+    expect(statuses.filter((status) => status === 200)).toHaveLength(49);
+
+    const cart = await api("GET", "/api/cart", { headers: user.headers });
+    expect(cart.body.data.items).toHaveLength(1);
+    expect(cart.body.data.items[0].quantity).toBe(50);
+  });
+
+  it("never oversells the stock it was told about under concurrency", async () => {
+    const user = await newUser();
+    const product = await createProduct({ stock: 10 });
+    const responses = await Promise.all(
+      Array.from({ length: 30 }, () =>
+        api("POST", "/api/cart/items", {
+          headers: user.headers,
+          json: { productId: product.id, quantity: 1 },
+        }),
+      ),
+    );
+    expect(responses.filter((res) => res.status === 409)).toHaveLength(20);
+    const cart = await api("GET", "/api/cart", { headers: user.headers });
+    expect(cart.body.data.items[0].quantity).toBe(10);
+  });
+
+  it("empties a cart idle for 30 days when its alarm fires", async () => {
+    const user = await newUser();
+    const product = await createProduct();
+    await api("POST", "/api/cart/items", {
+      headers: user.headers,
+      json: { productId: product.id, quantity: 2 },
+    });
+    const stub = stubFor(user.id);
+
+    const alarmAt = await runInDurableObject(stub, (_instance: CartObject, state) =>
+      state.storage.getAlarm(),
+    );
+    expect(alarmAt).toBeGreaterThan(Date.now() + CART_TTL_MS - 60_000);
+
+    await runInDurableObject(stub, (_instance: CartObject, state) => {
+      state.storage.sql.exec("UPDATE cart_meta SET updated_at = ?", Date.now() - CART_TTL_MS - 1000);
+    });
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
+
+    const cart = await api("GET", "/api/cart", { headers: user.headers });
+    expect(cart.body.data.items).toEqual([]);
+  });
+
+  it("keeps a cart that was touched since, and re-arms its alarm", async () => {
+    const user = await newUser();
+    const product = await createProduct();
+    await api("POST", "/api/cart/items", {
+      headers: user.headers,
+      json: { productId: product.id, quantity: 1 },
+    });
+    const stub = stubFor(user.id);
+
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
+
+    const cart = await api("GET", "/api/cart", { headers: user.headers });
+    expect(cart.body.data.items).toHaveLength(1);
+    const alarmAt = await runInDurableObject(stub, (_instance: CartObject, state) =>
+      state.storage.getAlarm(),
+    );
+    expect(alarmAt).toBeGreaterThan(Date.now() + CART_TTL_MS - 60_000);
+  });
+});

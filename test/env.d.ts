@@ -1,0 +1,12 @@
+declare namespace Cloudflare {
+  interface GlobalProps {
+    mainModule: typeof import("../src/index.ts");
+  }
+  /** Bindings the vitest config adds for tests (see vitest.config.ts). */
+  interface Env {
+    JWT_SECRET: string;
+    PRODUCT_SERVICE_URL: string;
+    USER_SERVICE_URL: string;
+    NOTIFICATION_SERVICE_URL: string;
+  }
+}

@@ -1,0 +1,44 @@
+import { env } from "cloudflare:workers";
+import { SignJWT } from "jose";
+
+export type Role = "USER" | "ADMIN";
+
+let counter = 0;
+
+/** A user id no other test uses, so every test starts with an empty cart and no orders. */
+export function newUserId(): number {
+  counter += 1;
+  return Math.floor(Math.random() * 1_000_000_000) * 100 + (counter % 100) + 1;
+}
+
+export interface TokenOptions {
+  role?: Role | null;
+  expiresIn?: string | number;
+  claims?: Record<string, unknown>;
+  subject?: string | null;
+  secret?: string;
+}
+
+/** An HS256 token as another issuer would mint it: numeric `sub`, `role` claim. */
+export async function tokenFor(userId: number | string, options: TokenOptions = {}): Promise<string> {
+  const {
+    role = "USER",
+    expiresIn = "15m",
+    claims = {},
+    subject = String(userId),
+    secret = env.JWT_SECRET,
+  } = options;
+  const jwt = new SignJWT({ ...(role ? { role } : {}), ...claims })
+    .setProtectedHeader({ alg: "HS256" })
+    .setIssuedAt();
+  if (subject !== null) jwt.setSubject(subject);
+  if (expiresIn !== null) jwt.setExpirationTime(expiresIn);
+  return jwt.sign(new TextEncoder().encode(secret));
+}
+
+/** A fresh user with a valid token. */
+export async function newUser(role: Role = "USER") {
+  const id = newUserId();
+  const token = await tokenFor(id, { role });
+  return { id, token, headers: { authorization: `Bearer ${token}` } };
+}

@@ -1,0 +1,53 @@
+import { env } from "cloudflare:workers";
+
+export type Fault = "error" | "slow" | "malformed" | "garbage" | "reset";
+
+export interface TestProduct {
+  id: string;
+  name: string;
+  price: number;
+  currency: string;
+  images: string[];
+  stock: number;
+  sku: string;
+  isActive: boolean;
+  faults?: { get?: Fault; stock?: Fault };
+}
+
+async function admin<T>(method: string, path: string, body?: unknown): Promise<T> {
+  const response = await fetch(`${env.PRODUCT_SERVICE_URL}/__admin${path}`, {
+    method,
+    headers: { "content-type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  if (!response.ok) throw new Error(`product stand-in answered ${response.status} to ${method} ${path}`);
+  return response.json() as Promise<T>;
+}
+
+let counter = 0;
+
+/** A product of this test's own in the stand-in product service. */
+export async function createProduct(overrides: Partial<Omit<TestProduct, "id">> = {}): Promise<TestProduct> {
+  counter += 1;
+  return admin<TestProduct>("POST", "/products", {
+    name: `Test product ${counter}`,
+    price: 1250,
+    currency: "USD",
+    images: [`https://example.com/test-${counter}.jpg`],
+    stock: 100,
+    sku: `TEST-${counter}`,
+    isActive: true,
+    ...overrides,
+  });
+}
+
+export async function updateProduct(
+  id: string,
+  patch: Partial<Omit<TestProduct, "id">>,
+): Promise<TestProduct> {
+  return admin<TestProduct>("PATCH", `/products/${id}`, patch);
+}
+
+export async function readProduct(id: string): Promise<TestProduct> {
+  return admin<TestProduct>("GET", `/products/${id}`);
+}

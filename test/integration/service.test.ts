@@ -1,0 +1,109 @@
+import { env } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import { createApp } from "../../src/app.ts";
+import { newUser } from "../helpers/auth.ts";
+import { api } from "../helpers/http.ts";
+
+describe("service endpoints", () => {
+  it("answers liveness", async () => {
+    const res = await api("GET", "/health");
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual({ status: "ok", service: "order-service", version: env.SERVICE_VERSION });
+    expect(res.headers.get("x-request-id")).toMatch(/^[\w-]+$/);
+  });
+
+  it("echoes a caller's X-Request-Id", async () => {
+    const res = await api("GET", "/health", { headers: { "x-request-id": "trace-123" } });
+    expect(res.headers.get("x-request-id")).toBe("trace-123");
+  });
+
+  it("reports readiness with each dependency's state and latency", async () => {
+    const res = await api("GET", "/health/ready");
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({
+      status: "ready",
+      dependencies: { productService: { status: "up", required: true, latencyMs: expect.any(Number) } },
+    });
+  });
+
+  it("answers an unknown route with a 404 envelope", async () => {
+    const res = await api("GET", "/nope");
+    expect(res.status).toBe(404);
+    expect(res.body).toMatchObject({ success: false, error: { code: "NOT_FOUND" } });
+  });
+
+  it("serves an OpenAPI 3.1 document with the bearer scheme and error responses", async () => {
+    const res = await api("GET", "/openapi.json");
+    expect(res.status).toBe(200);
+    expect(res.body.openapi).toBe("3.1.0");
+    expect(res.body.components.securitySchemes.bearerAuth).toMatchObject({ type: "http", scheme: "bearer" });
+    const addItem = res.body.paths["/api/cart/items"].post;
+    expect(addItem.security).toEqual([{ bearerAuth: [] }]);
+    expect(Object.keys(addItem.responses).sort()).toEqual([
+      "200",
+      "201",
+      "400",
+      "401",
+      "404",
+      "409",
+      "413",
+      "429",
+      "500",
+      "503",
+    ]);
+    expect(res.body.components.schemas.ErrorResponse.properties.error.properties.code.enum).toContain(
+      "UPSTREAM_UNAVAILABLE",
+    );
+  });
+
+  it("documents exactly the routes the app serves", async () => {
+    const doc = await api("GET", "/openapi.json");
+    const documented = new Set<string>();
+    for (const [path, operations] of Object.entries(doc.body.paths as Record<string, object>)) {
+      for (const method of Object.keys(operations)) documented.add(`${method.toUpperCase()} ${path}`);
+    }
+    const undocumented = new Set(["GET /openapi.json", "GET /docs"]);
+    const served = new Set(
+      createApp()
+        .routes.filter((route) => route.method !== "ALL")
+        .map((route) => `${route.method} ${route.path.replace(/:(\w+)/g, "{$1}")}`)
+        .filter((route) => !undocumented.has(route)),
+    );
+    expect([...served].sort()).toEqual([...documented].sort());
+  });
+
+  it("renders /docs with assets the worker serves itself", async () => {
+    const res = await api("GET", "/docs");
+    expect(res.status).toBe(200);
+    expect(res.headers.get("content-type")).toContain("text/html");
+    expect(res.body).toContain("/docs-assets/swagger-ui-bundle.js");
+    expect(res.body).toContain("/openapi.json");
+    for (const asset of ["/docs-assets/swagger-ui-bundle.js", "/docs-assets/swagger-ui.css"]) {
+      const response = await env.ASSETS.fetch(`https://orders.test${asset}`);
+      expect(response.status, asset).toBe(200);
+      expect((await response.arrayBuffer()).byteLength).toBeGreaterThan(1000);
+    }
+  });
+
+  it("answers CORS preflights for allowed origins only", async () => {
+    const allowed = await api("OPTIONS", "/api/cart", {
+      headers: { origin: "https://shop.example.com", "access-control-request-method": "POST" },
+    });
+    expect(allowed.status).toBe(204);
+    expect(allowed.headers.get("access-control-allow-origin")).toBe("https://shop.example.com");
+
+    const other = await api("OPTIONS", "/api/cart", {
+      headers: { origin: "https://evil.example.com", "access-control-request-method": "POST" },
+    });
+    expect(other.headers.get("access-control-allow-origin")).toBeNull();
+  });
+
+  it("sets CORS headers on actual responses to allowed origins", async () => {
+    const user = await newUser();
+    const res = await api("GET", "/api/cart", {
+      headers: { ...user.headers, origin: "https://shop.example.com" },
+    });
+    expect(res.headers.get("access-control-allow-origin")).toBe("https://shop.example.com");
+    expect(res.headers.get("access-control-expose-headers")).toContain("X-Request-Id");
+  });
+});

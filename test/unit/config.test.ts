@@ -1,0 +1,43 @@
+import { describe, expect, it } from "vitest";
+import { ConfigError, getConfig } from "../../src/config.ts";
+
+const valid = {
+  JWT_SECRET: "x".repeat(32),
+  PRODUCT_SERVICE_URL: "http://127.0.0.1:8081",
+  USER_SERVICE_URL: "http://127.0.0.1:8082",
+  NOTIFICATION_SERVICE_URL: "http://127.0.0.1:8084",
+};
+
+describe("config", () => {
+  it("applies defaults", () => {
+    expect(getConfig({ ...valid })).toMatchObject({
+      RATE_LIMIT_USER_PER_MIN: 120,
+      RATE_LIMIT_IP_PER_MIN: 600,
+      PAYMENT_TIMEOUT_MINUTES: 30,
+      UPSTREAM_TIMEOUT_MS: 3000,
+      CORS_ORIGINS: [],
+    });
+  });
+
+  it("parses the CORS allow-list", () => {
+    const config = getConfig({ ...valid, CORS_ORIGINS: "https://a.example.com, https://b.example.com" });
+    expect(config.CORS_ORIGINS).toEqual(["https://a.example.com", "https://b.example.com"]);
+  });
+
+  it("names a JWT_SECRET shorter than 32 bytes", () => {
+    expect(() => getConfig({ ...valid, JWT_SECRET: "short" })).toThrow(ConfigError);
+    expect(() => getConfig({ ...valid, JWT_SECRET: "short" })).toThrow(
+      /JWT_SECRET must be at least 32 bytes/,
+    );
+  });
+
+  it("names every missing or malformed variable", () => {
+    expect(() => getConfig({ JWT_SECRET: valid.JWT_SECRET, PRODUCT_SERVICE_URL: "not a url" })).toThrow(
+      /PRODUCT_SERVICE_URL.*USER_SERVICE_URL.*NOTIFICATION_SERVICE_URL/,
+    );
+    expect(() => getConfig({ ...valid, RATE_LIMIT_USER_PER_MIN: "-1" })).toThrow(/RATE_LIMIT_USER_PER_MIN/);
+    expect(() => getConfig({ ...valid, UPSTASH_REDIS_REST_URL: "https://redis.example.com" })).toThrow(
+      /UPSTASH_REDIS_REST_TOKEN/,
+    );
+  });
+});

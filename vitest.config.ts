@@ -1,0 +1,29 @@
+import { cloudflareTest } from "@cloudflare/vitest-plugin";
+import { defineConfig } from "vitest/config";
+import { TEST_JWT_SECRET } from "./test/global-setup.ts";
+
+export default defineConfig({
+  plugins: [
+    cloudflareTest(({ inject }) => ({
+      wrangler: { configPath: "./wrangler.toml" },
+      miniflare: {
+        bindings: {
+          JWT_SECRET: TEST_JWT_SECRET,
+          PRODUCT_SERVICE_URL: inject<string>("productServiceUrl"),
+          USER_SERVICE_URL: inject<string>("userServiceUrl"),
+          NOTIFICATION_SERVICE_URL: inject<string>("notificationServiceUrl"),
+          // Short enough that the "slow upstream" tests finish quickly, long enough for a loaded CI box.
+          UPSTREAM_TIMEOUT_MS: "1000",
+          CORS_ORIGINS: "https://shop.example.com",
+        },
+      },
+    })),
+  ],
+  test: {
+    globalSetup: ["./test/global-setup.ts"],
+    include: ["test/**/*.test.ts"],
+    testTimeout: 30_000,
+    // Request logs of passing tests are noise; a failing test still shows its own.
+    silent: "passed-only",
+  },
+});
