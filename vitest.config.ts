@@ -12,6 +12,10 @@ export default defineConfig({
           PRODUCT_SERVICE_URL: inject<string>("productServiceUrl"),
           USER_SERVICE_URL: inject<string>("userServiceUrl"),
           NOTIFICATION_SERVICE_URL: inject<string>("notificationServiceUrl"),
+          DATABASE_URL: inject<string>("databaseUrl"),
+          DATABASE_WS_PROXY: inject<string>("databaseWsProxy"),
+          // The mock gateway settles quickly, so payment tests need not wait the production 2 s.
+          PAYMENT_SETTLE_DELAY_MS: "50",
           // Short enough that the "slow upstream" tests finish quickly, long enough for a loaded CI box.
           UPSTREAM_TIMEOUT_MS: "1000",
           CORS_ORIGINS: "https://shop.example.com",

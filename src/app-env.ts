@@ -2,8 +2,10 @@ import type { Cache } from "./cache/cache.ts";
 import type { ProductClient } from "./clients/product.ts";
 import type { UserClient } from "./clients/user.ts";
 import type { Config } from "./config.ts";
+import type { Database } from "./db/client.ts";
 import type { AuthUser } from "./lib/auth.ts";
 import type { CartService } from "./services/cart.ts";
+import type { OrderDeps } from "./services/orders/deps.ts";
 
 /** What every request carries: the parsed config and the per-request services. */
 export interface Services {
@@ -12,6 +14,8 @@ export interface Services {
   products: ProductClient;
   users: UserClient;
   cart: CartService;
+  database: Database;
+  orders: OrderDeps;
 }
 
 export type AppEnv = {

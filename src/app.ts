@@ -9,6 +9,7 @@ import { services } from "./middleware/services.ts";
 import { cartRouter } from "./routes/cart/cart.index.ts";
 import { healthRouter } from "./routes/health/health.index.ts";
 import { mountDocs } from "./routes/meta/docs.ts";
+import { ordersRouter } from "./routes/orders/orders.index.ts";
 
 export const API_TITLE = "Order Service API";
 
@@ -28,6 +29,7 @@ export function createApp() {
 
   app.route("/", healthRouter);
   app.route("/", cartRouter);
+  app.route("/", ordersRouter);
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearerAuth", {
     type: "http",

@@ -39,6 +39,12 @@ const ConfigSchema = z
     RATE_LIMIT_USER_PER_MIN: perMinute(120),
     RATE_LIMIT_IP_PER_MIN: perMinute(600),
     PAYMENT_TIMEOUT_MINUTES: z.coerce.number().int().min(1).default(30),
+    DATABASE_URL: z
+      .string({ error: "is required" })
+      .regex(/^postgres(ql)?:\/\//, "must be a postgres:// URL"),
+    /** Local development only: a Neon wsproxy (host:port/path) through which the driver reaches a plain Postgres. */
+    DATABASE_WS_PROXY: optionalString,
+    PAYMENT_SETTLE_DELAY_MS: z.coerce.number().int().min(0).max(600_000).default(2000),
     UPSTASH_REDIS_REST_URL: optionalString.pipe(url.optional()),
     UPSTASH_REDIS_REST_TOKEN: optionalString,
   })

@@ -8,5 +8,7 @@ declare namespace Cloudflare {
     PRODUCT_SERVICE_URL: string;
     USER_SERVICE_URL: string;
     NOTIFICATION_SERVICE_URL: string;
+    DATABASE_URL: string;
+    DATABASE_WS_PROXY: string;
   }
 }

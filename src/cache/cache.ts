@@ -59,7 +59,11 @@ export class RedisCache implements Cache {
 export class MemoryCache implements Cache {
   private readonly entries = new Map<string, { value: unknown; expiresAt: number }>();
 
-  constructor(private readonly maxEntries = 1000) {}
+  private readonly maxEntries: number;
+
+  constructor(maxEntries = 1000) {
+    this.maxEntries = maxEntries;
+  }
 
   async get<T>(key: string): Promise<T | null> {
     const entry = this.entries.get(key);

@@ -8,10 +8,13 @@ export type StockChange = { ok: true; stock: number } | { ok: false; reason: "in
 
 /** The product service (SPEC §2). Every call has a deadline; failures come back as ApiErrors. */
 export class ProductClient {
-  constructor(
-    private readonly baseUrl: string,
-    private readonly timeoutMs: number,
-  ) {}
+  private readonly baseUrl: string;
+  private readonly timeoutMs: number;
+
+  constructor(baseUrl: string, timeoutMs: number) {
+    this.baseUrl = baseUrl.replace(/\/+$/, "");
+    this.timeoutMs = timeoutMs;
+  }
 
   async get(productId: string): Promise<Product> {
     const response = await callUpstream(
@@ -63,7 +66,7 @@ export class ProductClient {
   }
 
   private url(path: string): string {
-    return `${this.baseUrl.replace(/\/+$/, "")}${path}`;
+    return `${this.baseUrl}${path}`;
   }
 
   private async unexpected(response: Response): Promise<ApiError> {

@@ -15,14 +15,17 @@ export type ValidatedUser = z.infer<typeof ValidateResponseSchema>;
 
 /** The user service (SPEC §2): resolves the user id and role of its own tokens, which carry only `sub`. */
 export class UserClient {
-  constructor(
-    private readonly baseUrl: string,
-    private readonly timeoutMs: number,
-  ) {}
+  private readonly baseUrl: string;
+  private readonly timeoutMs: number;
+
+  constructor(baseUrl: string, timeoutMs: number) {
+    this.baseUrl = baseUrl.replace(/\/+$/, "");
+    this.timeoutMs = timeoutMs;
+  }
 
   async validate(token: string): Promise<ValidatedUser> {
     const response = await callUpstream(
-      `${this.baseUrl.replace(/\/+$/, "")}/api/users/validate`,
+      `${this.baseUrl}/api/users/validate`,
       { headers: { authorization: `Bearer ${token}`, accept: "application/json" } },
       { service: SERVICE, timeoutMs: this.timeoutMs },
     );

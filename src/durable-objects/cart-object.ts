@@ -29,6 +29,8 @@ type ItemRow = {
  * Storage layout:
  *   cart_items  one row per line; product_id is unique, so adding a product twice grows its line
  *   cart_meta   a single row: the owner's user id and when the cart last changed (drives expiry)
+ *   checkout_lock  a single row while a checkout of this cart is in progress; it lapses by itself
+ *               if the worker running the checkout dies
  */
 export class CartObject extends DurableObject<Env> {
   private readonly sql: SqlStorage;
@@ -51,6 +53,11 @@ export class CartObject extends DurableObject<Env> {
         id INTEGER PRIMARY KEY CHECK (id = 1),
         user_id INTEGER NOT NULL,
         updated_at INTEGER NOT NULL
+      );
+      CREATE TABLE IF NOT EXISTS checkout_lock (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        token TEXT NOT NULL,
+        expires_at INTEGER NOT NULL
       );
     `);
   }
@@ -177,6 +184,58 @@ export class CartObject extends DurableObject<Env> {
       this.sql.exec("DELETE FROM cart_items");
       this.touch(userId);
       return this.getCart(userId, defaultCurrency);
+    });
+  }
+
+  /**
+   * Starts a checkout: answers the lines to order and a token, or refuses while another checkout of
+   * this cart is in progress, so that concurrent checkouts of one cart yield one order.
+   */
+  beginCheckout(lockMs: number): CartResult<{ token: string; items: CartItem[] }> {
+    return this.ctx.storage.transactionSync(() => {
+      const now = Date.now();
+      const lock = this.sql.exec<{ expires_at: number }>("SELECT expires_at FROM checkout_lock").toArray()[0];
+      if (lock && lock.expires_at > now) {
+        return reject("CHECKOUT_IN_PROGRESS", "A checkout of this cart is already in progress");
+      }
+      const items = this.items();
+      if (items.length === 0) return reject("EMPTY_CART", "The cart is empty");
+      const token = crypto.randomUUID();
+      this.sql.exec(
+        `INSERT INTO checkout_lock (id, token, expires_at) VALUES (1, ?, ?)
+         ON CONFLICT (id) DO UPDATE SET token = excluded.token, expires_at = excluded.expires_at`,
+        token,
+        now + lockMs,
+      );
+      return { ok: true, value: { token, items } };
+    });
+  }
+
+  /**
+   * Ends a checkout. When it placed an order, exactly the ordered quantities leave the cart: a line
+   * added or grown meanwhile keeps what was not ordered.
+   */
+  finishCheckout(
+    userId: number,
+    token: string,
+    ordered: { productId: string; quantity: number }[] | null,
+  ): void {
+    this.ctx.storage.transactionSync(() => {
+      this.sql.exec("DELETE FROM checkout_lock WHERE token = ?", token);
+      if (!ordered) return;
+      for (const line of ordered) {
+        this.sql.exec(
+          "DELETE FROM cart_items WHERE product_id = ? AND quantity <= ?",
+          line.productId,
+          line.quantity,
+        );
+        this.sql.exec(
+          "UPDATE cart_items SET quantity = quantity - ? WHERE product_id = ?",
+          line.quantity,
+          line.productId,
+        );
+      }
+      this.touch(userId);
     });
   }
 

@@ -11,6 +11,7 @@ import type { Cache } from "../cache/cache.ts";
 import type { UserClient } from "../clients/user.ts";
 import type { Config } from "../config.ts";
 import { ApiError } from "./errors.ts";
+import { sha256Hex } from "./ids.ts";
 
 export type Role = "USER" | "ADMIN";
 
@@ -81,7 +82,7 @@ export async function authenticate(token: string, { config, users, cache }: Auth
   const role = RoleClaim.safeParse(payload.role);
   if (userId.success && role.success) return { id: userId.data, role: role.data };
 
-  const cacheKey = `auth:v1:${await sha256(token)}`;
+  const cacheKey = `auth:v1:${await sha256Hex(token)}`;
   const cached = await cache.get<AuthUser>(cacheKey);
   if (cached) return cached;
 
@@ -123,9 +124,4 @@ async function verify(token: string, config: Config): Promise<JWTPayload> {
     throw unauthorized("The token is invalid");
   }
   throw unauthorized(`Tokens signed with ${alg ?? "no algorithm"} are not accepted`);
-}
-
-async function sha256(text: string): Promise<string> {
-  const digest = await crypto.subtle.digest("SHA-256", encoder.encode(text));
-  return [...new Uint8Array(digest)].map((byte) => byte.toString(16).padStart(2, "0")).join("");
 }

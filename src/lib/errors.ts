@@ -11,10 +11,17 @@ export const ERROR_STATUS = {
   NOT_FOUND: 404,
   PRODUCT_NOT_FOUND: 404,
   CART_ITEM_NOT_FOUND: 404,
+  ORDER_NOT_FOUND: 404,
   PRODUCT_UNAVAILABLE: 409,
   INSUFFICIENT_STOCK: 409,
   CART_LIMIT_EXCEEDED: 409,
   CURRENCY_MISMATCH: 409,
+  EMPTY_CART: 409,
+  CHECKOUT_IN_PROGRESS: 409,
+  INVALID_STATUS_TRANSITION: 409,
+  PAYMENT_NOT_RETRYABLE: 409,
+  IDEMPOTENCY_KEY_REUSED: 409,
+  IDEMPOTENCY_KEY_IN_FLIGHT: 409,
   PAYLOAD_TOO_LARGE: 413,
   RATE_LIMITED: 429,
   INTERNAL_ERROR: 500,
@@ -32,16 +39,17 @@ export interface ErrorDetail {
 
 export class ApiError extends Error {
   override name = "ApiError";
+  readonly code: ErrorCode;
   readonly status: ContentfulStatusCode;
+  readonly details: ErrorDetail[] | undefined;
+  readonly headers: Record<string, string> | undefined;
 
-  constructor(
-    readonly code: ErrorCode,
-    message: string,
-    readonly details?: ErrorDetail[],
-    readonly headers?: Record<string, string>,
-  ) {
+  constructor(code: ErrorCode, message: string, details?: ErrorDetail[], headers?: Record<string, string>) {
     super(message);
+    this.code = code;
     this.status = ERROR_STATUS[code];
+    this.details = details;
+    this.headers = headers;
   }
 }
 

@@ -3,6 +3,12 @@ import type { AppEnv } from "../app-env.ts";
 import { createServices } from "../services/index.ts";
 
 export const services = createMiddleware<AppEnv>(async (c, next) => {
-  c.set("services", createServices(c.env));
-  await next();
+  const services = createServices(c.env);
+  c.set("services", services);
+  try {
+    await next();
+  } finally {
+    // The request's Pool must be ended by this request, after the response is sent.
+    c.executionCtx.waitUntil(services.database.close());
+  }
 });

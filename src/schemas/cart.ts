@@ -67,6 +67,8 @@ export type CartRejection =
   | "CART_ITEM_NOT_FOUND"
   | "CART_LIMIT_EXCEEDED"
   | "INSUFFICIENT_STOCK"
-  | "CURRENCY_MISMATCH";
+  | "CURRENCY_MISMATCH"
+  | "EMPTY_CART"
+  | "CHECKOUT_IN_PROGRESS";
 
 export type CartResult<T> = { ok: true; value: T } | { ok: false; code: CartRejection; message: string };

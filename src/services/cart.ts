@@ -1,12 +1,11 @@
 import type { Services } from "../app-env.ts";
-import type { CartObject } from "../durable-objects/cart-object.ts";
 import { ApiError } from "../lib/errors.ts";
 import type { Cart, CartItem, CartResult, ProductSnapshot } from "../schemas/cart.ts";
 import type { Product } from "../schemas/product.ts";
 
 /** The thin typed client in front of a user's cart object. */
 export function cartStub(env: Env, userId: number) {
-  return (env.CART as DurableObjectNamespace<CartObject>).getByName(`user:${userId}`);
+  return env.CART.getByName(`user:${userId}`);
 }
 
 function unwrap<T>(result: CartResult<T>): T {
@@ -28,10 +27,13 @@ function snapshot(product: Product): ProductSnapshot {
 
 /** The cart flows: product data is fetched here, outside the object, before any change inside it. */
 export class CartService {
-  constructor(
-    private readonly env: Env,
-    private readonly services: Pick<Services, "config" | "products">,
-  ) {}
+  private readonly env: Env;
+  private readonly services: Pick<Services, "config" | "products">;
+
+  constructor(env: Env, services: Pick<Services, "config" | "products">) {
+    this.env = env;
+    this.services = services;
+  }
 
   async get(userId: number): Promise<Cart> {
     return cartStub(this.env, userId).getCart(userId, this.services.config.DEFAULT_CURRENCY);

@@ -6,6 +6,7 @@ const valid = {
   PRODUCT_SERVICE_URL: "http://127.0.0.1:8081",
   USER_SERVICE_URL: "http://127.0.0.1:8082",
   NOTIFICATION_SERVICE_URL: "http://127.0.0.1:8084",
+  DATABASE_URL: "postgres://postgres@127.0.0.1:5432/orders",
 };
 
 describe("config", () => {

@@ -1,0 +1,4 @@
+export { startNotificationService } from "./notification.ts";
+export { type Fault, startProductService } from "./product.ts";
+export { startUserService } from "./user.ts";
+export type { RunningService, ServiceOptions } from "./http.ts";

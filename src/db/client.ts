@@ -1,0 +1,94 @@
+import { neonConfig, Pool } from "@neondatabase/serverless";
+import { drizzle, type NeonDatabase } from "drizzle-orm/neon-serverless";
+import type { Config } from "../config.ts";
+import { ApiError } from "../lib/errors.ts";
+import * as schema from "./schema.ts";
+
+export type Db = NeonDatabase<typeof schema>;
+export type Tx = Parameters<Parameters<Db["transaction"]>[0]>[0];
+export type Executor = Db | Tx;
+
+/** Past this, an unreachable database is reported as such instead of hanging the request. */
+const CONNECT_TIMEOUT_MS = 5000;
+
+function configureDriver(config: Config): void {
+  const proxy = config.DATABASE_WS_PROXY;
+  if (!proxy) return;
+  // A local Postgres behind dev/wsproxy.ts: plain ws://, no TLS pipelining, and no pipelined
+  // password either, which SCRAM authentication does not allow.
+  neonConfig.wsProxy = (host, port) => `${proxy}?address=${host}:${port}`;
+  neonConfig.useSecureWebSocket = false;
+  neonConfig.pipelineTLS = false;
+  neonConfig.pipelineConnect = false;
+}
+
+/**
+ * One request's database. The Pool is opened on first use and must be closed by the same request:
+ * workerd forbids reusing its WebSocket from another request, so a module-scope pool breaks.
+ */
+export class Database {
+  private pool: Pool | undefined;
+  private instance: Db | undefined;
+
+  private readonly config: Config;
+
+  constructor(config: Config) {
+    this.config = config;
+  }
+
+  get db(): Db {
+    if (!this.instance) {
+      configureDriver(this.config);
+      this.pool = new Pool({
+        connectionString: this.config.DATABASE_URL,
+        connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+        max: 4,
+      });
+      // A dropped connection surfaces on the query that used it; an idle client's error must not crash the isolate.
+      this.pool.on("error", () => {});
+      this.instance = drizzle({ client: this.pool, schema });
+    }
+    return this.instance;
+  }
+
+  /** One transaction; a database that cannot be reached becomes 503 DATABASE_UNAVAILABLE. */
+  transaction<T>(work: (tx: Tx) => Promise<T>): Promise<T> {
+    return withDatabase(() => this.db.transaction(work));
+  }
+
+  /** Reads outside a transaction, with the same error mapping. */
+  read<T>(work: (db: Db) => Promise<T>): Promise<T> {
+    return withDatabase(() => work(this.db));
+  }
+
+  async close(): Promise<void> {
+    const pool = this.pool;
+    this.pool = undefined;
+    this.instance = undefined;
+    await pool?.end().catch(() => {});
+  }
+}
+
+/** SQLSTATE classes that mean our query or data is wrong (a bug), not that the database is unavailable. */
+const BUG_CLASSES = new Set(["22", "23", "42"]);
+
+/** Whether an error thrown by the driver means the database cannot be reached or has gone away. */
+export function isUnavailable(error: unknown): boolean {
+  if (error instanceof ApiError || error instanceof TypeError || error instanceof RangeError) return false;
+  const code = (error as { code?: unknown })?.code;
+  if (typeof code === "string" && /^[0-9A-Z]{5}$/.test(code)) return !BUG_CLASSES.has(code.slice(0, 2));
+  const cause = (error as { cause?: unknown })?.cause;
+  return cause ? isUnavailable(cause) : true;
+}
+
+/** Runs database work, answering 503 DATABASE_UNAVAILABLE when the database is down. */
+export async function withDatabase<T>(work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    if (isUnavailable(error)) {
+      throw new ApiError("DATABASE_UNAVAILABLE", "The order database is unavailable, please retry shortly");
+    }
+    throw error;
+  }
+}

@@ -1,0 +1,52 @@
+import { DurableObject } from "cloudflare:workers";
+import { getConfig } from "../config.ts";
+import { Database } from "../db/client.ts";
+import type { PaymentMethod } from "../db/schema.ts";
+import { describeError, log } from "../lib/log.ts";
+import { gatewayOutcome, settlePayment } from "../services/orders/payments.ts";
+
+export interface AuthorizeRequest {
+  paymentId: string;
+  method: PaymentMethod;
+  reference: string | null;
+  delayMs: number;
+}
+
+type Stored = AuthorizeRequest & { failures: number };
+
+/** Backoff between settlement attempts while the database is unreachable, capped at a minute. */
+const retryDelayMs = (failures: number) => Math.min(60_000, 500 * 2 ** failures);
+
+/**
+ * The mock payment gateway: one object per payment attempt. `authorize` records the attempt and
+ * arms an alarm; the alarm decides the outcome and settles it in Postgres, retrying with backoff
+ * until the database takes it. Alarms survive restarts, so a pending payment is never forgotten.
+ */
+export class PaymentGateway extends DurableObject<Env> {
+  async authorize(request: AuthorizeRequest): Promise<void> {
+    if (await this.ctx.storage.get<Stored>("request")) return;
+    await this.ctx.storage.put<Stored>("request", { ...request, failures: 0 });
+    await this.ctx.storage.setAlarm(Date.now() + request.delayMs);
+  }
+
+  override async alarm(): Promise<void> {
+    const request = await this.ctx.storage.get<Stored>("request");
+    if (!request) return;
+    const database = new Database(getConfig(this.env));
+    try {
+      await database.db.transaction((tx) => settlePayment(tx, request.paymentId, gatewayOutcome(request)));
+      await this.ctx.storage.deleteAll();
+    } catch (error) {
+      const failures = request.failures + 1;
+      log("warn", "payment settlement deferred", {
+        paymentId: request.paymentId,
+        failures,
+        ...describeError(error),
+      });
+      await this.ctx.storage.put<Stored>("request", { ...request, failures });
+      await this.ctx.storage.setAlarm(Date.now() + retryDelayMs(failures));
+    } finally {
+      await database.close();
+    }
+  }
+}

@@ -1,0 +1,112 @@
+import { createRoute } from "@hono/zod-openapi";
+import { bearerAuth, errorResponses, jsonBody, jsonResponse } from "../../lib/openapi.ts";
+import { envelope } from "../../schemas/common.ts";
+import {
+  CreateOrderBodySchema,
+  IdempotencyKeyHeaderSchema,
+  ListOrdersQuerySchema,
+  OrderIdParamSchema,
+  OrderPageSchema,
+  OrderSchema,
+  RetryPaymentBodySchema,
+  TrackingSchema,
+  UpdateStatusBodySchema,
+} from "../../schemas/order.ts";
+
+const tags = ["Orders"];
+const OrderEnvelope = envelope(OrderSchema, "OrderResponse");
+const replayedHeader = {
+  "Idempotent-Replayed": {
+    description:
+      "`true` when this is the stored response of an earlier request with the same Idempotency-Key",
+    schema: { type: "string" as const, enum: ["true"] },
+  },
+};
+
+export const createOrder = createRoute({
+  method: "post",
+  path: "/api/orders",
+  tags,
+  summary: "Place an order from the cart",
+  description:
+    "Re-prices the cart from the product service, reserves stock (all lines or none) and creates a pending order; " +
+    "the mock gateway settles the payment asynchronously. Send an Idempotency-Key to retry safely.",
+  security: bearerAuth,
+  request: { headers: IdempotencyKeyHeaderSchema, body: jsonBody(CreateOrderBodySchema) },
+  responses: {
+    201: { ...jsonResponse(OrderEnvelope, "The order, pending payment"), headers: replayedHeader },
+    ...errorResponses(401, 409, 503),
+  },
+});
+
+export const listOrders = createRoute({
+  method: "get",
+  path: "/api/orders",
+  tags,
+  summary: "The caller's orders, newest first",
+  security: bearerAuth,
+  request: { query: ListOrdersQuerySchema },
+  responses: {
+    200: jsonResponse(
+      envelope(OrderPageSchema, "OrderPageResponse"),
+      "One page; pass nextCursor for the next",
+    ),
+    ...errorResponses(401, 503),
+  },
+});
+
+export const getOrder = createRoute({
+  method: "get",
+  path: "/api/orders/{order_id}",
+  tags,
+  summary: "One order (its owner or an admin)",
+  security: bearerAuth,
+  request: { params: OrderIdParamSchema },
+  responses: { 200: jsonResponse(OrderEnvelope, "The order"), ...errorResponses(401, 404, 503) },
+});
+
+export const updateStatus = createRoute({
+  method: "put",
+  path: "/api/orders/{order_id}/status",
+  tags,
+  summary: "Move an order along its status flow",
+  description:
+    "Admins: pending → paid → processing → shipped (trackingNumber required) → delivered; pending → processing " +
+    "for cash on delivery; pending | paid | processing → cancelled. Owners may cancel a pending or paid order.",
+  security: bearerAuth,
+  request: { params: OrderIdParamSchema, body: jsonBody(UpdateStatusBodySchema) },
+  responses: {
+    200: jsonResponse(OrderEnvelope, "The updated order"),
+    ...errorResponses(401, 403, 404, 409, 503),
+  },
+});
+
+export const getTracking = createRoute({
+  method: "get",
+  path: "/api/orders/{order_id}/tracking",
+  tags,
+  summary: "Tracking and the full status history",
+  security: bearerAuth,
+  request: { params: OrderIdParamSchema },
+  responses: {
+    200: jsonResponse(envelope(TrackingSchema, "TrackingResponse"), "Tracking"),
+    ...errorResponses(401, 404, 503),
+  },
+});
+
+export const retryPayment = createRoute({
+  method: "post",
+  path: "/api/orders/{order_id}/payment",
+  tags,
+  summary: "Pay again for a pending order whose payment failed",
+  security: bearerAuth,
+  request: {
+    params: OrderIdParamSchema,
+    headers: IdempotencyKeyHeaderSchema,
+    body: jsonBody(RetryPaymentBodySchema),
+  },
+  responses: {
+    200: { ...jsonResponse(OrderEnvelope, "The order, its new payment pending"), headers: replayedHeader },
+    ...errorResponses(401, 404, 409, 503),
+  },
+});

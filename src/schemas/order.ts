@@ -1,0 +1,160 @@
+import { z } from "@hono/zod-openapi";
+import { ORDER_STATUSES, PAYMENT_METHODS, PAYMENT_STATUSES } from "../db/schema.ts";
+import { Currency, MinorUnits, Timestamp } from "./common.ts";
+
+const text = (max: number) =>
+  z.string().trim().min(1, "must not be empty").max(max, `must be at most ${max} characters`);
+
+export const ShippingAddressSchema = z
+  .object({
+    street: text(200).openapi({ example: "123 Main St" }),
+    city: text(100).openapi({ example: "Mumbai" }),
+    state: text(100).openapi({ example: "Maharashtra" }),
+    postalCode: text(20).openapi({ example: "400001" }),
+    country: text(100).openapi({ example: "India" }),
+  })
+  .openapi("ShippingAddress");
+
+/**
+ * `MM/YY`. SPEC §4 also asks for an expiry "not in the past", but the seed's example order (which
+ * SPEC §3 and the orders issue require to work as written) carries 12/25, past since 2026: the
+ * issue wins, so only the form is checked. See README, "Payments".
+ */
+const Expiry = z
+  .string()
+  .regex(/^(0[1-9]|1[0-2])\/\d{2}$/, "must be MM/YY")
+  .openapi({ example: "12/30" });
+
+// Only a masked number is accepted (the last four digits visible): a full card number never reaches us.
+const MaskedCardNumber = z
+  .string()
+  .regex(
+    /^[*Xx•]{4}([ -]?[*Xx•]{4}){1,2}[ -]?[*Xx•]{0,4}[ -]?\d{4}$/,
+    "must be a masked card number like **** **** **** 1234",
+  )
+  .openapi({ example: "**** **** **** 1234" });
+
+const CardDetails = z
+  .object({ cardNumber: MaskedCardNumber, expiryDate: Expiry })
+  .openapi("CardPaymentDetails");
+const UpiDetails = z
+  .object({
+    upiId: z.string().regex(/^[A-Za-z0-9._-]{2,256}@[A-Za-z]{2,64}$/, "must be a UPI id like name@bank"),
+  })
+  .openapi("UpiPaymentDetails");
+const NetBankingDetails = z
+  .object({ bankCode: z.string().regex(/^[A-Z0-9]{2,11}$/, "must be a bank code like HDFC") })
+  .openapi("NetBankingPaymentDetails");
+const NoDetails = z.object({}).optional().openapi("CashOnDeliveryPaymentDetails");
+
+/** A payment method with the details its own schema demands. */
+export const PaymentSchema = z.discriminatedUnion("paymentMethod", [
+  z.object({ paymentMethod: z.literal("credit_card"), paymentDetails: CardDetails }),
+  z.object({ paymentMethod: z.literal("upi"), paymentDetails: UpiDetails }),
+  z.object({ paymentMethod: z.literal("net_banking"), paymentDetails: NetBankingDetails }),
+  z.object({ paymentMethod: z.literal("cash_on_delivery"), paymentDetails: NoDetails }),
+]);
+
+export type Payment = z.infer<typeof PaymentSchema>;
+
+export const CreateOrderBodySchema = z
+  .intersection(z.object({ shippingAddress: ShippingAddressSchema }), PaymentSchema)
+  .openapi("CreateOrder", {
+    example: {
+      shippingAddress: {
+        street: "123 Main St",
+        city: "Mumbai",
+        state: "Maharashtra",
+        postalCode: "400001",
+        country: "India",
+      },
+      paymentMethod: "credit_card",
+      paymentDetails: { cardNumber: "**** **** **** 1234", expiryDate: "12/30" },
+    },
+  });
+
+export type CreateOrderBody = z.infer<typeof CreateOrderBodySchema>;
+
+export const RetryPaymentBodySchema = PaymentSchema.openapi("RetryPayment");
+
+export const OrderItemSchema = z
+  .object({
+    productId: z.string(),
+    productName: z.string(),
+    price: MinorUnits,
+    quantity: z.number().int(),
+    totalPrice: MinorUnits,
+    image: z.string().nullable(),
+  })
+  .openapi("OrderItem");
+
+export const OrderStatusSchema = z.enum(ORDER_STATUSES).openapi("OrderStatus");
+export const PaymentStatusSchema = z.enum(PAYMENT_STATUSES).openapi("PaymentStatus");
+
+export const OrderSchema = z
+  .object({
+    id: z.uuid(),
+    userId: z.number().int(),
+    status: OrderStatusSchema,
+    paymentStatus: PaymentStatusSchema,
+    paymentMethod: z.enum(PAYMENT_METHODS),
+    totalAmount: MinorUnits,
+    currency: Currency,
+    items: z.array(OrderItemSchema),
+    shippingAddress: ShippingAddressSchema,
+    trackingNumber: z.string().nullable(),
+    carrier: z.string().nullable(),
+    createdAt: Timestamp,
+    updatedAt: Timestamp,
+    estimatedDelivery: Timestamp.nullable(),
+  })
+  .openapi("Order");
+
+export type Order = z.infer<typeof OrderSchema>;
+
+export const OrderIdParamSchema = z.object({
+  order_id: z.uuid("must be an order id").openapi({ param: { name: "order_id", in: "path" } }),
+});
+
+export const ListOrdersQuerySchema = z.object({
+  limit: z.coerce.number().int().min(1).max(100).default(20).openapi({ example: 20 }),
+  cursor: z.string().max(200).optional().openapi({ description: "nextCursor of the previous page" }),
+  status: OrderStatusSchema.optional(),
+});
+
+export const OrderPageSchema = z
+  .object({ orders: z.array(OrderSchema), nextCursor: z.string().nullable() })
+  .openapi("OrderPage");
+
+export const UpdateStatusBodySchema = z
+  .object({
+    status: OrderStatusSchema,
+    trackingNumber: text(64).optional(),
+    carrier: text(64).optional(),
+    note: text(500).optional(),
+  })
+  .openapi("UpdateOrderStatus");
+
+export type UpdateStatusBody = z.infer<typeof UpdateStatusBodySchema>;
+
+export const TrackingSchema = z
+  .object({
+    orderId: z.uuid(),
+    status: OrderStatusSchema,
+    paymentStatus: PaymentStatusSchema,
+    trackingNumber: z.string().nullable(),
+    carrier: z.string().nullable(),
+    estimatedDelivery: Timestamp.nullable(),
+    history: z.array(z.object({ status: OrderStatusSchema, at: Timestamp, note: z.string().nullable() })),
+  })
+  .openapi("Tracking");
+
+export const IdempotencyKeyHeaderSchema = z.object({
+  "idempotency-key": z
+    .string()
+    .min(1)
+    .max(255)
+    .regex(/^[\x21-\x7e]+$/, "must be printable ASCII without spaces")
+    .optional()
+    .openapi({ description: "Replays the first response for 24 h (same key and body), per user" }),
+});

@@ -1,0 +1,91 @@
+import type { Database, Tx } from "../db/client.ts";
+import {
+  claimIdempotencyKey,
+  completeIdempotencyKey,
+  findIdempotencyKey,
+  releaseIdempotencyKey,
+} from "../db/queries.ts";
+import { ApiError } from "../lib/errors.ts";
+import { canonicalJson, sha256Hex } from "../lib/ids.ts";
+import { log } from "../lib/log.ts";
+
+/** Replays last at least this long (SPEC §4: 24 h). */
+const KEY_TTL_SECONDS = 24 * 60 * 60;
+/** A request holding a key longer than this is presumed dead, and a retry may take the key over. */
+const KEY_LOCK_SECONDS = 60;
+
+export interface IdempotentRequest {
+  userId: number;
+  key: string | undefined;
+  /** The operation, e.g. "POST /api/orders": one key never replays across operations. */
+  scope: string;
+  body: unknown;
+}
+
+export interface IdempotentResult<T> {
+  status: number;
+  body: T;
+  replayed: boolean;
+}
+
+/** Stores the response in the same transaction as the change it describes; a no-op without a key. */
+export type CompleteKey = (tx: Tx, status: number, body: unknown) => Promise<void>;
+
+/**
+ * Runs `work` at most once per (user, key): the same key and body replays the stored response, the
+ * same key with another body (or another operation) is 409, and a key still in flight is 409.
+ * When `work` fails, the key is freed so that the client can retry with it.
+ */
+export async function idempotent<T>(
+  database: Database,
+  request: IdempotentRequest,
+  work: (complete: CompleteKey) => Promise<{ status: number; body: T }>,
+): Promise<IdempotentResult<T>> {
+  const { userId, key, scope } = request;
+  if (!key) return { ...(await work(async () => {})), replayed: false };
+
+  const requestHash = await sha256Hex(`${scope}\n${canonicalJson(request.body)}`);
+  const claimed = await database.read((db) =>
+    claimIdempotencyKey(db, {
+      userId,
+      key,
+      scope,
+      requestHash,
+      lockSeconds: KEY_LOCK_SECONDS,
+      ttlSeconds: KEY_TTL_SECONDS,
+    }),
+  );
+  if (!claimed) {
+    const existing = await database.read((db) => findIdempotencyKey(db, userId, key));
+    if (!existing || existing.requestHash !== requestHash) {
+      throw new ApiError(
+        "IDEMPOTENCY_KEY_REUSED",
+        "This Idempotency-Key was already used with another request",
+      );
+    }
+    if (existing.responseStatus === null) {
+      throw new ApiError(
+        "IDEMPOTENCY_KEY_IN_FLIGHT",
+        "A request with this Idempotency-Key is still in progress",
+        undefined,
+        {
+          "Retry-After": "1",
+        },
+      );
+    }
+    return { status: existing.responseStatus, body: existing.responseBody as T, replayed: true };
+  }
+
+  try {
+    const result = await work((tx, status, body) => completeIdempotencyKey(tx, userId, key, status, body));
+    return { ...result, replayed: false };
+  } catch (error) {
+    await database
+      .read((db) => releaseIdempotencyKey(db, userId, key))
+      .catch((releaseError) =>
+        // The key's lock lapses after KEY_LOCK_SECONDS, after which a retry takes it over anyway.
+        log("warn", "could not free an idempotency key", { userId, error: String(releaseError) }),
+      );
+    throw error;
+  }
+}

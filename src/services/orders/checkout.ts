@@ -1,0 +1,150 @@
+import { insertOrder, type PaymentRow } from "../../db/queries.ts";
+import { ApiError } from "../../lib/errors.ts";
+import { uuidv7 } from "../../lib/ids.ts";
+import { log } from "../../lib/log.ts";
+import type { CartItem } from "../../schemas/cart.ts";
+import type { CreateOrderBody, Order } from "../../schemas/order.ts";
+import type { Product } from "../../schemas/product.ts";
+import { cartStub } from "../cart.ts";
+import type { CompleteKey } from "../idempotency.ts";
+import { releaseAll, reserveAll } from "../stock.ts";
+import type { OrderDeps } from "./deps.ts";
+import { recordChange } from "./events.ts";
+import { instrumentOf, startPayment, submitToGateway } from "./payments.ts";
+import { toOrder } from "./view.ts";
+
+/** Longer than a checkout can take (each outbound call is capped at 3 s); lapses if the worker dies. */
+const CHECKOUT_LOCK_MS = 60_000;
+const DELIVERY_DAYS = 7;
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+interface PricedLine {
+  productId: string;
+  productName: string;
+  price: number;
+  quantity: number;
+  totalPrice: number;
+  image: string | null;
+}
+
+/** Re-reads every product (fresh, never cached) and prices the cart from what it says now. */
+async function priceCart(
+  deps: OrderDeps,
+  items: CartItem[],
+): Promise<{ lines: PricedLine[]; currency: string }> {
+  const products = await Promise.all(
+    items.map((item) =>
+      deps.products.get(item.productId).catch((error: unknown) => {
+        if (error instanceof ApiError && error.code === "PRODUCT_NOT_FOUND") {
+          throw new ApiError("PRODUCT_UNAVAILABLE", `${item.productName} is no longer sold`);
+        }
+        throw error;
+      }),
+    ),
+  );
+  const currencies = new Set(products.map((product) => product.currency));
+  if (currencies.size > 1)
+    throw new ApiError("CURRENCY_MISMATCH", "The cart's products are priced in several currencies");
+  const lines = items.map((item, index) => {
+    const product = products[index] as Product;
+    if (!product.isActive) throw new ApiError("PRODUCT_UNAVAILABLE", `${product.name} is not available`);
+    if (product.stock < item.quantity) {
+      throw new ApiError(
+        "INSUFFICIENT_STOCK",
+        `Only ${Math.max(product.stock, 0)} units of ${product.name} are in stock`,
+      );
+    }
+    return {
+      productId: product.id,
+      productName: product.name,
+      price: product.price,
+      quantity: item.quantity,
+      totalPrice: product.price * item.quantity,
+      image: product.image,
+    };
+  });
+  return { lines, currency: products[0]?.currency ?? deps.config.DEFAULT_CURRENCY };
+}
+
+/**
+ * Places an order from the user's cart (SPEC §4): lock the cart against a concurrent checkout,
+ * re-price it, reserve stock (all lines or none), then write the order, its items, history,
+ * payment attempt, outbox event and idempotency record in one transaction. Any failure after
+ * the reservation gives the stock back; the cart is only emptied of what was ordered, after commit.
+ */
+export async function checkout(
+  deps: OrderDeps,
+  userId: number,
+  body: CreateOrderBody,
+  completeKey: CompleteKey,
+): Promise<Order> {
+  const cart = cartStub(deps.env, userId);
+  const lock = await cart.beginCheckout(CHECKOUT_LOCK_MS);
+  if (!lock.ok) throw new ApiError(lock.code, lock.message);
+
+  let ordered: PricedLine[] | null = null;
+  try {
+    const { lines, currency } = await priceCart(deps, lock.value.items);
+    const reserved = await reserveAll(deps.products, lines);
+
+    const instrument = instrumentOf(body);
+    const now = new Date();
+    const orderId = uuidv7(now.getTime());
+    let placed: { order: Order; payment: PaymentRow };
+    try {
+      placed = await deps.database.transaction(async (tx) => {
+        const row = await insertOrder(
+          tx,
+          {
+            id: orderId,
+            userId,
+            status: "pending",
+            paymentStatus: "pending",
+            paymentMethod: instrument.method,
+            totalAmount: lines.reduce((sum, line) => sum + line.totalPrice, 0),
+            currency,
+            shippingAddress: body.shippingAddress,
+            estimatedDelivery: new Date(now.getTime() + DELIVERY_DAYS * DAY_MS),
+            // Cash on delivery is paid on delivery, so it is never cancelled for want of payment.
+            paymentDueAt:
+              instrument.method === "cash_on_delivery"
+                ? null
+                : new Date(now.getTime() + deps.config.PAYMENT_TIMEOUT_MINUTES * 60_000),
+            // Millisecond timestamps from here, not now() with microseconds, so the keyset cursor round-trips.
+            createdAt: now,
+            updatedAt: now,
+          },
+          lines.map((line) => ({ ...line, orderId })),
+        );
+        const payment = await startPayment(tx, row, instrument, 1);
+        await recordChange(tx, row, {
+          from: null,
+          actor: { id: userId, role: "USER" },
+          notify: "order_confirmation",
+        });
+        const order = toOrder(
+          row,
+          lines.map((line) => ({ ...line, orderId })),
+        );
+        await completeKey(tx, 201, order);
+        return { order, payment };
+      });
+    } catch (error) {
+      await releaseAll(deps.products, reserved);
+      throw error;
+    }
+    ordered = lines;
+    await submitToGateway(deps.env, placed.payment, deps.config.PAYMENT_SETTLE_DELAY_MS).catch(
+      (error: unknown) =>
+        // The attempt is pending in the database: the scheduled sweep re-submits it.
+        log("warn", "payment submission deferred", { orderId: placed.order.id, error: String(error) }),
+    );
+    return placed.order;
+  } finally {
+    await cart
+      .finishCheckout(userId, lock.value.token, ordered)
+      .catch((error: unknown) =>
+        log("error", "could not finish the cart's checkout", { userId, error: String(error) }),
+      );
+  }
+}

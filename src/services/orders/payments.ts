@@ -1,0 +1,166 @@
+import type { Tx } from "../../db/client.ts";
+import {
+  insertPayment,
+  itemsOf,
+  latestPayment,
+  lockOrder,
+  lockPayment,
+  type OrderRow,
+  type PaymentRow,
+  updateOrder,
+  updatePayment,
+} from "../../db/queries.ts";
+import type { PaymentMethod } from "../../db/schema.ts";
+import { ApiError } from "../../lib/errors.ts";
+import { uuidv7 } from "../../lib/ids.ts";
+import { log } from "../../lib/log.ts";
+import type { Order, Payment } from "../../schemas/order.ts";
+import type { CompleteKey } from "../idempotency.ts";
+import type { Actor, OrderDeps } from "./deps.ts";
+import { recordChange } from "./events.ts";
+import { toOrder } from "./view.ts";
+
+export interface Instrument {
+  method: PaymentMethod;
+  /** What identifies the instrument without being a secret: a card's last four digits, a UPI id, a bank code. */
+  reference: string | null;
+}
+
+export function instrumentOf(payment: Payment): Instrument {
+  switch (payment.paymentMethod) {
+    case "credit_card":
+      return { method: "credit_card", reference: payment.paymentDetails.cardNumber.slice(-4) };
+    case "upi":
+      return { method: "upi", reference: payment.paymentDetails.upiId };
+    case "net_banking":
+      return { method: "net_banking", reference: payment.paymentDetails.bankCode };
+    case "cash_on_delivery":
+      return { method: "cash_on_delivery", reference: null };
+  }
+}
+
+export type GatewayOutcome = { approved: true } | { approved: false; reason: string };
+
+/**
+ * The mock gateway's deterministic test instruments (README, "Payments"): a card ending 0002, a
+ * UPI id starting `fail@` and the bank code FAIL are declined; everything else is approved.
+ */
+export function gatewayOutcome({ method, reference }: Instrument): GatewayOutcome {
+  if (method === "credit_card" && reference === "0002") return { approved: false, reason: "card_declined" };
+  if (method === "upi" && reference?.toLowerCase().startsWith("fail@"))
+    return { approved: false, reason: "upi_declined" };
+  if (method === "net_banking" && reference === "FAIL") return { approved: false, reason: "bank_declined" };
+  return { approved: true };
+}
+
+/** Records a new payment attempt for an order, pending until the gateway (or delivery, for cash) settles it. */
+export async function startPayment(
+  tx: Tx,
+  order: OrderRow,
+  instrument: Instrument,
+  attempt: number,
+): Promise<PaymentRow> {
+  return insertPayment(tx, {
+    id: uuidv7(),
+    orderId: order.id,
+    attempt,
+    method: instrument.method,
+    status: "pending",
+    reference: instrument.reference,
+    amount: order.totalAmount,
+    currency: order.currency,
+  });
+}
+
+function gateway(env: Env, paymentId: string) {
+  return env.PAYMENT_GATEWAY.getByName(paymentId);
+}
+
+/**
+ * Hands an attempt to the mock gateway, which settles it asynchronously from its own alarm: the
+ * pending payment survives a worker restart, and the scheduled sweep re-sends any the gateway
+ * never acknowledged. Idempotent per payment id.
+ */
+export async function submitToGateway(env: Env, payment: PaymentRow, delayMs: number): Promise<void> {
+  if (payment.method === "cash_on_delivery") return;
+  await gateway(env, payment.id).authorize({
+    paymentId: payment.id,
+    method: payment.method,
+    reference: payment.reference,
+    delayMs,
+  });
+}
+
+/**
+ * Applies the gateway's verdict. Idempotent: an attempt already settled, or one whose order moved
+ * on (cancelled, or paid by an admin) meanwhile, changes nothing but the attempt itself.
+ */
+export async function settlePayment(tx: Tx, paymentId: string, outcome: GatewayOutcome): Promise<void> {
+  const payment = await lockPayment(tx, paymentId);
+  if (!payment || payment.status !== "pending") return;
+  const order = await lockOrder(tx, payment.orderId);
+  const current = order ? await latestPayment(tx, order.id) : undefined;
+  if (
+    !order ||
+    order.status !== "pending" ||
+    order.paymentStatus !== "pending" ||
+    current?.id !== payment.id
+  ) {
+    await updatePayment(tx, payment.id, { status: "voided", settledAt: new Date() });
+    return;
+  }
+  if (!outcome.approved) {
+    await updatePayment(tx, payment.id, {
+      status: "declined",
+      declineReason: outcome.reason,
+      settledAt: new Date(),
+    });
+    await updateOrder(tx, order.id, { paymentStatus: "failed" });
+    return;
+  }
+  await updatePayment(tx, payment.id, { status: "approved", settledAt: new Date() });
+  const paid = await updateOrder(tx, order.id, { status: "paid", paymentStatus: "paid", paymentDueAt: null });
+  await recordChange(tx, paid, {
+    from: "pending",
+    actor: { id: null, role: "SYSTEM" },
+    note: "Payment approved",
+    notify: "payment_confirmation",
+  });
+}
+
+/** Retries a declined payment of a pending order with a (possibly different) method. */
+export async function retryPayment(
+  deps: OrderDeps,
+  actor: Actor & { id: number },
+  orderId: string,
+  payment: Payment,
+  completeKey: CompleteKey,
+): Promise<Order> {
+  const instrument = instrumentOf(payment);
+  const { view, attempt } = await deps.database.transaction(async (tx) => {
+    const order = await lockOrder(tx, orderId);
+    if (!order || order.userId !== actor.id) throw new ApiError("ORDER_NOT_FOUND", "No such order");
+    if (order.status !== "pending" || order.paymentStatus !== "failed") {
+      throw new ApiError(
+        "PAYMENT_NOT_RETRYABLE",
+        `Only a pending order whose payment failed can be paid again (status ${order.status}, payment ${order.paymentStatus})`,
+      );
+    }
+    const previous = await latestPayment(tx, order.id);
+    const updated = await updateOrder(tx, order.id, {
+      paymentMethod: instrument.method,
+      paymentStatus: "pending",
+      // Cash on delivery is never cancelled for want of payment: it is paid on delivery.
+      paymentDueAt: instrument.method === "cash_on_delivery" ? null : order.paymentDueAt,
+    });
+    const attempt = await startPayment(tx, updated, instrument, (previous?.attempt ?? 0) + 1);
+    const view = toOrder(updated, await itemsOf(tx, [updated.id]));
+    await completeKey(tx, 200, view);
+    return { view, attempt };
+  });
+  await submitToGateway(deps.env, attempt, deps.config.PAYMENT_SETTLE_DELAY_MS).catch((error: unknown) =>
+    // The attempt is pending in the database: the scheduled sweep re-submits it.
+    log("warn", "payment submission deferred", { orderId, error: String(error) }),
+  );
+  return view;
+}

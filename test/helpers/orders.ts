@@ -1,0 +1,85 @@
+import { env } from "cloudflare:workers";
+import type { SQL } from "drizzle-orm";
+import { expect } from "vitest";
+import { getConfig } from "../../src/config.ts";
+import { Database } from "../../src/db/client.ts";
+import { api } from "./http.ts";
+import { createProduct, type TestProduct } from "./products.ts";
+
+/** SPEC §3's example body, exactly as written. */
+export const SEED_ORDER = {
+  shippingAddress: {
+    street: "123 Main St",
+    city: "Mumbai",
+    state: "Maharashtra",
+    postalCode: "400001",
+    country: "India",
+  },
+  paymentMethod: "credit_card",
+  paymentDetails: { cardNumber: "**** **** **** 1234", expiryDate: "12/25" },
+} as const;
+
+export const DECLINED_CARD = {
+  ...SEED_ORDER,
+  paymentDetails: { cardNumber: "**** **** **** 0002", expiryDate: "12/30" },
+};
+export const CASH_ON_DELIVERY = {
+  shippingAddress: SEED_ORDER.shippingAddress,
+  paymentMethod: "cash_on_delivery",
+};
+
+type User = { headers: Record<string, string> };
+
+export async function addToCart(user: User, productId: string, quantity: number) {
+  const res = await api("POST", "/api/cart/items", { headers: user.headers, json: { productId, quantity } });
+  expect(res.status, JSON.stringify(res.body)).toBeLessThan(300);
+  return res.body.data;
+}
+
+/** A new product, `quantity` of which is in the user's cart. */
+export async function cartWith(user: User, quantity = 1, product: Partial<TestProduct> = {}) {
+  const created = await createProduct({ stock: 100, ...product });
+  await addToCart(user, created.id, quantity);
+  return created;
+}
+
+export async function placeOrder(
+  user: User,
+  body: unknown = SEED_ORDER,
+  headers: Record<string, string> = {},
+) {
+  return api("POST", "/api/orders", { headers: { ...user.headers, ...headers }, json: body });
+}
+
+/** Polls until `check` passes (the mock gateway and the sweep work asynchronously). */
+export async function eventually<T>(
+  read: () => Promise<T>,
+  check: (value: T) => boolean,
+  timeoutMs = 5000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await read();
+    if (check(value) || Date.now() > deadline) return value;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+export async function orderOf(user: User, orderId: string) {
+  return (await api("GET", `/api/orders/${orderId}`, { headers: user.headers })).body.data;
+}
+
+/** The test run's own database, for asserting rows and arranging time (e.g. a passed payment deadline). */
+export async function withDb<T>(work: (database: Database) => Promise<T>): Promise<T> {
+  const database = new Database(getConfig(env));
+  try {
+    return await work(database);
+  } finally {
+    await database.close();
+  }
+}
+
+/** Rows of a query written with drizzle's `sql` tag (values are bound, never interpolated). */
+export async function query<T = Record<string, unknown>>(statement: SQL): Promise<T[]> {
+  return withDb(async (database) => (await database.db.execute(statement)).rows as T[]);
+}
