@@ -1,0 +1,166 @@
+import { sql } from "drizzle-orm";
+import { describe, expect, it } from "vitest";
+import { newUser } from "../helpers/auth.ts";
+import { api } from "../helpers/http.ts";
+import { addToCart, CASH_ON_DELIVERY, cartWith, placeOrder, query, SEED_ORDER } from "../helpers/orders.ts";
+import { createProduct, readProduct, updateProduct } from "../helpers/products.ts";
+
+const address = SEED_ORDER.shippingAddress;
+
+describe("orders: bad input is a 400 envelope", () => {
+  const invalid: [string, unknown][] = [
+    ["no shipping address", { paymentMethod: "cash_on_delivery" }],
+    ["an empty street", { ...SEED_ORDER, shippingAddress: { ...address, street: "" } }],
+    ["a missing postal code", { ...SEED_ORDER, shippingAddress: { ...address, postalCode: undefined } }],
+    ["an unknown payment method", { shippingAddress: address, paymentMethod: "bitcoin", paymentDetails: {} }],
+    ["no payment method", { shippingAddress: address }],
+    [
+      "an unmasked card number",
+      { ...SEED_ORDER, paymentDetails: { cardNumber: "4111111111111111", expiryDate: "12/30" } },
+    ],
+    ["a card without expiry", { ...SEED_ORDER, paymentDetails: { cardNumber: "**** **** **** 1234" } }],
+    [
+      "an expiry not in MM/YY",
+      { ...SEED_ORDER, paymentDetails: { cardNumber: "**** **** **** 1234", expiryDate: "2030-12" } },
+    ],
+    [
+      "month 13",
+      { ...SEED_ORDER, paymentDetails: { cardNumber: "**** **** **** 1234", expiryDate: "13/30" } },
+    ],
+    [
+      "card details for UPI",
+      { shippingAddress: address, paymentMethod: "upi", paymentDetails: SEED_ORDER.paymentDetails },
+    ],
+    [
+      "a UPI id without a bank",
+      { shippingAddress: address, paymentMethod: "upi", paymentDetails: { upiId: "shopper" } },
+    ],
+    [
+      "a lowercase bank code",
+      { shippingAddress: address, paymentMethod: "net_banking", paymentDetails: { bankCode: "hdfc" } },
+    ],
+  ];
+  for (const [name, body] of invalid) {
+    it(`rejects ${name}, touching neither cart nor stock`, async () => {
+      const user = await newUser();
+      const product = await cartWith(user, 1, { stock: 10 });
+      const res = await placeOrder(user, body);
+      expect(res.status).toBe(400);
+      expect(res.body).toMatchObject({ success: false, error: { code: "VALIDATION_FAILED" } });
+      expect(res.body.error.details.length).toBeGreaterThan(0);
+      expect((await readProduct(product.id)).stock).toBe(10);
+      const cart = await api("GET", "/api/cart", { headers: user.headers });
+      expect(cart.body.data.items).toHaveLength(1);
+    });
+  }
+
+  it("rejects a bad limit, status or cursor on the order list", async () => {
+    const user = await newUser();
+    for (const query of ["limit=0", "limit=101", "limit=abc", "status=lost", "cursor=garbage"]) {
+      const res = await api("GET", `/api/orders?${query}`, { headers: user.headers });
+      expect(res.status, query).toBe(400);
+      expect(res.body.error.code).toBe("VALIDATION_FAILED");
+    }
+  });
+
+  it("rejects an order id that is not a UUID", async () => {
+    const user = await newUser();
+    const res = await api("GET", "/api/orders/12345", { headers: user.headers });
+    expect(res.status).toBe(400);
+  });
+});
+
+describe("orders: business conflicts", () => {
+  it("refuses to check out an empty cart", async () => {
+    const user = await newUser();
+    const res = await placeOrder(user);
+    expect(res.status).toBe(409);
+    expect(res.body.error.code).toBe("EMPTY_CART");
+  });
+
+  it("refuses a product that went inactive, reserving nothing", async () => {
+    const user = await newUser();
+    const kept = await cartWith(user, 1, { stock: 10 });
+    const retired = await cartWith(user, 1, { stock: 10 });
+    await updateProduct(retired.id, { isActive: false });
+    const res = await placeOrder(user, CASH_ON_DELIVERY);
+    expect(res.status).toBe(409);
+    expect(res.body.error.code).toBe("PRODUCT_UNAVAILABLE");
+    expect((await readProduct(kept.id)).stock).toBe(10);
+  });
+
+  it("charges the product service's current price, not the cart's snapshot", async () => {
+    const user = await newUser();
+    const product = await cartWith(user, 2, { price: 1000 });
+    await updateProduct(product.id, { price: 1500 });
+    const res = await placeOrder(user, CASH_ON_DELIVERY);
+    expect(res.status).toBe(201);
+    expect(res.body.data).toMatchObject({ totalAmount: 3000, items: [{ price: 1500, totalPrice: 3000 }] });
+  });
+
+  it("answers 409 for the same Idempotency-Key with another body, and never replays another user's key", async () => {
+    const user = await newUser();
+    const other = await newUser();
+    await cartWith(user, 1);
+    const key = `key-${crypto.randomUUID()}`;
+    const first = await placeOrder(user, CASH_ON_DELIVERY, { "idempotency-key": key });
+    expect(first.status).toBe(201);
+
+    const reused = await placeOrder(user, SEED_ORDER, { "idempotency-key": key });
+    expect(reused.status).toBe(409);
+    expect(reused.body.error.code).toBe("IDEMPOTENCY_KEY_REUSED");
+
+    await cartWith(other, 1);
+    const theirs = await placeOrder(other, CASH_ON_DELIVERY, { "idempotency-key": key });
+    expect(theirs.status).toBe(201);
+    expect(theirs.headers.get("idempotent-replayed")).toBeNull();
+    expect(theirs.body.data.id).not.toBe(first.body.data.id);
+    expect(theirs.body.data.userId).toBe(other.id);
+  });
+
+  it("frees a key whose request failed, so a retry with it can succeed", async () => {
+    const user = await newUser();
+    const key = `key-${crypto.randomUUID()}`;
+    const empty = await placeOrder(user, CASH_ON_DELIVERY, { "idempotency-key": key });
+    expect(empty.status).toBe(409);
+    await cartWith(user, 1);
+    const retried = await placeOrder(user, CASH_ON_DELIVERY, { "idempotency-key": key });
+    expect(retried.status).toBe(201);
+  });
+});
+
+describe("orders: product service failing mid-checkout", () => {
+  it("gives back every reservation, keeps the cart and writes nothing when a later line fails", async () => {
+    const user = await newUser();
+    // Reservations go in product-id order; ids are random, so make "first" and "last" explicit.
+    const [first, last] = [await createProduct({ stock: 10 }), await createProduct({ stock: 10 })].sort(
+      (a, b) => (a.id < b.id ? -1 : 1),
+    );
+    if (!first || !last) throw new Error("unreachable");
+    await addToCart(user, first.id, 2);
+    await addToCart(user, last.id, 3);
+    await updateProduct(last.id, { faults: { stock: "error" } });
+
+    const res = await placeOrder(user, CASH_ON_DELIVERY);
+    expect(res.status).toBe(503);
+    expect(res.body.error.code).toBe("UPSTREAM_UNAVAILABLE");
+    expect((await readProduct(first.id)).stock).toBe(10);
+    const cart = await api("GET", "/api/cart", { headers: user.headers });
+    expect(cart.body.data.items).toHaveLength(2);
+    const rows = await query(sql`SELECT 1 FROM orders WHERE user_id = ${user.id}`);
+    expect(rows).toHaveLength(0);
+
+    // The cart was unlocked: once the service recovers, the same checkout goes through.
+    await updateProduct(last.id, { faults: {} });
+    expect((await placeOrder(user, CASH_ON_DELIVERY)).status).toBe(201);
+  });
+
+  it("answers 503 when the product service is down at checkout", async () => {
+    const user = await newUser();
+    const product = await cartWith(user, 1);
+    await updateProduct(product.id, { faults: { get: "reset" } });
+    const res = await placeOrder(user, CASH_ON_DELIVERY);
+    expect(res.status).toBe(503);
+    expect(res.body.error.code).toBe("UPSTREAM_UNAVAILABLE");
+  });
+});

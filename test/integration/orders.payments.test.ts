@@ -1,0 +1,167 @@
+import { createExecutionContext, createScheduledController, waitOnExecutionContext } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import { sql } from "drizzle-orm";
+import { describe, expect, it } from "vitest";
+import worker from "../../src/index.ts";
+import { newUser } from "../helpers/auth.ts";
+import { api } from "../helpers/http.ts";
+import {
+  cartWith,
+  DECLINED_CARD,
+  eventually,
+  orderOf,
+  placeOrder,
+  query,
+  SEED_ORDER,
+} from "../helpers/orders.ts";
+import { readProduct } from "../helpers/products.ts";
+
+const address = SEED_ORDER.shippingAddress;
+
+async function runSweep() {
+  const ctx = createExecutionContext();
+  await worker.scheduled(createScheduledController({ cron: "* * * * *" }), env, ctx);
+  await waitOnExecutionContext(ctx);
+}
+
+async function declinedOrder(user: Awaited<ReturnType<typeof newUser>>, body: unknown = DECLINED_CARD) {
+  const order = (await placeOrder(user, body)).body.data;
+  return eventually(
+    () => orderOf(user, order.id),
+    (current) => current.paymentStatus === "failed",
+  );
+}
+
+describe("payments (mock gateway)", () => {
+  const declining: [string, unknown][] = [
+    ["a card ending 0002", DECLINED_CARD],
+    [
+      "a UPI id starting fail@",
+      { shippingAddress: address, paymentMethod: "upi", paymentDetails: { upiId: "fail@okbank" } },
+    ],
+    [
+      "the bank code FAIL",
+      { shippingAddress: address, paymentMethod: "net_banking", paymentDetails: { bankCode: "FAIL" } },
+    ],
+  ];
+  for (const [name, body] of declining) {
+    it(`declines ${name}: payment failed, order still pending`, async () => {
+      const user = await newUser();
+      await cartWith(user, 1);
+      const order = await declinedOrder(user, body);
+      expect(order).toMatchObject({ status: "pending", paymentStatus: "failed" });
+    });
+  }
+
+  const approving: [string, unknown][] = [
+    [
+      "a UPI id",
+      { shippingAddress: address, paymentMethod: "upi", paymentDetails: { upiId: "shopper@okbank" } },
+    ],
+    [
+      "net banking",
+      { shippingAddress: address, paymentMethod: "net_banking", paymentDetails: { bankCode: "HDFC" } },
+    ],
+  ];
+  for (const [name, body] of approving) {
+    it(`approves ${name}`, async () => {
+      const user = await newUser();
+      await cartWith(user, 1);
+      const order = (await placeOrder(user, body)).body.data;
+      const settled = await eventually(
+        () => orderOf(user, order.id),
+        (current) => current.status === "paid",
+      );
+      expect(settled).toMatchObject({ status: "paid", paymentStatus: "paid" });
+    });
+  }
+
+  it("retries a failed payment with another instrument, which then settles", async () => {
+    const user = await newUser();
+    await cartWith(user, 1);
+    const order = await declinedOrder(user);
+
+    const retry = await api("POST", `/api/orders/${order.id}/payment`, {
+      headers: user.headers,
+      json: {
+        paymentMethod: "credit_card",
+        paymentDetails: { cardNumber: "**** **** **** 4242", expiryDate: "10/31" },
+      },
+    });
+    expect(retry.status).toBe(200);
+    expect(retry.body.data).toMatchObject({ status: "pending", paymentStatus: "pending" });
+    const paid = await eventually(
+      () => orderOf(user, order.id),
+      (current) => current.status === "paid",
+    );
+    expect(paid.paymentStatus).toBe("paid");
+    const attempts = await query<{ attempt: number; status: string; reference: string }>(
+      sql`SELECT attempt, status, reference FROM payments WHERE order_id = ${order.id} ORDER BY attempt`,
+    );
+    expect(attempts).toEqual([
+      { attempt: 1, status: "declined", reference: "0002" },
+      { attempt: 2, status: "approved", reference: "4242" },
+    ]);
+  });
+
+  it("refuses to retry a payment that did not fail", async () => {
+    const user = await newUser();
+    await cartWith(user, 1);
+    const order = (await placeOrder(user)).body.data;
+    await eventually(
+      () => orderOf(user, order.id),
+      (current) => current.status === "paid",
+    );
+    const retry = await api("POST", `/api/orders/${order.id}/payment`, {
+      headers: user.headers,
+      json: { paymentMethod: "upi", paymentDetails: { upiId: "shopper@okbank" } },
+    });
+    expect(retry.status).toBe(409);
+    expect(retry.body.error.code).toBe("PAYMENT_NOT_RETRYABLE");
+  });
+
+  it("cancels an order unpaid past its deadline and releases its stock", async () => {
+    const user = await newUser();
+    const product = await cartWith(user, 2, { stock: 10 });
+    const order = await declinedOrder(user);
+    expect((await readProduct(product.id)).stock).toBe(8);
+
+    await query(sql`UPDATE orders SET payment_due_at = now() - interval '1 minute' WHERE id = ${order.id}`);
+    await runSweep();
+
+    const cancelled = await orderOf(user, order.id);
+    expect(cancelled).toMatchObject({ status: "cancelled", paymentStatus: "failed" });
+    expect((await readProduct(product.id)).stock).toBe(10);
+    const tracking = await api("GET", `/api/orders/${order.id}/tracking`, { headers: user.headers });
+    expect(tracking.body.data.history.at(-1)).toMatchObject({
+      status: "cancelled",
+      note: "Payment not received in time",
+    });
+    const [event] = await query<{ type: string }>(
+      sql`SELECT type FROM outbox WHERE order_id = ${order.id} AND type = 'order_cancellation'`,
+    );
+    expect(event?.type).toBe("order_cancellation");
+
+    // A second sweep changes nothing: the stock is released once.
+    await runSweep();
+    expect((await readProduct(product.id)).stock).toBe(10);
+  });
+
+  it("leaves an order before its deadline alone", async () => {
+    const user = await newUser();
+    await cartWith(user, 1);
+    const order = await declinedOrder(user);
+    await runSweep();
+    expect((await orderOf(user, order.id)).status).toBe("pending");
+  });
+
+  it("stores only the card's last four digits", async () => {
+    const user = await newUser();
+    await cartWith(user, 1);
+    const order = (await placeOrder(user)).body.data;
+    const rows = await query(sql`SELECT * FROM payments WHERE order_id = ${order.id}`);
+    const orderRows = await query(sql`SELECT * FROM orders WHERE id = ${order.id}`);
+    expect(JSON.stringify([rows, orderRows])).not.toContain("**** ****");
+    expect(rows[0]).toMatchObject({ reference: "1234", method: "credit_card" });
+  });
+});

@@ -1,0 +1,116 @@
+import { sql } from "drizzle-orm";
+import { describe, expect, it } from "vitest";
+import { ORDER_STATUSES, type OrderStatus } from "../../src/db/schema.ts";
+import { newUser } from "../helpers/auth.ts";
+import { api } from "../helpers/http.ts";
+import { CASH_ON_DELIVERY, cartWith, placeOrder, query } from "../helpers/orders.ts";
+
+type User = Awaited<ReturnType<typeof newUser>>;
+
+/** SPEC §4's table, for an order paid by card. */
+const ADMIN_ALLOWED = new Set([
+  "pending->paid",
+  "pending->cancelled",
+  "paid->processing",
+  "paid->cancelled",
+  "processing->shipped",
+  "processing->cancelled",
+  "shipped->delivered",
+]);
+
+/** An order of `owner`'s, placed through the API, then put in `status` (arranged in the database). */
+async function orderIn(owner: User, status: OrderStatus, paymentMethod = "credit_card"): Promise<string> {
+  await cartWith(owner, 1);
+  const created = await placeOrder(owner, CASH_ON_DELIVERY);
+  expect(created.status).toBe(201);
+  const id = created.body.data.id as string;
+  const paymentStatus = ["paid", "processing", "shipped", "delivered"].includes(status) ? "paid" : "pending";
+  await query(
+    sql`UPDATE orders SET status = ${status}, payment_method = ${paymentMethod}, payment_status = ${paymentStatus} WHERE id = ${id}`,
+  );
+  return id;
+}
+
+function move(user: User, orderId: string, to: OrderStatus) {
+  return api("PUT", `/api/orders/${orderId}/status`, {
+    headers: user.headers,
+    json: { status: to, ...(to === "shipped" ? { trackingNumber: "TRK-1" } : {}) },
+  });
+}
+
+describe("status transitions", () => {
+  it("lets an admin make exactly the moves of the table, every other pair being 409", async () => {
+    const owner = await newUser();
+    const admin = await newUser("ADMIN");
+    const outcomes: string[] = [];
+    for (const from of ORDER_STATUSES) {
+      for (const to of ORDER_STATUSES) {
+        const id = await orderIn(owner, from);
+        const res = await move(admin, id, to);
+        const expected = ADMIN_ALLOWED.has(`${from}->${to}`) ? 200 : 409;
+        outcomes.push(
+          `${from}->${to}: ${res.status}${res.status === expected ? "" : ` (expected ${expected})`}`,
+        );
+        if (expected === 409) expect(res.body.error.code).toBe("INVALID_STATUS_TRANSITION");
+        else expect(res.body.data.status).toBe(to);
+      }
+    }
+    expect(outcomes.filter((line) => line.includes("expected"))).toEqual([]);
+  });
+
+  it("lets a customer only cancel their own pending or paid order", async () => {
+    const owner = await newUser();
+    const outcomes: string[] = [];
+    for (const from of ORDER_STATUSES) {
+      for (const to of ORDER_STATUSES) {
+        const id = await orderIn(owner, from);
+        const res = await move(owner, id, to);
+        const expected = to !== "cancelled" ? 403 : from === "pending" || from === "paid" ? 200 : 409;
+        outcomes.push(
+          `${from}->${to}: ${res.status}${res.status === expected ? "" : ` (expected ${expected})`}`,
+        );
+      }
+    }
+    expect(outcomes.filter((line) => line.includes("expected"))).toEqual([]);
+  });
+
+  it("sends cash on delivery from pending to processing, never to paid", async () => {
+    const owner = await newUser();
+    const admin = await newUser("ADMIN");
+    expect(
+      (await move(admin, await orderIn(owner, "pending", "cash_on_delivery"), "processing")).status,
+    ).toBe(200);
+    const paid = await move(admin, await orderIn(owner, "pending", "cash_on_delivery"), "paid");
+    expect(paid.status).toBe(409);
+    expect(paid.body.error.code).toBe("INVALID_STATUS_TRANSITION");
+  });
+
+  it("requires a tracking number to ship", async () => {
+    const owner = await newUser();
+    const admin = await newUser("ADMIN");
+    const id = await orderIn(owner, "processing");
+    const res = await api("PUT", `/api/orders/${id}/status`, {
+      headers: admin.headers,
+      json: { status: "shipped" },
+    });
+    expect(res.status).toBe(400);
+    expect(res.body.error).toMatchObject({
+      code: "VALIDATION_FAILED",
+      details: [{ path: "trackingNumber" }],
+    });
+    const [row] = await query<{ status: string }>(sql`SELECT status FROM orders WHERE id = ${id}`);
+    expect(row?.status).toBe("processing");
+  });
+
+  it("rejects an unknown status with 400", async () => {
+    const owner = await newUser();
+    const admin = await newUser("ADMIN");
+    const id = await orderIn(owner, "pending");
+    const res = await api("PUT", `/api/orders/${id}/status`, {
+      headers: admin.headers,
+      json: { status: "lost" },
+    });
+    expect(res.status).toBe(400);
+    expect(res.body.error.code).toBe("VALIDATION_FAILED");
+  });
+});
