@@ -4,6 +4,7 @@ import { requireAuth } from "./middleware/auth.ts";
 import { bodyLimit } from "./middleware/body-limit.ts";
 import { cors } from "./middleware/cors.ts";
 import { notFound, onError } from "./middleware/error-handler.ts";
+import { ipRateLimit, userRateLimit } from "./middleware/rate-limit.ts";
 import { requestLog } from "./middleware/request-log.ts";
 import { services } from "./middleware/services.ts";
 import { cartRouter } from "./routes/cart/cart.index.ts";
@@ -25,7 +26,9 @@ export function createApp() {
     c.header("Cache-Control", "no-store");
   });
   app.use(bodyLimit);
+  app.use("/api/*", ipRateLimit);
   app.use("/api/*", requireAuth);
+  app.use("/api/*", userRateLimit);
 
   app.route("/", healthRouter);
   app.route("/", cartRouter);

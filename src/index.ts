@@ -3,6 +3,7 @@ import { runSweep } from "./services/sweep.ts";
 
 export { CartObject } from "./durable-objects/cart-object.ts";
 export { PaymentGateway } from "./durable-objects/payment-gateway.ts";
+export { RateLimiter } from "./durable-objects/rate-limiter.ts";
 
 const app = createApp();
 

@@ -1,4 +1,5 @@
 import { neonConfig, Pool } from "@neondatabase/serverless";
+import { sql } from "drizzle-orm";
 import { drizzle, type NeonDatabase } from "drizzle-orm/neon-serverless";
 import type { Config } from "../config.ts";
 import { ApiError } from "../lib/errors.ts";
@@ -59,6 +60,10 @@ export class Database {
   /** Reads outside a transaction, with the same error mapping. */
   read<T>(work: (db: Db) => Promise<T>): Promise<T> {
     return withDatabase(() => work(this.db));
+  }
+
+  async ping(): Promise<void> {
+    await this.read((db) => db.execute(sql`SELECT 1`));
   }
 
   async close(): Promise<void> {

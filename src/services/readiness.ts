@@ -15,7 +15,10 @@ interface Probe {
 
 /** Probes every dependency concurrently; each probe is bounded by its client's own timeout. */
 export async function checkReadiness(services: Services) {
-  const probes: Probe[] = [{ name: "productService", required: true, check: () => services.products.ping() }];
+  const probes: Probe[] = [
+    { name: "database", required: true, check: () => services.database.ping() },
+    { name: "productService", required: true, check: () => services.products.ping() },
+  ];
   const results = await Promise.all(
     probes.map(async (probe): Promise<[string, DependencyState]> => {
       const started = Date.now();

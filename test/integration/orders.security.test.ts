@@ -137,6 +137,15 @@ describe("orders: the database failing", () => {
     expect((await readProduct(product.id)).stock).toBe(10);
   });
 
+  it("reports the database down in readiness with 503", async () => {
+    const res = await withDatabaseDown("GET", "/health/ready", {});
+    expect(res.status).toBe(503);
+    expect(res.body).toMatchObject({
+      status: "unavailable",
+      dependencies: { database: { status: "down", required: true }, productService: { status: "up" } },
+    });
+  });
+
   it("leaves no partial order when the connection dies mid-transaction", async () => {
     const user = await newUser();
     const product = await cartWith(user, 1, { stock: 10 });

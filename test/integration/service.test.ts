@@ -22,7 +22,10 @@ describe("service endpoints", () => {
     expect(res.status).toBe(200);
     expect(res.body).toMatchObject({
       status: "ready",
-      dependencies: { productService: { status: "up", required: true, latencyMs: expect.any(Number) } },
+      dependencies: {
+        database: { status: "up", required: true, latencyMs: expect.any(Number) },
+        productService: { status: "up", required: true, latencyMs: expect.any(Number) },
+      },
     });
   });
 

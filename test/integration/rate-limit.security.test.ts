@@ -1,0 +1,54 @@
+import { env } from "cloudflare:workers";
+import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
+import { describe, expect, it } from "vitest";
+import { createApp } from "../../src/app.ts";
+import { newUser } from "../helpers/auth.ts";
+
+/** The worker with its own rate limits (the suite's config turns the IP limit off). */
+function workerWithLimits(limits: { RATE_LIMIT_USER_PER_MIN: string; RATE_LIMIT_IP_PER_MIN: string }) {
+  const app = createApp();
+  const limitedEnv = { ...env, ...limits };
+  return async (method: string, path: string, headers: Record<string, string>) => {
+    const ctx = createExecutionContext();
+    const response = await app.fetch(new Request(`https://orders.test${path}`, { method, headers }), limitedEnv, ctx);
+    await waitOnExecutionContext(ctx);
+    return { status: response.status, headers: response.headers, body: (await response.json()) as any };
+  };
+}
+
+describe("rate limits", () => {
+  it("answers a user's writes past RATE_LIMIT_USER_PER_MIN with 429 and Retry-After, reads and others unaffected", async () => {
+    const call = workerWithLimits({ RATE_LIMIT_USER_PER_MIN: "3", RATE_LIMIT_IP_PER_MIN: "0" });
+    const user = await newUser();
+    const other = await newUser();
+    for (let i = 0; i < 3; i++) expect((await call("DELETE", "/api/cart", user.headers)).status).toBe(200);
+
+    const limited = await call("DELETE", "/api/cart", user.headers);
+    expect(limited.status).toBe(429);
+    expect(limited.body).toMatchObject({ success: false, error: { code: "RATE_LIMITED" } });
+    expect(Number(limited.headers.get("retry-after"))).toBeGreaterThanOrEqual(1);
+
+    expect((await call("GET", "/api/cart", user.headers)).status).toBe(200);
+    expect((await call("DELETE", "/api/cart", other.headers)).status).toBe(200);
+  });
+
+  it("answers writes from one address past RATE_LIMIT_IP_PER_MIN with 429, whoever sends them", async () => {
+    const call = workerWithLimits({ RATE_LIMIT_USER_PER_MIN: "0", RATE_LIMIT_IP_PER_MIN: "2" });
+    const ip = `192.0.2.${Math.floor(Math.random() * 250) + 1}-${crypto.randomUUID()}`;
+    const users = await Promise.all([newUser(), newUser(), newUser()]);
+    const statuses = [];
+    for (const user of users) {
+      statuses.push((await call("DELETE", "/api/cart", { ...user.headers, "cf-connecting-ip": ip })).status);
+    }
+    expect(statuses).toEqual([200, 200, 429]);
+    const elsewhere = await call("DELETE", "/api/cart", { ...users[0]?.headers, "cf-connecting-ip": `${ip}-other` });
+    expect(elsewhere.status).toBe(200);
+  });
+
+  it("limits before authenticating, so floods of bad tokens from one address are cut off too", async () => {
+    const call = workerWithLimits({ RATE_LIMIT_USER_PER_MIN: "0", RATE_LIMIT_IP_PER_MIN: "1" });
+    const ip = `flood-${crypto.randomUUID()}`;
+    expect((await call("POST", "/api/orders", { authorization: "Bearer x.y.z", "cf-connecting-ip": ip })).status).toBe(401);
+    expect((await call("POST", "/api/orders", { authorization: "Bearer x.y.z", "cf-connecting-ip": ip })).status).toBe(429);
+  });
+});
