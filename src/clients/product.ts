@@ -22,7 +22,8 @@ export class ProductClient {
       { headers: { accept: "application/json" } },
       { service: SERVICE, timeoutMs: this.timeoutMs },
     );
-    if (response.status === 404) {
+    // A product service that validates ids (e.g. as ObjectIds) answers 400 for one that cannot exist.
+    if (response.status === 404 || response.status === 400) {
       await response.body?.cancel();
       throw new ApiError("PRODUCT_NOT_FOUND", `Product ${productId} does not exist`);
     }

@@ -14,7 +14,7 @@ export const UpstreamProductSchema = z
     images: z.array(z.string()).default([]),
     stock: z.number().int(),
     sku: z.string().optional(),
-    isActive: z.boolean(),
+    isActive: z.boolean().default(true),
   })
   .refine((product) => product._id ?? product.id, "product has no id")
   .transform(({ _id, id, images, ...rest }) => ({
