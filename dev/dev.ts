@@ -39,7 +39,11 @@ async function stop(code: number): Promise<never> {
   process.exit(code);
 }
 
-async function standIn(key: string, name: string, start: () => Promise<{ url: string; close(): Promise<void> }>) {
+async function standIn(
+  key: string,
+  name: string,
+  start: () => Promise<{ url: string; close(): Promise<void> }>,
+) {
   if (settings[key]) {
     vars[key] = settings[key];
     console.log(`  ${name.padEnd(22)} ${settings[key]} (${key})`);
@@ -54,8 +58,12 @@ async function standIn(key: string, name: string, start: () => Promise<{ url: st
 try {
   console.log("Starting the order service's dependencies:");
   await standIn("PRODUCT_SERVICE_URL", "product service", () => startProductService({ port: 0 }));
-  await standIn("USER_SERVICE_URL", "user service", () => startUserService({ port: 0, jwtSecret: vars.JWT_SECRET as string }));
-  await standIn("NOTIFICATION_SERVICE_URL", "notification service", () => startNotificationService({ port: 0 }));
+  await standIn("USER_SERVICE_URL", "user service", () =>
+    startUserService({ port: 0, jwtSecret: vars.JWT_SECRET as string }),
+  );
+  await standIn("NOTIFICATION_SERVICE_URL", "notification service", () =>
+    startNotificationService({ port: 0 }),
+  );
 
   let databaseUrl = settings.DATABASE_URL;
   if (!databaseUrl) {
@@ -68,7 +76,10 @@ try {
   } else {
     console.log(`  ${"database".padEnd(22)} ${databaseUrl.replace(/\/\/[^@]*@/, "//***@")} (DATABASE_URL)`);
   }
-  const proxy = await startWsProxy({ port: 0, allowedHosts: [new URL(databaseUrl).hostname, "127.0.0.1", "localhost", "::1"] });
+  const proxy = await startWsProxy({
+    port: 0,
+    allowedHosts: [new URL(databaseUrl).hostname.replace(/^\[|\]$/g, ""), "127.0.0.1", "localhost", "::1"],
+  });
   cleanups.push(proxy.close);
   vars.DATABASE_URL = databaseUrl;
   vars.DATABASE_WS_PROXY = useWsProxy(proxy.port);
@@ -85,9 +96,15 @@ try {
 // Handed to wrangler as an env file rather than --var flags, so secrets stay out of the process list.
 mkdirSync(`${ROOT}.wrangler`, { recursive: true });
 const envFile = `${ROOT}.wrangler/dev.env`;
-writeFileSync(envFile, `${Object.entries(vars).map(([key, value]) => `${key}=${JSON.stringify(value)}`).join("\n")}\n`, {
-  mode: 0o600,
-});
+writeFileSync(
+  envFile,
+  `${Object.entries(vars)
+    .map(([key, value]) => `${key}=${JSON.stringify(value)}`)
+    .join("\n")}\n`,
+  {
+    mode: 0o600,
+  },
+);
 
 const wrangler = spawn(
   "wrangler",

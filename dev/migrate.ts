@@ -7,15 +7,20 @@ import { loadSettings, ROOT } from "./settings.ts";
 import { startWsProxy } from "./wsproxy.ts";
 
 const settings = loadSettings();
-const embedded = settings.DATABASE_URL
-  ? undefined
-  : await startEmbeddedPostgres({ dataDir: (mkdirSync(`${ROOT}.data/pglite`, { recursive: true }), `${ROOT}.data/pglite`) });
+const dataDir = `${ROOT}.data/pglite`;
+if (!settings.DATABASE_URL) mkdirSync(dataDir, { recursive: true });
+const embedded = settings.DATABASE_URL ? undefined : await startEmbeddedPostgres({ dataDir });
 const url = settings.DATABASE_URL ?? (embedded?.url as string);
-const proxy = await startWsProxy({ port: 0, allowedHosts: [new URL(url).hostname, "127.0.0.1", "localhost", "::1"] });
+const proxy = await startWsProxy({
+  port: 0,
+  allowedHosts: [new URL(url).hostname.replace(/^\[|\]$/g, ""), "127.0.0.1", "localhost", "::1"],
+});
 try {
   useWsProxy(proxy.port);
   await applyMigrations(url);
-  console.log(`Migrations applied to ${embedded ? "the embedded PGlite (.data/pglite)" : url.replace(/\/\/[^@]*@/, "//***@")}`);
+  console.log(
+    `Migrations applied to ${embedded ? "the embedded PGlite (.data/pglite)" : url.replace(/\/\/[^@]*@/, "//***@")}`,
+  );
 } finally {
   await proxy.close();
   await embedded?.close();

@@ -25,7 +25,10 @@ export function parseDotenv(text: string): Record<string, string> {
 export function loadSettings(): Record<string, string> {
   const file = `${ROOT}.dev.vars`;
   const fromFile = existsSync(file) ? parseDotenv(readFileSync(file, "utf8")) : {};
-  const fromEnv = Object.fromEntries(Object.entries(process.env).filter(([, value]) => value)) as Record<string, string>;
+  const fromEnv = Object.fromEntries(Object.entries(process.env).filter(([, value]) => value)) as Record<
+    string,
+    string
+  >;
   return { ...fromFile, ...fromEnv };
 }
 

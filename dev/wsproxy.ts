@@ -1,7 +1,7 @@
 // WebSocket-to-TCP proxy speaking Neon's wsproxy protocol, so the Neon serverless driver can reach a
 // plain Postgres: the driver connects to ws://HOST:PORT/v1?address=dbhost:dbport and sends raw protocol bytes.
 import { createServer } from "node:http";
-import { connect, type AddressInfo, type Socket } from "node:net";
+import { type AddressInfo, connect, type Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import { type RawData, WebSocket, WebSocketServer } from "ws";
 
@@ -27,6 +27,7 @@ function parseAddress(value: string | null): { host: string; port: number } | un
 }
 
 function refuse(socket: Duplex, status: number, reason: string): void {
+  socket.on("error", () => socket.destroy());
   socket.end(`HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
 }
 
@@ -78,7 +79,11 @@ function bridge(ws: WebSocket, host: string, port: number): void {
     pending = undefined;
   });
   ws.on("message", (data: RawData) => {
-    const chunk = Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data);
+    const chunk = Buffer.isBuffer(data)
+      ? data
+      : Array.isArray(data)
+        ? Buffer.concat(data)
+        : Buffer.from(data);
     if (pending) pending.push(chunk);
     else tcp.write(chunk);
   });

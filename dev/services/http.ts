@@ -82,7 +82,10 @@ export class Router {
     return this;
   }
 
-  match(method: string, pathname: string): { handler: Handler; params: Record<string, string> } | "method" | undefined {
+  match(
+    method: string,
+    pathname: string,
+  ): { handler: Handler; params: Record<string, string> } | "method" | undefined {
     const parts = pathname.split("/").filter(Boolean);
     let pathMatched = false;
     for (const route of this.routes) {

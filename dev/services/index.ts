@@ -1,4 +1,4 @@
+export type { RunningService, ServiceOptions } from "./http.ts";
 export { startNotificationService } from "./notification.ts";
 export { type Fault, startProductService } from "./product.ts";
 export { startUserService } from "./user.ts";
-export type { RunningService, ServiceOptions } from "./http.ts";

@@ -1,7 +1,15 @@
 // Local stand-in for the notification service (SPEC §2): records sends, drops duplicate idempotency keys.
 import { randomUUID } from "node:crypto";
 import { z } from "zod";
-import { HttpError, type RunningService, Router, readJson, sendJson, serve, type ServiceOptions } from "./http.ts";
+import {
+  HttpError,
+  Router,
+  type RunningService,
+  readJson,
+  type ServiceOptions,
+  sendJson,
+  serve,
+} from "./http.ts";
 
 const Id = z.union([z.int(), z.string().min(1)]);
 const SendSchema = z
@@ -39,7 +47,8 @@ export async function startNotificationService(opts: ServiceOptions = {}): Promi
     .on("GET", "/health", ({ res }) => sendJson(res, 200, { status: "ok" }))
     .on("POST", "/api/notifications/send", async ({ req, res, delay }) => {
       const key = req.headers["idempotency-key"];
-      if (typeof key !== "string" || key.length === 0) throw new HttpError(400, "Idempotency-Key header is required");
+      if (typeof key !== "string" || key.length === 0)
+        throw new HttpError(400, "Idempotency-Key header is required");
       const result = SendSchema.safeParse(await readJson(req));
       if (!result.success) throw new HttpError(400, z.prettifyError(result.error));
 
@@ -55,7 +64,12 @@ export async function startNotificationService(opts: ServiceOptions = {}): Promi
         sendJson(res, 200, { success: true, duplicate: true });
         return;
       }
-      const notification: Notification = { ...result.data, id: randomUUID(), key, receivedAt: new Date().toISOString() };
+      const notification: Notification = {
+        ...result.data,
+        id: randomUUID(),
+        key,
+        receivedAt: new Date().toISOString(),
+      };
       byKey.set(key, notification);
       stats.received++;
       sendJson(res, 201, { success: true, data: { id: notification.id } });
@@ -66,7 +80,14 @@ export async function startNotificationService(opts: ServiceOptions = {}): Promi
       const notifications = [...byKey.values()]
         .filter((n) => orderId === null || String(n.order_id) === orderId)
         .filter((n) => userId === null || String(n.user_id) === userId)
-        .map(({ key, user_id, order_id, type, data, receivedAt }) => ({ key, user_id, order_id, type, data, receivedAt }));
+        .map(({ key, user_id, order_id, type, data, receivedAt }) => ({
+          key,
+          user_id,
+          order_id,
+          type,
+          data,
+          receivedAt,
+        }));
       sendJson(res, 200, { notifications });
     })
     .on("GET", "/__admin/notifications/stats", ({ res }) => sendJson(res, 200, stats))

@@ -1,7 +1,17 @@
 // Local stand-in for the product service (SPEC §2), with test controls under /__admin.
 import { randomBytes } from "node:crypto";
 import { z } from "zod";
-import { type Context, HttpError, type RunningService, Router, readJson, send, sendJson, serve, type ServiceOptions } from "./http.ts";
+import {
+  type Context,
+  HttpError,
+  Router,
+  type RunningService,
+  readJson,
+  type ServiceOptions,
+  send,
+  sendJson,
+  serve,
+} from "./http.ts";
 
 const FaultSchema = z.enum(["error", "slow", "malformed", "garbage", "reset"]);
 export type Fault = z.infer<typeof FaultSchema>;
@@ -37,7 +47,7 @@ export interface Product {
   stock: number;
   sku: string;
   isActive: boolean;
-  faults: { get?: Fault; stock?: Fault };
+  faults: { get?: Fault | undefined; stock?: Fault | undefined };
 }
 
 /** How long a "slow" fault holds its answer: well past any sane client timeout. */
@@ -45,23 +55,52 @@ const SLOW_MS = 10_000;
 
 function seedCatalog(): Map<string, Product> {
   const seed: Product[] = [
-    product("507f1f77bcf86cd799439012", "iPhone 15 Pro", 99999, 100, "IPH15PRO-256", ["https://example.com/iphone15pro1.jpg"]),
-    product("507f1f77bcf86cd799439013", "Samsung Galaxy S24", 79999, 50, "SGS24-128", ["https://example.com/galaxys24.jpg"]),
-    product("507f1f77bcf86cd799439014", "AirPods Pro (2nd generation)", 24999, 200, "APP2-USBC", ["https://example.com/airpodspro2.jpg"]),
+    product("507f1f77bcf86cd799439012", "iPhone 15 Pro", 99999, 100, "IPH15PRO-256", [
+      "https://example.com/iphone15pro1.jpg",
+    ]),
+    product("507f1f77bcf86cd799439013", "Samsung Galaxy S24", 79999, 50, "SGS24-128", [
+      "https://example.com/galaxys24.jpg",
+    ]),
+    product("507f1f77bcf86cd799439014", "AirPods Pro (2nd generation)", 24999, 200, "APP2-USBC", [
+      "https://example.com/airpodspro2.jpg",
+    ]),
     // Sold out: adds and checkouts must answer "not enough stock".
-    product("507f1f77bcf86cd799439015", "Sony WH-1000XM5 Headphones", 39999, 0, "SONY-WH1000XM5", ["https://example.com/sonyxm5.jpg"]),
+    product("507f1f77bcf86cd799439015", "Sony WH-1000XM5 Headphones", 39999, 0, "SONY-WH1000XM5", [
+      "https://example.com/sonyxm5.jpg",
+    ]),
     // Discontinued: exists but must not be sold.
-    { ...product("507f1f77bcf86cd799439016", "iPhone 12 Mini", 49999, 7, "IPH12MINI-64", ["https://example.com/iphone12mini.jpg"]), isActive: false },
+    {
+      ...product("507f1f77bcf86cd799439016", "iPhone 12 Mini", 49999, 7, "IPH12MINI-64", [
+        "https://example.com/iphone12mini.jpg",
+      ]),
+      isActive: false,
+    },
   ];
   return new Map(seed.map((p) => [p.id, p]));
 }
 
-function product(id: string, name: string, price: number, stock: number, sku: string, images: string[]): Product {
+function product(
+  id: string,
+  name: string,
+  price: number,
+  stock: number,
+  sku: string,
+  images: string[],
+): Product {
   return { id, name, price, currency: "USD", images, stock, sku, isActive: true, faults: {} };
 }
 
 function publicView(p: Product) {
-  return { _id: p.id, name: p.name, price: p.price, currency: p.currency, images: p.images, stock: p.stock, sku: p.sku, isActive: p.isActive };
+  return {
+    _id: p.id,
+    name: p.name,
+    price: p.price,
+    currency: p.currency,
+    images: p.images,
+    stock: p.stock,
+    sku: p.sku,
+    isActive: p.isActive,
+  };
 }
 
 function parse<T>(schema: z.ZodType<T>, value: unknown): T {
@@ -79,7 +118,12 @@ async function playFault(ctx: Context, fault: Fault | undefined): Promise<boolea
       await ctx.delay(SLOW_MS);
       return false;
     case "error":
-      send(ctx.res, 500, "text/html; charset=utf-8", "<html><body><h1>500 Internal Server Error</h1></body></html>");
+      send(
+        ctx.res,
+        500,
+        "text/html; charset=utf-8",
+        "<html><body><h1>500 Internal Server Error</h1></body></html>",
+      );
       return true;
     case "malformed":
       sendJson(ctx.res, 200, { success: true, data: { name: 5 } });

@@ -1,7 +1,15 @@
 // Local stand-in for the user service (SPEC §2): validates HS256 tokens whose `sub` is a username.
 import { jwtVerify } from "jose";
 import { z } from "zod";
-import { HttpError, type RunningService, Router, readJson, sendJson, serve, type ServiceOptions } from "./http.ts";
+import {
+  HttpError,
+  Router,
+  type RunningService,
+  readJson,
+  type ServiceOptions,
+  sendJson,
+  serve,
+} from "./http.ts";
 
 const UserSchema = z.strictObject({
   username: z.string().min(1),
@@ -34,7 +42,10 @@ export async function startUserService(opts: UserServiceOptions): Promise<Runnin
       if (!match?.[1]) throw unauthorized("Missing bearer token");
       let username: string;
       try {
-        const { payload } = await jwtVerify(match[1], key, { algorithms: ["HS256"], requiredClaims: ["sub"] });
+        const { payload } = await jwtVerify(match[1], key, {
+          algorithms: ["HS256"],
+          requiredClaims: ["sub"],
+        });
         username = payload.sub as string;
       } catch {
         throw unauthorized("Invalid or expired token");

@@ -23,13 +23,19 @@ export class RateLimiter extends DurableObject<Env> {
       this.limit = limitPerMinute;
       this.tokens = limitPerMinute;
     } else {
-      this.tokens = Math.min(limitPerMinute, this.tokens + ((now - this.updatedAt) * limitPerMinute) / 60_000);
+      this.tokens = Math.min(
+        limitPerMinute,
+        this.tokens + ((now - this.updatedAt) * limitPerMinute) / 60_000,
+      );
     }
     this.updatedAt = now;
     if (this.tokens >= 1) {
       this.tokens -= 1;
       return { allowed: true, retryAfterSeconds: 0 };
     }
-    return { allowed: false, retryAfterSeconds: Math.max(1, Math.ceil(((1 - this.tokens) * 60) / limitPerMinute)) };
+    return {
+      allowed: false,
+      retryAfterSeconds: Math.max(1, Math.ceil(((1 - this.tokens) * 60) / limitPerMinute)),
+    };
   }
 }

@@ -12,13 +12,21 @@ async function enforce(env: Env, key: string, limitPerMinute: number, what: stri
     decision = await env.RATE_LIMITER.getByName(key).take(limitPerMinute);
   } catch (error) {
     // A limiter that cannot answer must not take the storefront down with it.
-    log("warn", "rate limiter unavailable", { key: what, error: error instanceof Error ? error.message : String(error) });
+    log("warn", "rate limiter unavailable", {
+      key: what,
+      error: error instanceof Error ? error.message : String(error),
+    });
     return;
   }
   if (!decision.allowed) {
-    throw new ApiError("RATE_LIMITED", `Too many requests ${what}; retry in ${decision.retryAfterSeconds} s`, undefined, {
-      "Retry-After": String(decision.retryAfterSeconds),
-    });
+    throw new ApiError(
+      "RATE_LIMITED",
+      `Too many requests ${what}; retry in ${decision.retryAfterSeconds} s`,
+      undefined,
+      {
+        "Retry-After": String(decision.retryAfterSeconds),
+      },
+    );
   }
 }
 
@@ -34,7 +42,12 @@ export const ipRateLimit = createMiddleware<AppEnv>(async (c, next) => {
 /** Writes per user (RATE_LIMIT_USER_PER_MIN); runs after authentication. */
 export const userRateLimit = createMiddleware<AppEnv>(async (c, next) => {
   if (WRITES.has(c.req.method)) {
-    await enforce(c.env, `user:${c.var.user.id}`, c.var.services.config.RATE_LIMIT_USER_PER_MIN, "for this user");
+    await enforce(
+      c.env,
+      `user:${c.var.user.id}`,
+      c.var.services.config.RATE_LIMIT_USER_PER_MIN,
+      "for this user",
+    );
   }
   await next();
 });

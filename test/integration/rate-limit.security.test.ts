@@ -1,5 +1,5 @@
-import { env } from "cloudflare:workers";
 import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
+import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { createApp } from "../../src/app.ts";
 import { newUser } from "../helpers/auth.ts";
@@ -10,7 +10,11 @@ function workerWithLimits(limits: { RATE_LIMIT_USER_PER_MIN: string; RATE_LIMIT_
   const limitedEnv = { ...env, ...limits };
   return async (method: string, path: string, headers: Record<string, string>) => {
     const ctx = createExecutionContext();
-    const response = await app.fetch(new Request(`https://orders.test${path}`, { method, headers }), limitedEnv, ctx);
+    const response = await app.fetch(
+      new Request(`https://orders.test${path}`, { method, headers }),
+      limitedEnv,
+      ctx,
+    );
     await waitOnExecutionContext(ctx);
     return { status: response.status, headers: response.headers, body: (await response.json()) as any };
   };
@@ -41,14 +45,21 @@ describe("rate limits", () => {
       statuses.push((await call("DELETE", "/api/cart", { ...user.headers, "cf-connecting-ip": ip })).status);
     }
     expect(statuses).toEqual([200, 200, 429]);
-    const elsewhere = await call("DELETE", "/api/cart", { ...users[0]?.headers, "cf-connecting-ip": `${ip}-other` });
+    const elsewhere = await call("DELETE", "/api/cart", {
+      ...users[0]?.headers,
+      "cf-connecting-ip": `${ip}-other`,
+    });
     expect(elsewhere.status).toBe(200);
   });
 
   it("limits before authenticating, so floods of bad tokens from one address are cut off too", async () => {
     const call = workerWithLimits({ RATE_LIMIT_USER_PER_MIN: "0", RATE_LIMIT_IP_PER_MIN: "1" });
     const ip = `flood-${crypto.randomUUID()}`;
-    expect((await call("POST", "/api/orders", { authorization: "Bearer x.y.z", "cf-connecting-ip": ip })).status).toBe(401);
-    expect((await call("POST", "/api/orders", { authorization: "Bearer x.y.z", "cf-connecting-ip": ip })).status).toBe(429);
+    expect(
+      (await call("POST", "/api/orders", { authorization: "Bearer x.y.z", "cf-connecting-ip": ip })).status,
+    ).toBe(401);
+    expect(
+      (await call("POST", "/api/orders", { authorization: "Bearer x.y.z", "cf-connecting-ip": ip })).status,
+    ).toBe(429);
   });
 });

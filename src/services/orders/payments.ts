@@ -97,15 +97,10 @@ export async function submitToGateway(env: Env, payment: PaymentRow, delayMs: nu
  */
 export async function settlePayment(tx: Tx, paymentId: string, outcome: GatewayOutcome): Promise<void> {
   const payment = await lockPayment(tx, paymentId);
-  if (!payment || payment.status !== "pending") return;
+  if (payment?.status !== "pending") return;
   const order = await lockOrder(tx, payment.orderId);
   const current = order ? await latestPayment(tx, order.id) : undefined;
-  if (
-    !order ||
-    order.status !== "pending" ||
-    order.paymentStatus !== "pending" ||
-    current?.id !== payment.id
-  ) {
+  if (order?.status !== "pending" || order.paymentStatus !== "pending" || current?.id !== payment.id) {
     await updatePayment(tx, payment.id, { status: "voided", settledAt: new Date() });
     return;
   }
