@@ -14,6 +14,7 @@ const CartEnvelope = envelope(CartSchema, "CartResponse");
 const CartItemEnvelope = envelope(CartItemSchema, "CartItemResponse");
 
 export const getCart = createRoute({
+  operationId: "getCart",
   method: "get",
   path: "/api/cart",
   tags,
@@ -26,6 +27,7 @@ export const getCart = createRoute({
 });
 
 export const addItem = createRoute({
+  operationId: "addCartItem",
   method: "post",
   path: "/api/cart/items",
   tags,
@@ -42,6 +44,7 @@ export const addItem = createRoute({
 });
 
 export const updateItem = createRoute({
+  operationId: "updateCartItem",
   method: "put",
   path: "/api/cart/items/{item_id}",
   tags,
@@ -55,6 +58,7 @@ export const updateItem = createRoute({
 });
 
 export const removeItem = createRoute({
+  operationId: "removeCartItem",
   method: "delete",
   path: "/api/cart/items/{item_id}",
   tags,
@@ -68,6 +72,7 @@ export const removeItem = createRoute({
 });
 
 export const clearCart = createRoute({
+  operationId: "clearCart",
   method: "delete",
   path: "/api/cart",
   tags,

@@ -24,6 +24,7 @@ export const ReadinessSchema = z
   .openapi("Readiness");
 
 export const liveness = createRoute({
+  operationId: "getLiveness",
   method: "get",
   path: "/health",
   tags,
@@ -32,6 +33,7 @@ export const liveness = createRoute({
 });
 
 export const readiness = createRoute({
+  operationId: "getReadiness",
   method: "get",
   path: "/health/ready",
   tags,

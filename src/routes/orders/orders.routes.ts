@@ -24,6 +24,7 @@ const replayedHeader = {
 };
 
 export const createOrder = createRoute({
+  operationId: "createOrder",
   method: "post",
   path: "/api/orders",
   tags,
@@ -40,6 +41,7 @@ export const createOrder = createRoute({
 });
 
 export const listOrders = createRoute({
+  operationId: "listOrders",
   method: "get",
   path: "/api/orders",
   tags,
@@ -56,6 +58,7 @@ export const listOrders = createRoute({
 });
 
 export const getOrder = createRoute({
+  operationId: "getOrder",
   method: "get",
   path: "/api/orders/{order_id}",
   tags,
@@ -66,6 +69,7 @@ export const getOrder = createRoute({
 });
 
 export const updateStatus = createRoute({
+  operationId: "updateOrderStatus",
   method: "put",
   path: "/api/orders/{order_id}/status",
   tags,
@@ -82,6 +86,7 @@ export const updateStatus = createRoute({
 });
 
 export const getTracking = createRoute({
+  operationId: "getOrderTracking",
   method: "get",
   path: "/api/orders/{order_id}/tracking",
   tags,
@@ -95,6 +100,7 @@ export const getTracking = createRoute({
 });
 
 export const retryPayment = createRoute({
+  operationId: "retryOrderPayment",
   method: "post",
   path: "/api/orders/{order_id}/payment",
   tags,
