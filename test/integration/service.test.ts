@@ -57,6 +57,14 @@ describe("service endpoints", () => {
     expect(res.body.components.schemas.ErrorResponse.properties.error.properties.code.enum).toContain(
       "UPSTREAM_UNAVAILABLE",
     );
+    const operations = Object.values(
+      res.body.paths as Record<string, Record<string, { operationId?: string }>>,
+    );
+    const operationIds = operations.flatMap((byMethod) =>
+      Object.values(byMethod).map((op) => op.operationId),
+    );
+    expect(operationIds.every((id) => typeof id === "string")).toBe(true);
+    expect(new Set(operationIds).size).toBe(operationIds.length);
   });
 
   it("documents exactly the routes the app serves", async () => {
