@@ -11,6 +11,7 @@ export type Executor = Db | Tx;
 
 /** Past this, an unreachable database is reported as such instead of hanging the request. */
 const CONNECT_TIMEOUT_MS = 5000;
+const QUERY_TIMEOUT_MS = 10_000;
 
 function configureDriver(config: Config): void {
   const proxy = config.DATABASE_WS_PROXY;
@@ -43,6 +44,8 @@ export class Database {
       this.pool = new Pool({
         connectionString: this.config.DATABASE_URL,
         connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+        // A stalled connection fails the query instead of hanging the request.
+        query_timeout: QUERY_TIMEOUT_MS,
         max: 4,
       });
       // A dropped connection surfaces on the query that used it; an idle client's error must not crash the isolate.
@@ -74,15 +77,23 @@ export class Database {
   }
 }
 
-/** SQLSTATE classes that mean our query or data is wrong (a bug), not that the database is unavailable. */
-const BUG_CLASSES = new Set(["22", "23", "42"]);
+/**
+ * SQLSTATE classes that mean the database cannot serve us right now: connection exception (08),
+ * transaction rollback such as a deadlock or serialization failure (40), insufficient resources
+ * (53), operator intervention such as a shutdown or statement timeout (57), system error (58).
+ * Every other class means our query or data is wrong: a bug, answered as a 500.
+ */
+const UNAVAILABLE_CLASSES = new Set(["08", "40", "53", "57", "58"]);
+const PROGRAMMING_ERRORS = [TypeError, RangeError, ReferenceError, SyntaxError];
 
 /** Whether an error thrown by the driver means the database cannot be reached or has gone away. */
 export function isUnavailable(error: unknown): boolean {
-  if (error instanceof ApiError || error instanceof TypeError || error instanceof RangeError) return false;
+  if (error instanceof ApiError || PROGRAMMING_ERRORS.some((type) => error instanceof type)) return false;
   const code = (error as { code?: unknown })?.code;
-  if (typeof code === "string" && /^[0-9A-Z]{5}$/.test(code)) return !BUG_CLASSES.has(code.slice(0, 2));
+  if (typeof code === "string" && /^[0-9A-Z]{5}$/.test(code))
+    return UNAVAILABLE_CLASSES.has(code.slice(0, 2));
   const cause = (error as { cause?: unknown })?.cause;
+  // No SQLSTATE: the driver's own connection, socket and timeout errors, whose shapes vary.
   return cause ? isUnavailable(cause) : true;
 }
 

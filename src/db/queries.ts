@@ -1,4 +1,4 @@
-import { and, asc, desc, eq, inArray, isNull, lt, or, type SQL, sql } from "drizzle-orm";
+import { and, asc, desc, eq, inArray, isNull, lt, ne, or, type SQL, sql } from "drizzle-orm";
 import type { Executor, Tx } from "./client.ts";
 import {
   idempotencyKeys,
@@ -124,14 +124,31 @@ export async function updatePayment(tx: Tx, paymentId: string, patch: Partial<Ne
   await tx.update(payments).set(patch).where(eq(payments.id, paymentId));
 }
 
-export async function voidPendingPayments(tx: Tx, orderId: string): Promise<void> {
+/** Settles whatever attempt of an order is still pending: voided (moot) or approved (cash collected). */
+export async function settlePendingPayments(
+  tx: Tx,
+  orderId: string,
+  status: "voided" | "approved",
+): Promise<void> {
   await tx
     .update(payments)
-    .set({ status: "voided", settledAt: sql`now()` })
+    .set({ status, settledAt: sql`now()` })
     .where(and(eq(payments.orderId, orderId), eq(payments.status, "pending")));
 }
 
-/** Pending attempts old enough that their gateway callback should have come: re-sent by the sweep. */
+/** An attempt's order id, read without locking (locks are taken order first, then payment). */
+export async function paymentOrderId(db: Executor, paymentId: string): Promise<string | undefined> {
+  const [row] = await db
+    .select({ orderId: payments.orderId })
+    .from(payments)
+    .where(eq(payments.id, paymentId));
+  return row?.orderId;
+}
+
+/**
+ * Gateway attempts still pending long after the gateway should have settled them: re-sent by the
+ * sweep. Cash on delivery never goes through the gateway (it is settled on delivery).
+ */
 export async function stalePendingPayments(
   db: Executor,
   olderThan: Date,
@@ -140,20 +157,36 @@ export async function stalePendingPayments(
   return db
     .select()
     .from(payments)
-    .where(and(eq(payments.status, "pending"), lt(payments.createdAt, olderThan)))
+    .where(
+      and(
+        eq(payments.status, "pending"),
+        ne(payments.method, "cash_on_delivery"),
+        lt(payments.createdAt, olderThan),
+      ),
+    )
     .orderBy(asc(payments.createdAt))
     .limit(limit);
 }
 
-/** Unpaid orders past their payment deadline, locked and skipped by concurrent sweeps. */
-export async function lockOverdueOrders(tx: Tx, now: Date, limit: number): Promise<OrderRow[]> {
-  return tx
-    .select()
+/** Unpaid orders past their payment deadline, oldest deadline first. */
+export async function overdueOrderIds(db: Executor, now: Date, limit: number): Promise<string[]> {
+  const rows = await db
+    .select({ id: orders.id })
     .from(orders)
     .where(and(eq(orders.status, "pending"), lt(orders.paymentDueAt, now)))
     .orderBy(asc(orders.paymentDueAt))
-    .limit(limit)
+    .limit(limit);
+  return rows.map((row) => row.id);
+}
+
+/** Locks an order if it is still pending past its deadline; skipped while another transaction holds it. */
+export async function lockOverdueOrder(tx: Tx, orderId: string, now: Date): Promise<OrderRow | undefined> {
+  const [row] = await tx
+    .select()
+    .from(orders)
+    .where(and(eq(orders.id, orderId), eq(orders.status, "pending"), lt(orders.paymentDueAt, now)))
     .for("update", { skipLocked: true });
+  return row;
 }
 
 export async function insertStockReleases(
@@ -202,6 +235,7 @@ export interface IdempotencyClaim {
   key: string;
   scope: string;
   requestHash: string;
+  claimToken: string;
   lockSeconds: number;
   ttlSeconds: number;
 }
@@ -223,6 +257,7 @@ export async function claimIdempotencyKey(
       key: claim.key,
       scope: claim.scope,
       requestHash: claim.requestHash,
+      claimToken: claim.claimToken,
       lockedUntil,
       expiresAt,
     })
@@ -231,6 +266,7 @@ export async function claimIdempotencyKey(
       set: {
         scope: claim.scope,
         requestHash: claim.requestHash,
+        claimToken: claim.claimToken,
         lockedUntil,
         expiresAt,
         responseStatus: null,
@@ -262,21 +298,33 @@ export async function findIdempotencyKey(
   return row;
 }
 
+/**
+ * Stores the response of the request holding the key; answers false when the key was taken over
+ * meanwhile (its lock lapsed), in which case the caller must roll its change back.
+ */
 export async function completeIdempotencyKey(
   tx: Tx,
-  userId: number,
-  key: string,
+  claim: { userId: number; key: string; claimToken: string },
   status: number,
   body: unknown,
-) {
-  await tx
+): Promise<boolean> {
+  const rows = await tx
     .update(idempotencyKeys)
     .set({ responseStatus: status, responseBody: body, lockedUntil: null })
-    .where(and(eq(idempotencyKeys.userId, userId), eq(idempotencyKeys.key, key)));
+    .where(
+      and(
+        eq(idempotencyKeys.userId, claim.userId),
+        eq(idempotencyKeys.key, claim.key),
+        eq(idempotencyKeys.claimToken, claim.claimToken),
+        isNull(idempotencyKeys.responseStatus),
+      ),
+    )
+    .returning({ key: idempotencyKeys.key });
+  return rows.length > 0;
 }
 
-/** Frees a key whose request failed, so the client may retry with it. */
-export async function releaseIdempotencyKey(db: Executor, userId: number, key: string) {
+/** Frees a key whose request failed, so the client may retry with it (unless another request took it over). */
+export async function releaseIdempotencyKey(db: Executor, userId: number, key: string, claimToken: string) {
   await db
     .delete(idempotencyKeys)
     .where(
@@ -284,6 +332,7 @@ export async function releaseIdempotencyKey(db: Executor, userId: number, key: s
         eq(idempotencyKeys.userId, userId),
         eq(idempotencyKeys.key, key),
         isNull(idempotencyKeys.responseStatus),
+        eq(idempotencyKeys.claimToken, claimToken),
       ),
     );
 }

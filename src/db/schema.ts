@@ -147,6 +147,8 @@ export const idempotencyKeys = pgTable(
     key: text("key").notNull(),
     scope: text("scope").notNull(),
     requestHash: text("request_hash").notNull(),
+    /** Whose request holds the key: a taken-over key can no longer be completed by its first holder. */
+    claimToken: uuid("claim_token"),
     responseStatus: integer("response_status"),
     responseBody: jsonb("response_body"),
     lockedUntil: timestamp("locked_until", { withTimezone: true, mode: "date" }),

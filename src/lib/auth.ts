@@ -36,6 +36,19 @@ const UserId = z
   .pipe(z.number().int().positive().max(Number.MAX_SAFE_INTEGER));
 const RoleClaim = z.enum(["USER", "ADMIN"]);
 
+/** What jose throws for a token that is bad (as opposed to keys that could not be fetched). */
+const TOKEN_ERRORS = [
+  joseErrors.JWTClaimValidationFailed,
+  joseErrors.JWTInvalid,
+  joseErrors.JWSInvalid,
+  joseErrors.JWSSignatureVerificationFailed,
+  joseErrors.JOSEAlgNotAllowed,
+  joseErrors.JOSENotSupported,
+  joseErrors.JWKSNoMatchingKey,
+  joseErrors.JWKSMultipleMatchingKeys,
+  joseErrors.JWKInvalid,
+];
+
 const encoder = new TextEncoder();
 const jwksByUrl = new Map<string, JWTVerifyGetKey>();
 
@@ -77,6 +90,9 @@ export interface AuthDeps {
  */
 export async function authenticate(token: string, { config, users, cache }: AuthDeps): Promise<AuthUser> {
   const payload = await verify(token, config);
+  // Someone must be named: a subject (a username or a numeric id), or a userId claim.
+  if (payload.sub === undefined && payload.userId === undefined)
+    throw unauthorized("The token names no subject");
 
   const userId = UserId.safeParse(payload.userId ?? payload.sub);
   const role = RoleClaim.safeParse(payload.role);
@@ -100,7 +116,7 @@ async function verify(token: string, config: Config): Promise<JWTPayload> {
   } catch {
     throw unauthorized("The token is malformed");
   }
-  const options = { requiredClaims: ["exp", "sub"], clockTolerance: config.JWT_CLOCK_TOLERANCE_SECONDS };
+  const options = { requiredClaims: ["exp"], clockTolerance: config.JWT_CLOCK_TOLERANCE_SECONDS };
   try {
     if (alg === "HS256") {
       const { payload } = await jwtVerify(token, encoder.encode(config.JWT_SECRET), {
@@ -117,11 +133,10 @@ async function verify(token: string, config: Config): Promise<JWTPayload> {
       return payload;
     }
   } catch (error) {
-    if (error instanceof joseErrors.JWKSTimeout || error instanceof joseErrors.JWKSInvalid) {
-      throw new ApiError("UPSTREAM_UNAVAILABLE", "The identity provider's keys are unavailable");
-    }
     if (error instanceof joseErrors.JWTExpired) throw unauthorized("The token has expired");
-    throw unauthorized("The token is invalid");
+    if (TOKEN_ERRORS.some((type) => error instanceof type)) throw unauthorized("The token is invalid");
+    // Anything else comes from fetching the identity provider's keys (timeout, non-200, network).
+    throw new ApiError("UPSTREAM_UNAVAILABLE", "The identity provider's keys are unavailable");
   }
   throw unauthorized(`Tokens signed with ${alg ?? "no algorithm"} are not accepted`);
 }

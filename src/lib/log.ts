@@ -8,8 +8,12 @@ export function log(level: Level, msg: string, fields: Record<string, unknown> =
   else console.log(line);
 }
 
+/** drizzle puts a failed query's bound values in its message: addresses, UPI ids, keys. Never log them. */
+const redact = (text: string | undefined) =>
+  text?.replace(/\nparams: [\s\S]*?(?=\n {4}at |$)/g, "\nparams: [redacted]");
+
 export function describeError(error: unknown): Record<string, unknown> {
   return error instanceof Error
-    ? { error: error.message, errorName: error.name, stack: error.stack }
+    ? { error: redact(error.message), errorName: error.name, stack: redact(error.stack) }
     : { error: String(error) };
 }

@@ -27,12 +27,28 @@ function fromHttpException(error: HTTPException): ApiError {
   }
 }
 
+/**
+ * A Durable Object that is overloaded, being reset or unreachable throws errors marked
+ * `retryable` or `overloaded` (Cloudflare's documented flags): a dependency outage, not a bug.
+ */
+function isTransientPlatformError(error: unknown): boolean {
+  const flags = error as { retryable?: unknown; overloaded?: unknown } | null;
+  return flags?.retryable === true || flags?.overloaded === true;
+}
+
 export const onError: ErrorHandler<AppEnv> = (error, c) => {
   let apiError: ApiError;
   if (error instanceof ApiError) {
     apiError = error;
   } else if (error instanceof HTTPException) {
     apiError = fromHttpException(error);
+  } else if (isTransientPlatformError(error)) {
+    log("warn", "durable object unavailable", {
+      requestId: c.var.requestId,
+      path: c.req.path,
+      ...describeError(error),
+    });
+    apiError = new ApiError("UPSTREAM_UNAVAILABLE", "The service is briefly unavailable, please retry");
   } else {
     const code: ErrorCode = "INTERNAL_ERROR";
     log("error", error instanceof ConfigError ? "invalid configuration" : "unhandled error", {

@@ -7,12 +7,16 @@ import {
 } from "../db/queries.ts";
 import { ApiError } from "../lib/errors.ts";
 import { canonicalJson, sha256Hex } from "../lib/ids.ts";
-import { log } from "../lib/log.ts";
+import { describeError, log } from "../lib/log.ts";
 
 /** Replays last at least this long (SPEC §4: 24 h). */
 const KEY_TTL_SECONDS = 24 * 60 * 60;
-/** A request holding a key longer than this is presumed dead, and a retry may take the key over. */
-const KEY_LOCK_SECONDS = 60;
+/**
+ * A request holding a key longer than this is presumed dead, and a retry may take the key over.
+ * Longer than any checkout can run (see CHECKOUT_DEADLINE_MS); a holder that still finishes after
+ * a takeover cannot complete the key (claim token), so its transaction rolls back.
+ */
+const KEY_LOCK_SECONDS = 5 * 60;
 
 export interface IdempotentRequest {
   userId: number;
@@ -45,12 +49,14 @@ export async function idempotent<T>(
   if (!key) return { ...(await work(async () => {})), replayed: false };
 
   const requestHash = await sha256Hex(`${scope}\n${canonicalJson(request.body)}`);
+  const claimToken = crypto.randomUUID();
   const claimed = await database.read((db) =>
     claimIdempotencyKey(db, {
       userId,
       key,
       scope,
       requestHash,
+      claimToken,
       lockSeconds: KEY_LOCK_SECONDS,
       ttlSeconds: KEY_TTL_SECONDS,
     }),
@@ -77,14 +83,21 @@ export async function idempotent<T>(
   }
 
   try {
-    const result = await work((tx, status, body) => completeIdempotencyKey(tx, userId, key, status, body));
+    const result = await work(async (tx, status, body) => {
+      if (!(await completeIdempotencyKey(tx, { userId, key, claimToken }, status, body))) {
+        throw new ApiError(
+          "IDEMPOTENCY_KEY_IN_FLIGHT",
+          "This request took too long; its Idempotency-Key was taken over",
+        );
+      }
+    });
     return { ...result, replayed: false };
   } catch (error) {
     await database
-      .read((db) => releaseIdempotencyKey(db, userId, key))
+      .read((db) => releaseIdempotencyKey(db, userId, key, claimToken))
       .catch((releaseError) =>
         // The key's lock lapses after KEY_LOCK_SECONDS, after which a retry takes it over anyway.
-        log("warn", "could not free an idempotency key", { userId, error: String(releaseError) }),
+        log("warn", "could not free an idempotency key", { userId, ...describeError(releaseError) }),
       );
     throw error;
   }

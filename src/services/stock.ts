@@ -2,7 +2,7 @@ import type { ProductClient } from "../clients/product.ts";
 import type { Database } from "../db/client.ts";
 import { claimStockRelease, pendingStockReleases } from "../db/queries.ts";
 import { ApiError } from "../lib/errors.ts";
-import { log } from "../lib/log.ts";
+import { describeError, log } from "../lib/log.ts";
 
 export interface StockLine {
   productId: string;
@@ -24,7 +24,12 @@ export async function reserveAll(products: ProductClient, lines: StockLine[]): P
   const reserved: StockLine[] = [];
   try {
     for (const line of ordered) {
-      const change = await products.adjustStock(line.productId, -line.quantity);
+      const change = await products.adjustStock(line.productId, -line.quantity).catch((error: unknown) => {
+        if (error instanceof ApiError && error.code === "PRODUCT_NOT_FOUND") {
+          throw new ApiError("PRODUCT_UNAVAILABLE", `Product ${line.productId} is no longer sold`);
+        }
+        throw error;
+      });
       if (!change.ok) {
         throw new ApiError("INSUFFICIENT_STOCK", `Not enough stock of product ${line.productId}`, [
           { path: `items.${line.productId}`, message: "not enough stock" },
@@ -52,7 +57,7 @@ export async function releaseAll(products: ProductClient, lines: StockLine[]): P
             log("error", "stock compensation failed", {
               productId: line.productId,
               quantity: line.quantity,
-              error: error instanceof Error ? error.message : String(error),
+              ...describeError(error),
             });
           }
         }
@@ -86,7 +91,7 @@ export async function applyStockReleases(
       log("warn", "stock release deferred", {
         orderId: release.orderId,
         productId: release.productId,
-        error: error instanceof Error ? error.message : String(error),
+        ...describeError(error),
       });
     }
   }

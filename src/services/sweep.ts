@@ -1,7 +1,12 @@
 import { ProductClient } from "../clients/product.ts";
 import { getConfig } from "../config.ts";
 import { Database } from "../db/client.ts";
-import { deleteExpiredIdempotencyKeys, lockOverdueOrders, stalePendingPayments } from "../db/queries.ts";
+import {
+  deleteExpiredIdempotencyKeys,
+  lockOverdueOrder,
+  overdueOrderIds,
+  stalePendingPayments,
+} from "../db/queries.ts";
 import { describeError, log } from "../lib/log.ts";
 import { SYSTEM } from "./orders/deps.ts";
 import { submitToGateway } from "./orders/payments.ts";
@@ -23,13 +28,22 @@ export async function runSweep(env: Env): Promise<void> {
   const products = new ProductClient(config.PRODUCT_SERVICE_URL, config.UPSTREAM_TIMEOUT_MS);
   const started = Date.now();
   try {
-    const cancelled = await database.transaction(async (tx) => {
-      const overdue = await lockOverdueOrders(tx, new Date(), BATCH);
-      for (const order of overdue) {
-        await applyTransition(tx, order, "cancelled", SYSTEM, { note: "Payment not received in time" });
+    // One transaction per order: an order that cannot be cancelled does not hold back the others.
+    const now = new Date();
+    let cancelled = 0;
+    for (const orderId of await database.read((db) => overdueOrderIds(db, now, BATCH))) {
+      try {
+        const done = await database.transaction(async (tx) => {
+          const order = await lockOverdueOrder(tx, orderId, now);
+          if (order)
+            await applyTransition(tx, order, "cancelled", SYSTEM, { note: "Payment not received in time" });
+          return Boolean(order);
+        });
+        if (done) cancelled += 1;
+      } catch (error) {
+        log("error", "could not cancel an overdue order", { orderId, ...describeError(error) });
       }
-      return overdue.length;
-    });
+    }
 
     const stale = await database.read((db) =>
       stalePendingPayments(
@@ -38,14 +52,16 @@ export async function runSweep(env: Env): Promise<void> {
         BATCH,
       ),
     );
-    await Promise.all(stale.map((payment) => submitToGateway(env, payment, 0)));
+    const submissions = await Promise.allSettled(stale.map((payment) => submitToGateway(env, payment, 0)));
+    const unsent = submissions.filter((result) => result.status === "rejected").length;
 
     const releases = await applyStockReleases(database, products, { limit: BATCH * 4 });
     await database.read((db) => deleteExpiredIdempotencyKeys(db));
 
     log("info", "sweep", {
       cancelled,
-      resubmitted: stale.length,
+      resubmitted: stale.length - unsent,
+      unsent,
       ...releases,
       durationMs: Date.now() - started,
     });

@@ -95,10 +95,16 @@ describe("auth: the JWT attack list", () => {
     );
   });
 
-  it("refuses a token without a subject", async () => {
-    await expectUnauthorized(
-      `Bearer ${await tokenFor(newUserId(), { subject: null, claims: { userId: 5 } })}`,
-    );
+  it("refuses a token that names no subject", async () => {
+    await expectUnauthorized(`Bearer ${await tokenFor(newUserId(), { subject: null })}`);
+  });
+
+  it("accepts a userId claim without a subject", async () => {
+    const userId = newUserId();
+    const token = await tokenFor(userId, { subject: null, claims: { userId } });
+    const res = await api("GET", "/api/cart", { headers: { authorization: `Bearer ${token}` } });
+    expect(res.status).toBe(200);
+    expect(res.body.data.userId).toBe(userId);
   });
 
   it("refuses an Authorization header over 8 KB before verifying it", async () => {

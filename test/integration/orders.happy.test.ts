@@ -141,6 +141,10 @@ describe("orders: the happy path", () => {
       status: "delivered",
       paymentStatus: "paid",
     });
+    const payments = await query<{ status: string }>(
+      sql`SELECT status FROM payments WHERE order_id = ${order.id}`,
+    );
+    expect(payments).toEqual([{ status: "approved" }]);
   });
 
   it("lists the user's orders newest first, filtered by status, across pages without repeats", async () => {

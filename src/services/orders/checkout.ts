@@ -1,7 +1,7 @@
-import { insertOrder, type PaymentRow } from "../../db/queries.ts";
+import { findOrder, insertOrder, type PaymentRow } from "../../db/queries.ts";
 import { ApiError } from "../../lib/errors.ts";
 import { uuidv7 } from "../../lib/ids.ts";
-import { log } from "../../lib/log.ts";
+import { describeError, log } from "../../lib/log.ts";
 import type { CartItem } from "../../schemas/cart.ts";
 import type { CreateOrderBody, Order } from "../../schemas/order.ts";
 import type { Product } from "../../schemas/product.ts";
@@ -13,8 +13,13 @@ import { recordChange } from "./events.ts";
 import { instrumentOf, startPayment, submitToGateway } from "./payments.ts";
 import { toOrder } from "./view.ts";
 
-/** Longer than a checkout can take (each outbound call is capped at 3 s); lapses if the worker dies. */
-const CHECKOUT_LOCK_MS = 60_000;
+/**
+ * A checkout gives up (releasing what it reserved) once it has run this long, so that it always
+ * ends before the cart's checkout lock, which lapses in case the worker dies mid-checkout.
+ * Outbound calls are capped at 3 s each, and a 50-line cart is reserved one line at a time.
+ */
+const CHECKOUT_DEADLINE_MS = 4 * 60_000;
+const CHECKOUT_LOCK_MS = 5 * 60_000;
 const DELIVERY_DAYS = 7;
 const DAY_MS = 24 * 60 * 60 * 1000;
 
@@ -78,6 +83,7 @@ export async function checkout(
   body: CreateOrderBody,
   completeKey: CompleteKey,
 ): Promise<Order> {
+  const started = Date.now();
   const cart = cartStub(deps.env, userId);
   const lock = await cart.beginCheckout(CHECKOUT_LOCK_MS);
   if (!lock.ok) throw new ApiError(lock.code, lock.message);
@@ -86,6 +92,10 @@ export async function checkout(
   try {
     const { lines, currency } = await priceCart(deps, lock.value.items);
     const reserved = await reserveAll(deps.products, lines);
+    if (Date.now() - started > CHECKOUT_DEADLINE_MS) {
+      await releaseAll(deps.products, reserved);
+      throw new ApiError("UPSTREAM_UNAVAILABLE", "The product service is too slow to place this order now");
+    }
 
     const instrument = instrumentOf(body);
     const now = new Date();
@@ -130,21 +140,49 @@ export async function checkout(
         return { order, payment };
       });
     } catch (error) {
-      await releaseAll(deps.products, reserved);
+      // A connection lost during COMMIT leaves the outcome unknown: if the order did land, its stock
+      // stays reserved (a retry with the Idempotency-Key replays it). If the database cannot even
+      // say, it is down, and the transaction almost surely never reached it.
+      const landed = await deps.database.read((db) => findOrder(db, orderId)).catch(() => undefined);
+      if (!landed) await releaseAll(deps.products, reserved);
       throw error;
     }
     ordered = lines;
     await submitToGateway(deps.env, placed.payment, deps.config.PAYMENT_SETTLE_DELAY_MS).catch(
       (error: unknown) =>
         // The attempt is pending in the database: the scheduled sweep re-submits it.
-        log("warn", "payment submission deferred", { orderId: placed.order.id, error: String(error) }),
+        log("warn", "payment submission deferred", { orderId: placed.order.id, ...describeError(error) }),
     );
     return placed.order;
   } finally {
-    await cart
-      .finishCheckout(userId, lock.value.token, ordered)
-      .catch((error: unknown) =>
-        log("error", "could not finish the cart's checkout", { userId, error: String(error) }),
-      );
+    await finishCheckout(cart, userId, lock.value.token, ordered);
+  }
+}
+
+/**
+ * Unlocks the cart and, after an order, removes what was ordered. Retried: a cart left full after
+ * its order lands could be ordered twice once the lock lapses.
+ */
+async function finishCheckout(
+  cart: ReturnType<typeof cartStub>,
+  userId: number,
+  token: string,
+  ordered: PricedLine[] | null,
+): Promise<void> {
+  const lines = ordered?.map(({ productId, quantity }) => ({ productId, quantity })) ?? null;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await cart.finishCheckout(userId, token, lines);
+      return;
+    } catch (error) {
+      if (attempt === 3) {
+        log("error", "could not finish the cart's checkout", {
+          userId,
+          ordered: Boolean(ordered),
+          ...describeError(error),
+        });
+        return;
+      }
+    }
   }
 }

@@ -7,13 +7,14 @@ import {
   lockPayment,
   type OrderRow,
   type PaymentRow,
+  paymentOrderId,
   updateOrder,
   updatePayment,
 } from "../../db/queries.ts";
 import type { PaymentMethod } from "../../db/schema.ts";
 import { ApiError } from "../../lib/errors.ts";
 import { uuidv7 } from "../../lib/ids.ts";
-import { log } from "../../lib/log.ts";
+import { describeError, log } from "../../lib/log.ts";
 import type { Order, Payment } from "../../schemas/order.ts";
 import type { CompleteKey } from "../idempotency.ts";
 import type { Actor, OrderDeps } from "./deps.ts";
@@ -96,9 +97,11 @@ export async function submitToGateway(env: Env, payment: PaymentRow, delayMs: nu
  * on (cancelled, or paid by an admin) meanwhile, changes nothing but the attempt itself.
  */
 export async function settlePayment(tx: Tx, paymentId: string, outcome: GatewayOutcome): Promise<void> {
+  // Order first, then payment: the order every status change locks in, so the two cannot deadlock.
+  const orderId = await paymentOrderId(tx, paymentId);
+  const order = orderId ? await lockOrder(tx, orderId) : undefined;
   const payment = await lockPayment(tx, paymentId);
   if (payment?.status !== "pending") return;
-  const order = await lockOrder(tx, payment.orderId);
   const current = order ? await latestPayment(tx, order.id) : undefined;
   if (order?.status !== "pending" || order.paymentStatus !== "pending" || current?.id !== payment.id) {
     await updatePayment(tx, payment.id, { status: "voided", settledAt: new Date() });
@@ -155,7 +158,7 @@ export async function retryPayment(
   });
   await submitToGateway(deps.env, attempt, deps.config.PAYMENT_SETTLE_DELAY_MS).catch((error: unknown) =>
     // The attempt is pending in the database: the scheduled sweep re-submits it.
-    log("warn", "payment submission deferred", { orderId, error: String(error) }),
+    log("warn", "payment submission deferred", { orderId, ...describeError(error) }),
   );
   return view;
 }

@@ -5,12 +5,12 @@ import {
   lockOrder,
   type NewOrder,
   type OrderRow,
+  settlePendingPayments,
   updateOrder,
-  voidPendingPayments,
 } from "../../db/queries.ts";
 import type { OrderStatus, OutboxType } from "../../db/schema.ts";
 import { ApiError } from "../../lib/errors.ts";
-import { log } from "../../lib/log.ts";
+import { describeError, log } from "../../lib/log.ts";
 import type { Order, UpdateStatusBody } from "../../schemas/order.ts";
 import { applyStockReleases } from "../stock.ts";
 import type { Actor, OrderDeps } from "./deps.ts";
@@ -85,7 +85,7 @@ export async function applyTransition(
     case "paid":
       // Recorded by an admin (e.g. reconciled out of band): any attempt still in flight is moot.
       Object.assign(patch, { paymentStatus: "paid", paymentDueAt: null });
-      await voidPendingPayments(tx, order.id);
+      await settlePendingPayments(tx, order.id, "voided");
       break;
     case "processing":
       patch.paymentDueAt = null;
@@ -98,14 +98,17 @@ export async function applyTransition(
       });
       break;
     case "delivered":
-      if (order.paymentMethod === "cash_on_delivery") patch.paymentStatus = "paid";
+      if (order.paymentMethod === "cash_on_delivery") {
+        patch.paymentStatus = "paid";
+        await settlePendingPayments(tx, order.id, "approved");
+      }
       break;
     case "cancelled": {
       Object.assign(patch, {
         paymentStatus: order.paymentStatus === "paid" ? "refunded" : order.paymentStatus,
         paymentDueAt: null,
       });
-      await voidPendingPayments(tx, order.id);
+      await settlePendingPayments(tx, order.id, "voided");
       const items = await itemsOf(tx, [order.id]);
       await insertStockReleases(tx, order.id, items);
       break;
@@ -140,7 +143,7 @@ export async function changeStatus(
   if (order.status === "cancelled") {
     // Written in the transaction above; applied now, or by the sweep if the product service is down.
     await applyStockReleases(deps.database, deps.products, { orderId: order.id }).catch((error: unknown) =>
-      log("warn", "stock release deferred to the sweep", { orderId: order.id, error: String(error) }),
+      log("warn", "stock release deferred to the sweep", { orderId: order.id, ...describeError(error) }),
     );
   }
   return toOrder(order, items);
