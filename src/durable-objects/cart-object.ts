@@ -10,6 +10,19 @@ import {
 
 /** Carts nobody touched for this long are emptied by the object's alarm (SPEC §4). */
 export const CART_TTL_MS = 30 * 24 * 60 * 60 * 1000;
+/** Adds sent with an Idempotency-Key replay their first answer this long (SPEC §4: 24 h). */
+const IDEMPOTENCY_TTL_MS = 24 * 60 * 60 * 1000;
+
+export interface IdempotentAdd {
+  key: string;
+  requestHash: string;
+}
+
+export interface AddResult {
+  item: CartItem;
+  created: boolean;
+  replayed: boolean;
+}
 
 type ItemRow = {
   id: string;
@@ -29,6 +42,7 @@ type ItemRow = {
  * Storage layout:
  *   cart_items  one row per line; product_id is unique, so adding a product twice grows its line
  *   cart_meta   a single row: the owner's user id and when the cart last changed (drives expiry)
+ *   add_requests   the answers to adds sent with an Idempotency-Key, replayed for 24 h
  *   checkout_lock  a single row while a checkout of this cart is in progress; it lapses by itself
  *               if the worker running the checkout dies
  */
@@ -53,6 +67,12 @@ export class CartObject extends DurableObject<Env> {
         id INTEGER PRIMARY KEY CHECK (id = 1),
         user_id INTEGER NOT NULL,
         updated_at INTEGER NOT NULL
+      );
+            CREATE TABLE IF NOT EXISTS add_requests (
+        key TEXT PRIMARY KEY,
+        request_hash TEXT NOT NULL,
+        response TEXT NOT NULL,
+        expires_at INTEGER NOT NULL
       );
       CREATE TABLE IF NOT EXISTS checkout_lock (
         id INTEGER PRIMARY KEY CHECK (id = 1),
@@ -83,48 +103,84 @@ export class CartObject extends DurableObject<Env> {
     userId: number,
     product: ProductSnapshot,
     quantity: number,
-  ): CartResult<{ item: CartItem; created: boolean }> {
+    idempotency?: IdempotentAdd,
+  ): CartResult<AddResult> {
     return this.ctx.storage.transactionSync(() => {
-      const lines = this.items();
-      const existing = lines.find((line) => line.productId === product.productId);
-      if (lines.some((line) => line.currency !== product.currency)) {
-        return reject(
-          "CURRENCY_MISMATCH",
-          `The cart holds ${lines[0]?.currency} items; this product is priced in ${product.currency}`,
+      // Checked again here: a concurrent request with the same key may have landed since findAdd.
+      const earlier = idempotency && this.findAdd(idempotency);
+      if (earlier) return earlier;
+      const result = this.applyAdd(userId, product, quantity);
+      if (result.ok && idempotency) {
+        const now = Date.now();
+        this.sql.exec("DELETE FROM add_requests WHERE expires_at <= ?", now);
+        this.sql.exec(
+          "INSERT INTO add_requests (key, request_hash, response, expires_at) VALUES (?, ?, ?, ?)",
+          idempotency.key,
+          idempotency.requestHash,
+          JSON.stringify(result.value),
+          now + IDEMPOTENCY_TTL_MS,
         );
       }
-      if (!existing && lines.length >= MAX_CART_LINES) {
-        return reject("CART_LIMIT_EXCEEDED", `A cart holds at most ${MAX_CART_LINES} lines`);
-      }
-      const newQuantity = (existing?.quantity ?? 0) + quantity;
-      if (newQuantity > MAX_LINE_QUANTITY) {
-        return reject("CART_LIMIT_EXCEEDED", `A line holds at most ${MAX_LINE_QUANTITY} units`);
-      }
-      if (newQuantity > product.stock) {
-        return reject(
-          "INSUFFICIENT_STOCK",
-          `Only ${Math.max(product.stock, 0)} units of ${product.name} are in stock`,
-        );
-      }
-      const id = existing?.id ?? crypto.randomUUID();
-      this.sql.exec(
-        `INSERT INTO cart_items (id, product_id, product_name, price, currency, image, quantity, added_at)
+      return result;
+    });
+  }
+
+  /** The stored answer to an earlier add with this Idempotency-Key, marked replayed; a key reused for another add is refused. */
+  findAdd(idempotency: IdempotentAdd): CartResult<AddResult> | null {
+    const row = this.sql
+      .exec<{ request_hash: string; response: string }>(
+        "SELECT request_hash, response FROM add_requests WHERE key = ? AND expires_at > ?",
+        idempotency.key,
+        Date.now(),
+      )
+      .toArray()[0];
+    if (!row) return null;
+    if (row.request_hash !== idempotency.requestHash) {
+      return reject("IDEMPOTENCY_KEY_REUSED", "This Idempotency-Key was already used with another request");
+    }
+    return { ok: true, value: { ...(JSON.parse(row.response) as AddResult), replayed: true } };
+  }
+
+  private applyAdd(userId: number, product: ProductSnapshot, quantity: number): CartResult<AddResult> {
+    const lines = this.items();
+    const existing = lines.find((line) => line.productId === product.productId);
+    if (lines.some((line) => line.currency !== product.currency)) {
+      return reject(
+        "CURRENCY_MISMATCH",
+        `The cart holds ${lines[0]?.currency} items; this product is priced in ${product.currency}`,
+      );
+    }
+    if (!existing && lines.length >= MAX_CART_LINES) {
+      return reject("CART_LIMIT_EXCEEDED", `A cart holds at most ${MAX_CART_LINES} lines`);
+    }
+    const newQuantity = (existing?.quantity ?? 0) + quantity;
+    if (newQuantity > MAX_LINE_QUANTITY) {
+      return reject("CART_LIMIT_EXCEEDED", `A line holds at most ${MAX_LINE_QUANTITY} units`);
+    }
+    if (newQuantity > product.stock) {
+      return reject(
+        "INSUFFICIENT_STOCK",
+        `Only ${Math.max(product.stock, 0)} units of ${product.name} are in stock`,
+      );
+    }
+    const id = existing?.id ?? crypto.randomUUID();
+    this.sql.exec(
+      `INSERT INTO cart_items (id, product_id, product_name, price, currency, image, quantity, added_at)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?)
          ON CONFLICT (product_id) DO UPDATE SET
            product_name = excluded.product_name, price = excluded.price, currency = excluded.currency,
            image = excluded.image, quantity = excluded.quantity`,
-        id,
-        product.productId,
-        product.name,
-        product.price,
-        product.currency,
-        product.image,
-        newQuantity,
-        Date.now(),
-      );
-      this.touch(userId);
-      return { ok: true, value: { item: this.item(id) as CartItem, created: !existing } };
-    });
+      id,
+      product.productId,
+      product.name,
+      product.price,
+      product.currency,
+      product.image,
+      newQuantity,
+      Date.now(),
+    );
+    this.touch(userId);
+    return { ok: true, value: { item: this.item(id) as CartItem, created: !existing, replayed: false } };
   }
 
   /** Reads one line, so the worker can look its product up before changing it. */

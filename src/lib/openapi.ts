@@ -71,3 +71,12 @@ export function jsonResponse<T extends z.ZodType>(schema: T, description: string
 export const bearerAuth = [{ bearerAuth: [] }];
 
 export type AppRouteHandler<R extends RouteConfig> = RouteHandler<R, AppEnv>;
+
+/** Set on a response that replays an earlier request's (same Idempotency-Key and body). */
+export const replayedHeader = {
+  "Idempotent-Replayed": {
+    description:
+      "`true` when this is the stored response of an earlier request with the same Idempotency-Key",
+    schema: { type: "string" as const, enum: ["true"] },
+  },
+};

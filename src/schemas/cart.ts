@@ -69,6 +69,7 @@ export type CartRejection =
   | "INSUFFICIENT_STOCK"
   | "CURRENCY_MISMATCH"
   | "EMPTY_CART"
+  | "IDEMPOTENCY_KEY_REUSED"
   | "CHECKOUT_IN_PROGRESS";
 
 export type CartResult<T> = { ok: true; value: T } | { ok: false; code: CartRejection; message: string };

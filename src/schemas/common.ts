@@ -25,3 +25,14 @@ export const Currency = z
   .openapi({ example: "USD" });
 /** Money is an integer in minor units (99999 = 999.99) next to a currency code. */
 export const MinorUnits = z.number().int().openapi({ example: 99999 });
+
+/** `Idempotency-Key` on POSTs (SPEC §4). */
+export const IdempotencyKeyHeaderSchema = z.object({
+  "idempotency-key": z
+    .string()
+    .min(1)
+    .max(255)
+    .regex(/^[\x21-\x7e]+$/, "must be printable ASCII without spaces")
+    .optional()
+    .openapi({ description: "Replays the first response for 24 h (same key and body), per user" }),
+});

@@ -148,13 +148,3 @@ export const TrackingSchema = z
     history: z.array(z.object({ status: OrderStatusSchema, at: Timestamp, note: z.string().nullable() })),
   })
   .openapi("Tracking");
-
-export const IdempotencyKeyHeaderSchema = z.object({
-  "idempotency-key": z
-    .string()
-    .min(1)
-    .max(255)
-    .regex(/^[\x21-\x7e]+$/, "must be printable ASCII without spaces")
-    .optional()
-    .openapi({ description: "Replays the first response for 24 h (same key and body), per user" }),
-});

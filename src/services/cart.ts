@@ -1,5 +1,7 @@
 import type { Services } from "../app-env.ts";
+import type { AddResult } from "../durable-objects/cart-object.ts";
 import { ApiError } from "../lib/errors.ts";
+import { canonicalJson, sha256Hex } from "../lib/ids.ts";
 import type { Cart, CartItem, CartResult, ProductSnapshot } from "../schemas/cart.ts";
 import type { Product } from "../schemas/product.ts";
 
@@ -39,13 +41,19 @@ export class CartService {
     return cartStub(this.env, userId).getCart(userId, this.services.config.DEFAULT_CURRENCY);
   }
 
-  async addItem(
-    userId: number,
-    productId: string,
-    quantity: number,
-  ): Promise<{ item: CartItem; created: boolean }> {
+  /**
+   * Adds a product. With an Idempotency-Key, a repeat of the same add replays the first answer
+   * (looked up before the product service is asked, so it replays even if that is down).
+   */
+  async addItem(userId: number, productId: string, quantity: number, key?: string): Promise<AddResult> {
+    const cart = cartStub(this.env, userId);
+    const idempotency = key
+      ? { key, requestHash: await sha256Hex(canonicalJson({ productId, quantity })) }
+      : undefined;
+    const earlier = idempotency && (await cart.findAdd(idempotency));
+    if (earlier) return unwrap(earlier);
     const product = snapshot(await this.services.products.get(productId));
-    return unwrap(await cartStub(this.env, userId).addItem(userId, product, quantity));
+    return unwrap(await cart.addItem(userId, product, quantity, idempotency));
   }
 
   async setQuantity(userId: number, itemId: string, quantity: number): Promise<CartItem> {

@@ -138,3 +138,64 @@ describe("cart: happy paths", () => {
     expect(bobsCart.body.data.items).toEqual([]);
   });
 });
+
+describe("cart: Idempotency-Key on adds", () => {
+  it("replays a repeated add instead of growing the line again", async () => {
+    const user = await newUser();
+    const product = await createProduct({ price: 300 });
+    const headers = { ...user.headers, "idempotency-key": `add-${crypto.randomUUID()}` };
+    const first = await api("POST", "/api/cart/items", {
+      headers,
+      json: { productId: product.id, quantity: 2 },
+    });
+    const again = await api("POST", "/api/cart/items", {
+      headers,
+      json: { productId: product.id, quantity: 2 },
+    });
+    expect(first.status).toBe(201);
+    expect(again.status).toBe(201);
+    expect(again.headers.get("idempotent-replayed")).toBe("true");
+    expect(again.body.data).toEqual(first.body.data);
+    const cart = await api("GET", "/api/cart", { headers: user.headers });
+    expect(cart.body.data.items).toMatchObject([{ productId: product.id, quantity: 2 }]);
+  });
+
+  it("applies 10 concurrent adds with one key once", async () => {
+    const user = await newUser();
+    const product = await createProduct();
+    const headers = { ...user.headers, "idempotency-key": `add-${crypto.randomUUID()}` };
+    const results = await Promise.all(
+      Array.from({ length: 10 }, () =>
+        api("POST", "/api/cart/items", { headers, json: { productId: product.id, quantity: 1 } }),
+      ),
+    );
+    expect(results.every((res) => res.status === 201)).toBe(true);
+    expect(results.filter((res) => res.headers.get("idempotent-replayed") === "true")).toHaveLength(9);
+    const cart = await api("GET", "/api/cart", { headers: user.headers });
+    expect(cart.body.data.items[0].quantity).toBe(1);
+  });
+
+  it("refuses the same key for another add, and never replays another user's key", async () => {
+    const user = await newUser();
+    const other = await newUser();
+    const product = await createProduct();
+    const key = `add-${crypto.randomUUID()}`;
+    await api("POST", "/api/cart/items", {
+      headers: { ...user.headers, "idempotency-key": key },
+      json: { productId: product.id, quantity: 1 },
+    });
+    const reused = await api("POST", "/api/cart/items", {
+      headers: { ...user.headers, "idempotency-key": key },
+      json: { productId: product.id, quantity: 3 },
+    });
+    expect(reused.status).toBe(409);
+    expect(reused.body.error.code).toBe("IDEMPOTENCY_KEY_REUSED");
+
+    const theirs = await api("POST", "/api/cart/items", {
+      headers: { ...other.headers, "idempotency-key": key },
+      json: { productId: product.id, quantity: 1 },
+    });
+    expect(theirs.status).toBe(201);
+    expect(theirs.headers.get("idempotent-replayed")).toBeNull();
+  });
+});

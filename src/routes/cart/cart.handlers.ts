@@ -8,7 +8,14 @@ export const getCart: Handler<typeof routes.getCart> = async (c) => {
 
 export const addItem: Handler<typeof routes.addItem> = async (c) => {
   const { productId, quantity } = c.req.valid("json");
-  const { item, created } = await c.var.services.cart.addItem(c.var.user.id, productId, quantity);
+  const key = c.req.valid("header")["idempotency-key"];
+  const { item, created, replayed } = await c.var.services.cart.addItem(
+    c.var.user.id,
+    productId,
+    quantity,
+    key,
+  );
+  if (replayed) c.header("Idempotent-Replayed", "true");
   return created
     ? c.json({ success: true as const, message: "Item added to cart", data: item }, 201)
     : c.json({ success: true as const, message: "Cart item quantity increased", data: item }, 200);

@@ -1,5 +1,5 @@
 import { createRoute } from "@hono/zod-openapi";
-import { bearerAuth, errorResponses, jsonBody, jsonResponse } from "../../lib/openapi.ts";
+import { bearerAuth, errorResponses, jsonBody, jsonResponse, replayedHeader } from "../../lib/openapi.ts";
 import {
   AddItemBodySchema,
   CartItemSchema,
@@ -7,7 +7,7 @@ import {
   ItemIdParamSchema,
   UpdateItemBodySchema,
 } from "../../schemas/cart.ts";
-import { envelope } from "../../schemas/common.ts";
+import { envelope, IdempotencyKeyHeaderSchema } from "../../schemas/common.ts";
 
 const tags = ["Cart"];
 const CartEnvelope = envelope(CartSchema, "CartResponse");
@@ -35,10 +35,10 @@ export const addItem = createRoute({
   description:
     "Name, price and image come from the product service. Adding a product already in the cart grows that line.",
   security: bearerAuth,
-  request: { body: jsonBody(AddItemBodySchema) },
+  request: { headers: IdempotencyKeyHeaderSchema, body: jsonBody(AddItemBodySchema) },
   responses: {
-    201: jsonResponse(CartItemEnvelope, "A new line"),
-    200: jsonResponse(CartItemEnvelope, "An existing line grew"),
+    201: { ...jsonResponse(CartItemEnvelope, "A new line"), headers: replayedHeader },
+    200: { ...jsonResponse(CartItemEnvelope, "An existing line grew"), headers: replayedHeader },
     ...errorResponses(401, 404, 409, 503),
   },
 });

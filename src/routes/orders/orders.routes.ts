@@ -1,9 +1,8 @@
 import { createRoute } from "@hono/zod-openapi";
-import { bearerAuth, errorResponses, jsonBody, jsonResponse } from "../../lib/openapi.ts";
-import { envelope } from "../../schemas/common.ts";
+import { bearerAuth, errorResponses, jsonBody, jsonResponse, replayedHeader } from "../../lib/openapi.ts";
+import { envelope, IdempotencyKeyHeaderSchema } from "../../schemas/common.ts";
 import {
   CreateOrderBodySchema,
-  IdempotencyKeyHeaderSchema,
   ListOrdersQuerySchema,
   OrderIdParamSchema,
   OrderPageSchema,
@@ -15,13 +14,6 @@ import {
 
 const tags = ["Orders"];
 const OrderEnvelope = envelope(OrderSchema, "OrderResponse");
-const replayedHeader = {
-  "Idempotent-Replayed": {
-    description:
-      "`true` when this is the stored response of an earlier request with the same Idempotency-Key",
-    schema: { type: "string" as const, enum: ["true"] },
-  },
-};
 
 export const createOrder = createRoute({
   operationId: "createOrder",
