@@ -1,3 +1,4 @@
+import type { Tx } from "../../db/client.ts";
 import { findOrder, insertOrder, type PaymentRow } from "../../db/queries.ts";
 import { ApiError } from "../../lib/errors.ts";
 import { uuidv7 } from "../../lib/ids.ts";
@@ -97,54 +98,19 @@ export async function checkout(
       throw new ApiError("UPSTREAM_UNAVAILABLE", "The product service is too slow to place this order now");
     }
 
-    const instrument = instrumentOf(body);
-    const now = new Date();
-    const orderId = uuidv7(now.getTime());
+    const orderId = uuidv7();
     let placed: { order: Order; payment: PaymentRow };
     try {
-      placed = await deps.database.transaction(async (tx) => {
-        const row = await insertOrder(
-          tx,
-          {
-            id: orderId,
-            userId,
-            status: "pending",
-            paymentStatus: "pending",
-            paymentMethod: instrument.method,
-            totalAmount: lines.reduce((sum, line) => sum + line.totalPrice, 0),
-            currency,
-            shippingAddress: body.shippingAddress,
-            estimatedDelivery: new Date(now.getTime() + DELIVERY_DAYS * DAY_MS),
-            // Cash on delivery is paid on delivery, so it is never cancelled for want of payment.
-            paymentDueAt:
-              instrument.method === "cash_on_delivery"
-                ? null
-                : new Date(now.getTime() + deps.config.PAYMENT_TIMEOUT_MINUTES * 60_000),
-            // Millisecond timestamps from here, not now() with microseconds, so the keyset cursor round-trips.
-            createdAt: now,
-            updatedAt: now,
-          },
-          lines.map((line) => ({ ...line, orderId })),
-        );
-        const payment = await startPayment(tx, row, instrument, 1);
-        await recordChange(tx, row, {
-          from: null,
-          actor: { id: userId, role: "USER" },
-          notify: "order_confirmation",
-        });
-        const order = toOrder(
-          row,
-          lines.map((line) => ({ ...line, orderId })),
-        );
-        await completeKey(tx, 201, order);
-        return { order, payment };
-      });
+      placed = await deps.database.transaction((tx) =>
+        writeOrder(tx, deps, { orderId, userId, body, lines, currency, completeKey }),
+      );
     } catch (error) {
-      // A connection lost during COMMIT leaves the outcome unknown: if the order did land, its stock
-      // stays reserved (a retry with the Idempotency-Key replays it). If the database cannot even
-      // say, it is down, and the transaction almost surely never reached it.
+      // A connection lost during COMMIT leaves the outcome unknown. If the order did land, its stock
+      // stays reserved and its lines leave the cart (a retry with the Idempotency-Key replays it).
+      // If the database cannot even say, it is down, and the transaction almost surely never landed.
       const landed = await deps.database.read((db) => findOrder(db, orderId)).catch(() => undefined);
-      if (!landed) await releaseAll(deps.products, reserved);
+      if (landed) ordered = lines;
+      else await releaseAll(deps.products, reserved);
       throw error;
     }
     ordered = lines;
@@ -157,6 +123,57 @@ export async function checkout(
   } finally {
     await finishCheckout(cart, userId, lock.value.token, ordered);
   }
+}
+
+/** The order, its items, first history entry, payment attempt, outbox event and idempotency record. */
+async function writeOrder(
+  tx: Tx,
+  deps: OrderDeps,
+  input: {
+    orderId: string;
+    userId: number;
+    body: CreateOrderBody;
+    lines: PricedLine[];
+    currency: string;
+    completeKey: CompleteKey;
+  },
+): Promise<{ order: Order; payment: PaymentRow }> {
+  const { orderId, userId, body, lines, currency } = input;
+  const instrument = instrumentOf(body);
+  // Millisecond timestamps from here, not now() with microseconds, so the keyset cursor round-trips.
+  const now = new Date();
+  const items = lines.map((line) => ({ ...line, orderId }));
+  const row = await insertOrder(
+    tx,
+    {
+      id: orderId,
+      userId,
+      status: "pending",
+      paymentStatus: "pending",
+      paymentMethod: instrument.method,
+      totalAmount: lines.reduce((sum, line) => sum + line.totalPrice, 0),
+      currency,
+      shippingAddress: body.shippingAddress,
+      estimatedDelivery: new Date(now.getTime() + DELIVERY_DAYS * DAY_MS),
+      // Cash on delivery is paid on delivery, so it is never cancelled for want of payment.
+      paymentDueAt:
+        instrument.method === "cash_on_delivery"
+          ? null
+          : new Date(now.getTime() + deps.config.PAYMENT_TIMEOUT_MINUTES * 60_000),
+      createdAt: now,
+      updatedAt: now,
+    },
+    items,
+  );
+  const payment = await startPayment(tx, row, instrument, 1);
+  await recordChange(tx, row, {
+    from: null,
+    actor: { id: userId, role: "USER" },
+    notify: "order_confirmation",
+  });
+  const order = toOrder(row, items);
+  await input.completeKey(tx, 201, order);
+  return { order, payment };
 }
 
 /**
