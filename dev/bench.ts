@@ -17,7 +17,6 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { cpus, loadavg, tmpdir, totalmem } from "node:os";
 import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { Worker } from "node:worker_threads";
 import { SignJWT } from "jose";
@@ -25,9 +24,9 @@ import type { LoadInput, LoadMessage, RequestSpec, Scenario, ScenarioResult } fr
 import { applyMigrations, isListening, sql, useWsProxy, withDatabase } from "./db.ts";
 import { startEmbeddedPostgres } from "./pglite.ts";
 import { startNotificationService, startProductService, startUserService } from "./services/index.ts";
+import { ROOT } from "./settings.ts";
 import { startWsProxy } from "./wsproxy.ts";
 
-const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const WRANGLER_TOML = join(ROOT, "wrangler.toml");
 /** An obvious bench value; the worker demands at least 32 bytes. */
 const BENCH_JWT_SECRET = "bench-secret-for-npm-run-bench-only-0123456789";

@@ -65,6 +65,18 @@ export async function eventually<T>(
   }
 }
 
+/** Places the seed's card order and waits until the mock gateway has settled it as paid. */
+export async function paidOrder(user: User) {
+  const placed = await placeOrder(user);
+  expect(placed.status).toBe(201);
+  const order = await eventually(
+    () => orderOf(user, placed.body.data.id),
+    (current) => current.status === "paid",
+  );
+  expect(order.status).toBe("paid");
+  return order;
+}
+
 export async function orderOf(user: User, orderId: string) {
   return (await api("GET", `/api/orders/${orderId}`, { headers: user.headers })).body.data;
 }

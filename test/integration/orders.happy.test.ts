@@ -7,6 +7,7 @@ import {
   cartWith,
   eventually,
   orderOf,
+  paidOrder,
   placeOrder,
   query,
   SEED_ORDER,
@@ -69,11 +70,7 @@ describe("orders: the happy path", () => {
     const user = await newUser();
     const admin = await newUser("ADMIN");
     await cartWith(user, 1);
-    const order = (await placeOrder(user)).body.data;
-    await eventually(
-      () => orderOf(user, order.id),
-      (current) => current.status === "paid",
-    );
+    const order = await paidOrder(user);
 
     const move = (body: Record<string, unknown>) =>
       api("PUT", `/api/orders/${order.id}/status`, { headers: admin.headers, json: body });
@@ -202,11 +199,7 @@ describe("orders: the happy path", () => {
   it("refunds a paid order that is cancelled", async () => {
     const user = await newUser();
     await cartWith(user, 1);
-    const order = (await placeOrder(user)).body.data;
-    await eventually(
-      () => orderOf(user, order.id),
-      (current) => current.status === "paid",
-    );
+    const order = await paidOrder(user);
     const res = await api("PUT", `/api/orders/${order.id}/status`, {
       headers: user.headers,
       json: { status: "cancelled" },

@@ -10,6 +10,7 @@ import {
   DECLINED_CARD,
   eventually,
   orderOf,
+  paidOrder,
   placeOrder,
   query,
   SEED_ORDER,
@@ -107,11 +108,7 @@ describe("payments (mock gateway)", () => {
   it("refuses to retry a payment that did not fail", async () => {
     const user = await newUser();
     await cartWith(user, 1);
-    const order = (await placeOrder(user)).body.data;
-    await eventually(
-      () => orderOf(user, order.id),
-      (current) => current.status === "paid",
-    );
+    const order = await paidOrder(user);
     const retry = await api("POST", `/api/orders/${order.id}/payment`, {
       headers: user.headers,
       json: { paymentMethod: "upi", paymentDetails: { upiId: "shopper@okbank" } },
