@@ -1,9 +1,15 @@
+import { env } from "cloudflare:workers";
 import { createApp } from "./app.ts";
+import { getConfig } from "./config.ts";
 import { runSweep } from "./services/sweep.ts";
 
 export { CartObject } from "./durable-objects/cart-object.ts";
 export { PaymentGateway } from "./durable-objects/payment-gateway.ts";
 export { RateLimiter } from "./durable-objects/rate-limiter.ts";
+
+// Validated when the worker starts, so a bad setting fails the deploy (or `wrangler dev`) with a
+// message naming each offending variable, instead of surfacing on the first request.
+getConfig(env);
 
 const app = createApp();
 
