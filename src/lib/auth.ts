@@ -51,6 +51,19 @@ const TOKEN_ERRORS = [
 
 const encoder = new TextEncoder();
 const jwksByUrl = new Map<string, JWTVerifyGetKey>();
+const hmacKeys = new Map<string, Promise<CryptoKey>>();
+
+/** The HS256 verification key, imported once per isolate rather than on every request. */
+function hmacKey(secret: string): Promise<CryptoKey> {
+  let key = hmacKeys.get(secret);
+  if (!key) {
+    key = crypto.subtle.importKey("raw", encoder.encode(secret), { name: "HMAC", hash: "SHA-256" }, false, [
+      "verify",
+    ]);
+    hmacKeys.set(secret, key);
+  }
+  return key;
+}
 
 function jwks(url: string): JWTVerifyGetKey {
   let keySet = jwksByUrl.get(url);
@@ -119,7 +132,7 @@ async function verify(token: string, config: Config): Promise<JWTPayload> {
   const options = { requiredClaims: ["exp"], clockTolerance: config.JWT_CLOCK_TOLERANCE_SECONDS };
   try {
     if (alg === "HS256") {
-      const { payload } = await jwtVerify(token, encoder.encode(config.JWT_SECRET), {
+      const { payload } = await jwtVerify(token, await hmacKey(config.JWT_SECRET), {
         ...options,
         algorithms: ["HS256"],
       });
