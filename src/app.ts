@@ -12,7 +12,7 @@ import { healthRouter } from "./routes/health/health.index.ts";
 import { mountDocs } from "./routes/meta/docs.ts";
 import { ordersRouter } from "./routes/orders/orders.index.ts";
 
-export const API_TITLE = "Order Service API";
+const API_TITLE = "Order Service API";
 
 export function createApp() {
   const app = createRouter();
@@ -47,7 +47,7 @@ export function createApp() {
       title: API_TITLE,
       version: c.var.services.config.SERVICE_VERSION,
       description:
-        "Carts, orders, mocked payments and live order status. Money is an integer in minor units next to a currency code.",
+        "Carts, orders, mocked payments and order tracking. Money is an integer in minor units next to a currency code.",
     },
   }));
   mountDocs(app);
@@ -56,5 +56,3 @@ export function createApp() {
   app.notFound(notFound);
   return app;
 }
-
-export type App = ReturnType<typeof createApp>;

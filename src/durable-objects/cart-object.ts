@@ -40,11 +40,11 @@ type ItemRow = {
  * data *before* calling in, and nothing here awaits between reading and writing.
  *
  * Storage layout:
- *   cart_items  one row per line; product_id is unique, so adding a product twice grows its line
- *   cart_meta   a single row: the owner's user id and when the cart last changed (drives expiry)
+ *   cart_items     one row per line; product_id is unique, so adding a product twice grows its line
+ *   cart_meta      a single row: the owner's user id and when the cart last changed (drives expiry)
  *   add_requests   the answers to adds sent with an Idempotency-Key, replayed for 24 h
  *   checkout_lock  a single row while a checkout of this cart is in progress; it lapses by itself
- *               if the worker running the checkout dies
+ *                  if the worker running the checkout dies
  */
 export class CartObject extends DurableObject<Env> {
   private readonly sql: SqlStorage;
@@ -68,7 +68,7 @@ export class CartObject extends DurableObject<Env> {
         user_id INTEGER NOT NULL,
         updated_at INTEGER NOT NULL
       );
-            CREATE TABLE IF NOT EXISTS add_requests (
+      CREATE TABLE IF NOT EXISTS add_requests (
         key TEXT PRIMARY KEY,
         request_hash TEXT NOT NULL,
         response TEXT NOT NULL,
@@ -307,6 +307,7 @@ export class CartObject extends DurableObject<Env> {
     this.ctx.storage.transactionSync(() => {
       this.sql.exec("DELETE FROM cart_items");
       this.sql.exec("DELETE FROM cart_meta");
+      this.sql.exec("DELETE FROM add_requests");
     });
   }
 
