@@ -16,7 +16,13 @@ import {
 const FaultSchema = z.enum(["error", "slow", "malformed", "garbage", "reset"]);
 export type Fault = z.infer<typeof FaultSchema>;
 
-const FaultsSchema = z.strictObject({ get: FaultSchema.optional(), stock: FaultSchema.optional() });
+// `stock` faults every stock change; `release` only increments (so a test can let a reservation
+// through and fail the compensation that follows it).
+const FaultsSchema = z.strictObject({
+  get: FaultSchema.optional(),
+  stock: FaultSchema.optional(),
+  release: FaultSchema.optional(),
+});
 
 // No defaults here so the same shape serves PATCH (merge) and, with required fields, POST.
 const ProductFields = z.strictObject({
@@ -47,7 +53,7 @@ export interface Product {
   stock: number;
   sku: string;
   isActive: boolean;
-  faults: { get?: Fault | undefined; stock?: Fault | undefined };
+  faults: { get?: Fault | undefined; stock?: Fault | undefined; release?: Fault | undefined };
 }
 
 /** How long a "slow" fault holds its answer: well past any sane client timeout. */
@@ -154,7 +160,8 @@ export async function startProductService(opts: ServiceOptions = {}): Promise<Ru
     .on("PATCH", "/api/products/:id/stock", async (ctx) => {
       find(ctx.params.id);
       const { quantity } = parse(StockChange, await readJson(ctx.req));
-      if (await playFault(ctx, find(ctx.params.id).faults.stock)) return;
+      const { faults } = find(ctx.params.id);
+      if (await playFault(ctx, faults.stock ?? (quantity > 0 ? faults.release : undefined))) return;
       // Look up again after the awaits and apply synchronously: that is what makes it atomic.
       const p = find(ctx.params.id);
       if (p.stock + quantity < 0) throw new HttpError(409, "Insufficient stock");

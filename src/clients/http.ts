@@ -26,7 +26,7 @@ export async function callUpstream(
       reason: timedOut ? "timeout" : "network",
       error: error instanceof Error ? error.message : String(error),
     });
-    throw unavailable(options.service);
+    throw unavailable(options.service, timedOut ? "timeout" : "network");
   }
   if (response.status >= 500) {
     await response.body?.cancel();
@@ -35,7 +35,7 @@ export async function callUpstream(
       reason: "status",
       status: response.status,
     });
-    throw unavailable(options.service);
+    throw unavailable(options.service, "status");
   }
   return response;
 }
@@ -61,6 +61,24 @@ export async function readUpstreamJson<T extends z.ZodType>(
   return parsed.data;
 }
 
-export function unavailable(service: string): ApiError {
-  return new ApiError("UPSTREAM_UNAVAILABLE", `The ${service} is unavailable, please retry shortly`);
+export type FailureReason = "timeout" | "network" | "status" | "contract";
+
+export function unavailable(service: string, reason: FailureReason = "contract"): ApiError {
+  return new ApiError(
+    "UPSTREAM_UNAVAILABLE",
+    `The ${service} is unavailable, please retry shortly`,
+    undefined,
+    undefined,
+    {
+      cause: reason,
+    },
+  );
+}
+
+/**
+ * Whether a failed call may still have taken effect: a timeout leaves the outcome unknown (the
+ * request may have been applied, slowly). Other failures were refused or never answered.
+ */
+export function outcomeUnknown(error: unknown): boolean {
+  return error instanceof ApiError && error.cause === "timeout";
 }

@@ -179,13 +179,15 @@ export const outbox = pgTable(
   ],
 );
 
-/** Stock owed back to the product service by a cancellation; retried until the release succeeds. */
+/**
+ * Stock owed back to the product service, retried by the sweep until a release succeeds: written by
+ * a cancellation (in its transaction), or by a checkout whose compensation failed, in which case
+ * `order_id` names the order that was never placed (so it references no row).
+ */
 export const stockReleases = pgTable(
   "stock_releases",
   {
-    orderId: uuid("order_id")
-      .notNull()
-      .references(() => orders.id, { onDelete: "cascade" }),
+    orderId: uuid("order_id").notNull(),
     productId: text("product_id").notNull(),
     quantity: integer("quantity").notNull(),
     createdAt: timestamp("created_at", { withTimezone: true, mode: "date" }).notNull().defaultNow(),

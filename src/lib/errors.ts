@@ -44,8 +44,14 @@ export class ApiError extends Error {
   readonly details: ErrorDetail[] | undefined;
   readonly headers: Record<string, string> | undefined;
 
-  constructor(code: ErrorCode, message: string, details?: ErrorDetail[], headers?: Record<string, string>) {
-    super(message);
+  constructor(
+    code: ErrorCode,
+    message: string,
+    details?: ErrorDetail[],
+    headers?: Record<string, string>,
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
     this.code = code;
     this.status = ERROR_STATUS[code];
     this.details = details;

@@ -27,11 +27,6 @@ export type Product = z.infer<typeof UpstreamProductSchema>;
 
 export const ProductResponseSchema = z.object({ success: z.literal(true), data: UpstreamProductSchema });
 
-export const StockResponseSchema = z.object({
-  success: z.literal(true),
-  data: z.object({ stock: z.number().int() }).loose(),
-});
-
 /** Product ids are opaque to us, but they travel in URL paths, so keep them to a safe alphabet. */
 export const ProductId = z
   .string()

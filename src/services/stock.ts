@@ -1,6 +1,7 @@
+import { outcomeUnknown } from "../clients/http.ts";
 import type { ProductClient } from "../clients/product.ts";
 import type { Database } from "../db/client.ts";
-import { claimStockRelease, pendingStockReleases } from "../db/queries.ts";
+import { claimStockRelease, insertStockReleases, pendingStockReleases } from "../db/queries.ts";
 import { ApiError } from "../lib/errors.ts";
 import { describeError, log } from "../lib/log.ts";
 
@@ -9,15 +10,24 @@ export interface StockLine {
   quantity: number;
 }
 
-const COMPENSATION_ATTEMPTS = 3;
+const RELEASE_ATTEMPTS = 3;
+
+/**
+ * Stock deltas are not idempotent at the product service, so a call that timed out may or may not
+ * have been applied. The rule everywhere here: when in doubt, leave stock reserved rather than
+ * risk releasing it twice (a leak is recoverable by hand; an oversell is a broken promise).
+ */
 
 /**
  * Reserves every line or none. Lines are reserved in product-id order (the order every checkout
  * uses), and if one fails, every reservation already made is released before the error is thrown.
- * A reservation whose outcome is unknown (the call itself failed) is not released: releasing stock
- * that was never taken would oversell.
+ * Releases that cannot be made are recorded as owed under `orderId`, for the sweep to retry.
  */
-export async function reserveAll(products: ProductClient, lines: StockLine[]): Promise<StockLine[]> {
+export async function reserveAll(
+  products: ProductClient,
+  lines: StockLine[],
+  owed: OwedStock,
+): Promise<StockLine[]> {
   const ordered = [...lines].sort((a, b) =>
     a.productId < b.productId ? -1 : a.productId > b.productId ? 1 : 0,
   );
@@ -39,37 +49,63 @@ export async function reserveAll(products: ProductClient, lines: StockLine[]): P
     }
     return reserved;
   } catch (error) {
-    await releaseAll(products, reserved);
+    await releaseAll(products, reserved, owed);
     throw error;
   }
 }
 
-/** Gives reserved stock back, retrying each line a few times; what still fails is logged for operators. */
-export async function releaseAll(products: ProductClient, lines: StockLine[]): Promise<void> {
+/** Where releases that failed are recorded for the sweep: the database, under an order id. */
+export interface OwedStock {
+  database: Database;
+  orderId: string;
+}
+
+/**
+ * Gives reserved stock back. A refused or unanswered call is retried a few times, then recorded
+ * as owed (stock_releases) for the sweep; a call that timed out is not repeated (see above).
+ */
+export async function releaseAll(
+  products: ProductClient,
+  lines: StockLine[],
+  owed: OwedStock,
+): Promise<void> {
+  const unreleased: StockLine[] = [];
   await Promise.all(
     lines.map(async (line) => {
-      for (let attempt = 1; attempt <= COMPENSATION_ATTEMPTS; attempt++) {
+      for (let attempt = 1; ; attempt++) {
         try {
           await products.adjustStock(line.productId, line.quantity);
           return;
         } catch (error) {
-          if (attempt === COMPENSATION_ATTEMPTS) {
-            log("error", "stock compensation failed", {
-              productId: line.productId,
-              quantity: line.quantity,
+          if (outcomeUnknown(error)) {
+            log("error", "stock release outcome unknown", {
+              ...line,
+              orderId: owed.orderId,
               ...describeError(error),
             });
+            return;
+          }
+          if (attempt === RELEASE_ATTEMPTS) {
+            unreleased.push(line);
+            return;
           }
         }
       }
     }),
   );
+  if (unreleased.length === 0) return;
+  try {
+    await owed.database.transaction((tx) => insertStockReleases(tx, owed.orderId, unreleased));
+    log("warn", "stock release deferred to the sweep", { orderId: owed.orderId, lines: unreleased });
+  } catch (error) {
+    log("error", "stock release lost", { orderId: owed.orderId, lines: unreleased, ...describeError(error) });
+  }
 }
 
 /**
- * Applies the stock releases that cancellations recorded (in their own transaction) and marks
- * each done. A release is claimed and applied in one transaction: if the product service call
- * fails, the claim rolls back and the next sweep tries again.
+ * Applies the stock releases recorded as owed and marks each done. A release is claimed and
+ * applied in one transaction: if the product service refuses, the claim rolls back and the next
+ * sweep tries again; if the call timed out, the claim stands (it may have been applied).
  */
 export async function applyStockReleases(
   database: Database,
@@ -83,7 +119,12 @@ export async function applyStockReleases(
     try {
       await database.db.transaction(async (tx) => {
         if (!(await claimStockRelease(tx, release.orderId, release.productId))) return;
-        await products.adjustStock(release.productId, release.quantity);
+        try {
+          await products.adjustStock(release.productId, release.quantity);
+        } catch (error) {
+          if (!outcomeUnknown(error)) throw error;
+          log("error", "stock release outcome unknown", { ...release, ...describeError(error) });
+        }
         released += 1;
       });
     } catch (error) {

@@ -1,8 +1,10 @@
+import { createExecutionContext, createScheduledController, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import type { SQL } from "drizzle-orm";
 import { expect } from "vitest";
 import { getConfig } from "../../src/config.ts";
 import { Database } from "../../src/db/client.ts";
+import worker from "../../src/index.ts";
 import { api } from "./http.ts";
 import { createProduct, type TestProduct } from "./products.ts";
 
@@ -94,4 +96,11 @@ export async function withDb<T>(work: (database: Database) => Promise<T>): Promi
 /** Rows of a query written with drizzle's `sql` tag (values are bound, never interpolated). */
 export async function query<T = Record<string, unknown>>(statement: SQL): Promise<T[]> {
   return withDb(async (database) => (await database.db.execute(statement)).rows as T[]);
+}
+
+/** Runs the worker's scheduled sweep, as the cron trigger does. */
+export async function runSweep() {
+  const ctx = createExecutionContext();
+  await worker.scheduled(createScheduledController({ cron: "* * * * *" }), env, ctx);
+  await waitOnExecutionContext(ctx);
 }

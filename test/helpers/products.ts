@@ -11,7 +11,7 @@ export interface TestProduct {
   stock: number;
   sku: string;
   isActive: boolean;
-  faults?: { get?: Fault; stock?: Fault };
+  faults?: { get?: Fault; stock?: Fault; release?: Fault };
 }
 
 async function admin<T>(method: string, path: string, body?: unknown): Promise<T> {

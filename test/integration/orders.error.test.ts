@@ -2,7 +2,15 @@ import { sql } from "drizzle-orm";
 import { describe, expect, it } from "vitest";
 import { newUser } from "../helpers/auth.ts";
 import { api } from "../helpers/http.ts";
-import { addToCart, CASH_ON_DELIVERY, cartWith, placeOrder, query, SEED_ORDER } from "../helpers/orders.ts";
+import {
+  addToCart,
+  CASH_ON_DELIVERY,
+  cartWith,
+  placeOrder,
+  query,
+  runSweep,
+  SEED_ORDER,
+} from "../helpers/orders.ts";
 import { createProduct, readProduct, updateProduct } from "../helpers/products.ts";
 
 const address = SEED_ORDER.shippingAddress;
@@ -162,5 +170,35 @@ describe("orders: product service failing mid-checkout", () => {
     const res = await placeOrder(user, CASH_ON_DELIVERY);
     expect(res.status).toBe(503);
     expect(res.body.error.code).toBe("UPSTREAM_UNAVAILABLE");
+  });
+});
+
+describe("orders: stock owed back when a compensation fails", () => {
+  it("records a release the product service refused, and the sweep applies it once it recovers", async () => {
+    const user = await newUser();
+    const [first, last] = [await createProduct({ stock: 10 }), await createProduct({ stock: 10 })].sort(
+      (a, b) => (a.id < b.id ? -1 : 1),
+    );
+    if (!first || !last) throw new Error("unreachable");
+    await addToCart(user, first.id, 2);
+    await addToCart(user, last.id, 3);
+        // The first line is reserved, the last fails, and giving the first back fails too.
+    await updateProduct(last.id, { faults: { stock: "error" } });
+    await updateProduct(first.id, { faults: { release: "error" } });
+
+    const res = await placeOrder(user, CASH_ON_DELIVERY);
+    expect(res.status).toBe(503);
+    expect(res.body.error.code).toBe("UPSTREAM_UNAVAILABLE");
+    expect((await readProduct(first.id)).stock).toBe(8);
+    const owed = await query<{ quantity: number; released_at: string | null }>(
+      sql`SELECT quantity, released_at FROM stock_releases WHERE product_id = ${first.id}`,
+    );
+    expect(owed).toEqual([{ quantity: 2, released_at: null }]);
+
+    await updateProduct(first.id, { faults: {} });
+    await runSweep();
+    expect((await readProduct(first.id)).stock).toBe(10);
+    await runSweep();
+    expect((await readProduct(first.id)).stock).toBe(10);
   });
 });

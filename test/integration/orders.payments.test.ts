@@ -1,8 +1,5 @@
-import { createExecutionContext, createScheduledController, waitOnExecutionContext } from "cloudflare:test";
-import { env } from "cloudflare:workers";
 import { sql } from "drizzle-orm";
 import { describe, expect, it } from "vitest";
-import worker from "../../src/index.ts";
 import { newUser } from "../helpers/auth.ts";
 import { api } from "../helpers/http.ts";
 import {
@@ -13,17 +10,12 @@ import {
   paidOrder,
   placeOrder,
   query,
+  runSweep,
   SEED_ORDER,
 } from "../helpers/orders.ts";
 import { readProduct } from "../helpers/products.ts";
 
 const address = SEED_ORDER.shippingAddress;
-
-async function runSweep() {
-  const ctx = createExecutionContext();
-  await worker.scheduled(createScheduledController({ cron: "* * * * *" }), env, ctx);
-  await waitOnExecutionContext(ctx);
-}
 
 async function declinedOrder(user: Awaited<ReturnType<typeof newUser>>, body: unknown = DECLINED_CARD) {
   const order = (await placeOrder(user, body)).body.data;

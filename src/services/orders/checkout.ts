@@ -90,15 +90,16 @@ export async function checkout(
   if (!lock.ok) throw new ApiError(lock.code, lock.message);
 
   let ordered: PricedLine[] | null = null;
+  const orderId = uuidv7();
   try {
     const { lines, currency } = await priceCart(deps, lock.value.items);
-    const reserved = await reserveAll(deps.products, lines);
+    const owed = { database: deps.database, orderId };
+    const reserved = await reserveAll(deps.products, lines, owed);
     if (Date.now() - started > CHECKOUT_DEADLINE_MS) {
-      await releaseAll(deps.products, reserved);
+      await releaseAll(deps.products, reserved, owed);
       throw new ApiError("UPSTREAM_UNAVAILABLE", "The product service is too slow to place this order now");
     }
 
-    const orderId = uuidv7();
     let placed: { order: Order; payment: PaymentRow };
     try {
       placed = await deps.database.transaction((tx) =>
@@ -110,7 +111,7 @@ export async function checkout(
       // If the database cannot even say, it is down, and the transaction almost surely never landed.
       const landed = await deps.database.read((db) => findOrder(db, orderId)).catch(() => undefined);
       if (landed) ordered = lines;
-      else await releaseAll(deps.products, reserved);
+      else await releaseAll(deps.products, reserved, owed);
       throw error;
     }
     ordered = lines;
