@@ -182,7 +182,7 @@ describe("orders: stock owed back when a compensation fails", () => {
     if (!first || !last) throw new Error("unreachable");
     await addToCart(user, first.id, 2);
     await addToCart(user, last.id, 3);
-        // The first line is reserved, the last fails, and giving the first back fails too.
+    // The first line is reserved, the last fails, and giving the first back fails too.
     await updateProduct(last.id, { faults: { stock: "error" } });
     await updateProduct(first.id, { faults: { release: "error" } });
 
