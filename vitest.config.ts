@@ -16,11 +16,13 @@ export default defineConfig({
           DATABASE_WS_PROXY: inject<string>("databaseWsProxy"),
           // The mock gateway settles quickly, so payment tests need not wait the production 2 s.
           PAYMENT_SETTLE_DELAY_MS: "50",
-          // Short enough that the "slow upstream" tests finish quickly, long enough for a loaded CI box.
-          UPSTREAM_TIMEOUT_MS: "1000",
+          // The production deadline: a loaded 2-core CI box must never turn a healthy call into a 503.
+          UPSTREAM_TIMEOUT_MS: "3000",
           CORS_ORIGINS: "https://shop.example.com",
-          // Every test request comes from one address; the IP limit has its own test with its own address.
+          // Tests write in bursts from one address and often as one user; the rate-limit tests
+          // configure their own limits.
           RATE_LIMIT_IP_PER_MIN: "0",
+          RATE_LIMIT_USER_PER_MIN: "0",
         },
       },
     })),

@@ -35,7 +35,11 @@ export async function callUpstream(
       reason: "status",
       status: response.status,
     });
-    throw unavailable(options.service, "status");
+    // A gateway's 502/504 says nothing of whether the service behind it acted on the request.
+    throw unavailable(
+      options.service,
+      response.status === 502 || response.status === 504 ? "gateway" : "status",
+    );
   }
   return response;
 }
@@ -61,7 +65,7 @@ export async function readUpstreamJson<T extends z.ZodType>(
   return parsed.data;
 }
 
-export type FailureReason = "timeout" | "network" | "status" | "contract";
+export type FailureReason = "timeout" | "network" | "gateway" | "status" | "contract";
 
 export function unavailable(service: string, reason: FailureReason = "contract"): ApiError {
   return new ApiError(
@@ -76,9 +80,11 @@ export function unavailable(service: string, reason: FailureReason = "contract")
 }
 
 /**
- * Whether a failed call may still have taken effect: a timeout leaves the outcome unknown (the
- * request may have been applied, slowly). Other failures were refused or never answered.
+ * Whether a failed call may still have taken effect: after a timeout, a dropped connection or a
+ * gateway error the request may have been applied. Only the service's own error answer (500, 503)
+ * or an off-contract reply before acting says it was not.
  */
 export function outcomeUnknown(error: unknown): boolean {
-  return error instanceof ApiError && error.cause === "timeout";
+  const reason = error instanceof ApiError ? error.cause : undefined;
+  return reason === "timeout" || reason === "network" || reason === "gateway";
 }

@@ -80,10 +80,11 @@ export class Database {
 /**
  * SQLSTATE classes that mean the database cannot serve us right now: connection exception (08),
  * transaction rollback such as a deadlock or serialization failure (40), insufficient resources
- * (53), operator intervention such as a shutdown or statement timeout (57), system error (58).
+ * (53), operator intervention such as a shutdown or statement timeout (57), system error (58), and
+ * internal error (XX: what Neon's proxy answers when it cannot reach the compute).
  * Every other class means our query or data is wrong: a bug, answered as a 500.
  */
-const UNAVAILABLE_CLASSES = new Set(["08", "40", "53", "57", "58"]);
+const UNAVAILABLE_CLASSES = new Set(["08", "40", "53", "57", "58", "XX"]);
 const PROGRAMMING_ERRORS = [TypeError, RangeError, ReferenceError, SyntaxError];
 
 /** Whether an error thrown by the driver means the database cannot be reached or has gone away. */

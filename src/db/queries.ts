@@ -1,4 +1,4 @@
-import { and, asc, desc, eq, inArray, isNull, lt, ne, or, type SQL, sql } from "drizzle-orm";
+import { and, asc, desc, eq, inArray, isNull, lt, lte, ne, or, type SQL, sql } from "drizzle-orm";
 import type { Executor, Tx } from "./client.ts";
 import {
   idempotencyKeys,
@@ -201,20 +201,24 @@ export async function insertStockReleases(
     .onConflictDoNothing();
 }
 
+/** Owed releases due for an attempt, longest waiting first. */
 export async function pendingStockReleases(db: Executor, limit: number, orderId?: string) {
-  const conditions: SQL[] = [isNull(stockReleases.releasedAt)];
+  const conditions: SQL[] = [isNull(stockReleases.releasedAt), lte(stockReleases.nextAttemptAt, sql`now()`)];
   if (orderId) conditions.push(eq(stockReleases.orderId, orderId));
   return db
     .select()
     .from(stockReleases)
     .where(and(...conditions))
-    .orderBy(asc(stockReleases.createdAt), asc(stockReleases.productId))
+    .orderBy(asc(stockReleases.nextAttemptAt), asc(stockReleases.productId))
     .limit(limit);
 }
 
-/** Marks a release done; answers false when another worker already did (so it is not applied twice). */
-export async function claimStockRelease(tx: Tx, orderId: string, productId: string): Promise<boolean> {
-  const rows = await tx
+/**
+ * Marks a release done before it is attempted (committed on its own), so that it can never be
+ * applied twice; answers false when another worker claimed it first.
+ */
+export async function claimStockRelease(db: Executor, orderId: string, productId: string): Promise<boolean> {
+  const rows = await db
     .update(stockReleases)
     .set({ releasedAt: sql`now()` })
     .where(
@@ -226,6 +230,18 @@ export async function claimStockRelease(tx: Tx, orderId: string, productId: stri
     )
     .returning({ productId: stockReleases.productId });
   return rows.length > 0;
+}
+
+/** Un-claims a release the product service refused, to be tried again after a growing delay (max 1 h). */
+export async function deferStockRelease(db: Executor, orderId: string, productId: string): Promise<void> {
+  await db
+    .update(stockReleases)
+    .set({
+      releasedAt: null,
+      attempts: sql`${stockReleases.attempts} + 1`,
+      nextAttemptAt: sql`now() + least(interval '1 hour', interval '30 seconds' * power(2, ${stockReleases.attempts}))`,
+    })
+    .where(and(eq(stockReleases.orderId, orderId), eq(stockReleases.productId, productId)));
 }
 
 // Idempotency keys

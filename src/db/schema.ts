@@ -192,9 +192,12 @@ export const stockReleases = pgTable(
     quantity: integer("quantity").notNull(),
     createdAt: timestamp("created_at", { withTimezone: true, mode: "date" }).notNull().defaultNow(),
     releasedAt: timestamp("released_at", { withTimezone: true, mode: "date" }),
+    /** Refusals so far; each pushes the next attempt further out, so stuck ones never block the rest. */
+    attempts: integer("attempts").notNull().default(0),
+    nextAttemptAt: timestamp("next_attempt_at", { withTimezone: true, mode: "date" }).notNull().defaultNow(),
   },
   (table) => [
     primaryKey({ columns: [table.orderId, table.productId] }),
-    index("stock_releases_pending_idx").on(table.createdAt).where(sql`${table.releasedAt} IS NULL`),
+    index("stock_releases_due_idx").on(table.nextAttemptAt).where(sql`${table.releasedAt} IS NULL`),
   ],
 );

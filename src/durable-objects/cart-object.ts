@@ -277,7 +277,9 @@ export class CartObject extends DurableObject<Env> {
     ordered: { productId: string; quantity: number }[] | null,
   ): void {
     this.ctx.storage.transactionSync(() => {
-      this.sql.exec("DELETE FROM checkout_lock WHERE token = ?", token);
+      // Already finished (a retried call whose first attempt landed): removing the lines again
+      // would take away units added since.
+      if (this.sql.exec("DELETE FROM checkout_lock WHERE token = ?", token).rowsWritten === 0) return;
       if (!ordered) return;
       for (const line of ordered) {
         this.sql.exec(

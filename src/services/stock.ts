@@ -1,7 +1,12 @@
 import { outcomeUnknown } from "../clients/http.ts";
 import type { ProductClient } from "../clients/product.ts";
 import type { Database } from "../db/client.ts";
-import { claimStockRelease, insertStockReleases, pendingStockReleases } from "../db/queries.ts";
+import {
+  claimStockRelease,
+  deferStockRelease,
+  insertStockReleases,
+  pendingStockReleases,
+} from "../db/queries.ts";
 import { ApiError } from "../lib/errors.ts";
 import { describeError, log } from "../lib/log.ts";
 
@@ -103,37 +108,48 @@ export async function releaseAll(
 }
 
 /**
- * Applies the stock releases recorded as owed and marks each done. A release is claimed and
- * applied in one transaction: if the product service refuses, the claim rolls back and the next
- * sweep tries again; if the call timed out, the claim stands (it may have been applied).
+ * Applies the stock releases recorded as owed. Each is claimed (committed) before the call, so it
+ * is applied at most once: a refusal un-claims it for a later sweep, with backoff; an unknown
+ * outcome or a product that no longer exists leaves it claimed, and is logged for operators.
  */
 export async function applyStockReleases(
   database: Database,
   products: ProductClient,
   options: { orderId?: string; limit?: number } = {},
 ): Promise<{ released: number; failed: number }> {
-  const pending = await pendingStockReleases(database.db, options.limit ?? 100, options.orderId);
+  const pending = await database.read((db) =>
+    pendingStockReleases(db, options.limit ?? 100, options.orderId),
+  );
   let released = 0;
   let failed = 0;
   for (const release of pending) {
+    const { orderId, productId, quantity } = release;
+    if (!(await database.read((db) => claimStockRelease(db, orderId, productId)))) continue;
     try {
-      await database.db.transaction(async (tx) => {
-        if (!(await claimStockRelease(tx, release.orderId, release.productId))) return;
-        try {
-          await products.adjustStock(release.productId, release.quantity);
-        } catch (error) {
-          if (!outcomeUnknown(error)) throw error;
-          log("error", "stock release outcome unknown", { ...release, ...describeError(error) });
-        }
-        released += 1;
-      });
+      await products.adjustStock(productId, quantity);
+      released += 1;
     } catch (error) {
+      if (outcomeUnknown(error) || (error instanceof ApiError && error.code === "PRODUCT_NOT_FOUND")) {
+        log("error", "stock release not confirmed", {
+          orderId,
+          productId,
+          quantity,
+          ...describeError(error),
+        });
+        continue;
+      }
       failed += 1;
       log("warn", "stock release deferred", {
-        orderId: release.orderId,
-        productId: release.productId,
+        orderId,
+        productId,
+        attempts: release.attempts + 1,
         ...describeError(error),
       });
+      await database
+        .read((db) => deferStockRelease(db, orderId, productId))
+        .catch((deferError: unknown) =>
+          log("error", "stock release lost", { orderId, productId, quantity, ...describeError(deferError) }),
+        );
     }
   }
   return { released, failed };

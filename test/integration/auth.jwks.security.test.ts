@@ -67,6 +67,18 @@ describe("auth: asymmetric tokens from JWKS_URL", () => {
     expect(res.body.error.code).toBe("UNAUTHORIZED");
   });
 
+  it("refuses a token whose key id the provider never published", async () => {
+    const call = workerWith({ JWKS_URL: jwksUrl() });
+    const { privateKey } = await generateKeyPair("ES256");
+    const token = await new SignJWT({ role: "USER" })
+      .setProtectedHeader({ alg: "ES256", kid: "not-published" })
+      .setSubject("1")
+      .setExpirationTime("10m")
+      .sign(privateKey);
+    const res = await call(token);
+    expect(res.status).toBe(401);
+  });
+
   it("refuses an expired RS256 token", async () => {
     const call = workerWith({ JWKS_URL: jwksUrl() });
     const res = await call(

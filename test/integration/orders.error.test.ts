@@ -202,3 +202,25 @@ describe("orders: stock owed back when a compensation fails", () => {
     expect((await readProduct(first.id)).stock).toBe(10);
   });
 });
+
+describe("orders: a stock release whose outcome is unknown", () => {
+  for (const fault of ["slow", "reset"] as const) {
+    it(`is neither repeated nor recorded when the release ${fault === "slow" ? "times out" : "loses its connection"}`, async () => {
+      const user = await newUser();
+      const [first, last] = [await createProduct({ stock: 10 }), await createProduct({ stock: 10 })].sort(
+        (a, b) => (a.id < b.id ? -1 : 1),
+      );
+      if (!first || !last) throw new Error("unreachable");
+      await addToCart(user, first.id, 2);
+      await addToCart(user, last.id, 3);
+      await updateProduct(last.id, { faults: { stock: "error" } });
+      await updateProduct(first.id, { faults: { release: fault } });
+
+      const res = await placeOrder(user, CASH_ON_DELIVERY);
+      expect(res.status).toBe(503);
+      // The release may have been applied: it is not retried, and nothing is owed for the sweep.
+      expect(await query(sql`SELECT 1 FROM stock_releases WHERE product_id = ${first.id}`)).toHaveLength(0);
+      expect((await readProduct(first.id)).stock).toBe(8);
+    });
+  }
+});

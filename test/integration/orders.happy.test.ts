@@ -196,14 +196,16 @@ describe("orders: the happy path", () => {
     expect(outbox.map((event) => event.type)).toEqual(["order_confirmation", "order_cancellation"]);
   });
 
-  it("refunds a paid order that is cancelled", async () => {
+  it("refunds a paid order that is cancelled, releasing its stock", async () => {
     const user = await newUser();
-    await cartWith(user, 1);
+    const product = await cartWith(user, 2, { stock: 10 });
     const order = await paidOrder(user);
+    expect((await readProduct(product.id)).stock).toBe(8);
     const res = await api("PUT", `/api/orders/${order.id}/status`, {
       headers: user.headers,
       json: { status: "cancelled" },
     });
     expect(res.body.data).toMatchObject({ status: "cancelled", paymentStatus: "refunded" });
+    expect((await readProduct(product.id)).stock).toBe(10);
   });
 });

@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest";
 import { newUser } from "../helpers/auth.ts";
 import { api } from "../helpers/http.ts";
 import {
+  CASH_ON_DELIVERY,
   cartWith,
   DECLINED_CARD,
   eventually,
@@ -152,5 +153,32 @@ describe("payments (mock gateway)", () => {
     const orderRows = await query(sql`SELECT * FROM orders WHERE id = ${order.id}`);
     expect(JSON.stringify([rows, orderRows])).not.toContain("**** ****");
     expect(rows[0]).toMatchObject({ reference: "1234", method: "credit_card" });
+  });
+
+  it("never cancels cash on delivery for want of payment", async () => {
+    const user = await newUser();
+    await cartWith(user, 1);
+    const order = (await placeOrder(user, CASH_ON_DELIVERY)).body.data;
+    await query(sql`UPDATE orders SET created_at = now() - interval '1 day' WHERE id = ${order.id}`);
+    await runSweep();
+    expect((await orderOf(user, order.id)).status).toBe("pending");
+  });
+
+  it("replays a payment retry sent again with the same Idempotency-Key", async () => {
+    const user = await newUser();
+    await cartWith(user, 1);
+    const order = await declinedOrder(user);
+    const retry = () =>
+      api("POST", `/api/orders/${order.id}/payment`, {
+        headers: { ...user.headers, "idempotency-key": `pay-${order.id}` },
+        json: { paymentMethod: "upi", paymentDetails: { upiId: "shopper@okbank" } },
+      });
+    const first = await retry();
+    const again = await retry();
+    expect(first.status).toBe(200);
+    expect(again.status).toBe(200);
+    expect(again.headers.get("idempotent-replayed")).toBe("true");
+    const attempts = await query(sql`SELECT 1 FROM payments WHERE order_id = ${order.id}`);
+    expect(attempts).toHaveLength(2);
   });
 });

@@ -17,14 +17,31 @@ function markReplayed(c: Context<AppEnv>, replayed: boolean) {
   if (replayed) c.header("Idempotent-Replayed", "true");
 }
 
+/**
+ * Work that reserves stock or takes payment must finish (or compensate) even if the client goes
+ * away mid-request: waitUntil keeps the invocation alive for it.
+ */
+function completeEvenIfAbandoned<T>(c: Context<AppEnv>, work: Promise<T>): Promise<T> {
+  c.executionCtx.waitUntil(
+    work.then(
+      () => {},
+      () => {},
+    ),
+  );
+  return work;
+}
+
 export const createOrder: Handler<typeof routes.createOrder> = async (c) => {
   const { orders, database } = c.var.services;
   const body = c.req.valid("json");
   const userId = c.var.user.id;
-  const result = await idempotent<Order>(
-    database,
-    { userId, key: c.req.valid("header")["idempotency-key"], scope: "POST /api/orders", body },
-    async (complete) => ({ status: 201, body: await checkout(orders, userId, body, complete) }),
+  const result = await completeEvenIfAbandoned(
+    c,
+    idempotent<Order>(
+      database,
+      { userId, key: c.req.valid("header")["idempotency-key"], scope: "POST /api/orders", body },
+      async (complete) => ({ status: 201, body: await checkout(orders, userId, body, complete) }),
+    ),
   );
   markReplayed(c, result.replayed);
   return c.json({ success: true as const, message: "Order created", data: result.body }, 201);
@@ -59,15 +76,18 @@ export const retryPayment: Handler<typeof routes.retryPayment> = async (c) => {
   const { orders, database } = c.var.services;
   const orderId = c.req.valid("param").order_id;
   const body = c.req.valid("json");
-  const result = await idempotent<Order>(
-    database,
-    {
-      userId: c.var.user.id,
-      key: c.req.valid("header")["idempotency-key"],
-      scope: `POST /api/orders/${orderId}/payment`,
-      body,
-    },
-    async (complete) => ({ status: 200, body: await retry(orders, c.var.user, orderId, body, complete) }),
+  const result = await completeEvenIfAbandoned(
+    c,
+    idempotent<Order>(
+      database,
+      {
+        userId: c.var.user.id,
+        key: c.req.valid("header")["idempotency-key"],
+        scope: `POST /api/orders/${orderId}/payment`,
+        body,
+      },
+      async (complete) => ({ status: 200, body: await retry(orders, c.var.user, orderId, body, complete) }),
+    ),
   );
   markReplayed(c, result.replayed);
   return c.json({ success: true as const, message: "Payment submitted", data: result.body }, 200);

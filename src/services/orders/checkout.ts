@@ -93,6 +93,8 @@ export async function checkout(
   const orderId = uuidv7();
   try {
     const { lines, currency } = await priceCart(deps, lock.value.items);
+    // Reach the database before touching stock: with it down, fail now with nothing reserved.
+    await deps.database.ping();
     const owed = { database: deps.database, orderId };
     const reserved = await reserveAll(deps.products, lines, owed);
     if (Date.now() - started > CHECKOUT_DEADLINE_MS) {
@@ -108,10 +110,17 @@ export async function checkout(
     } catch (error) {
       // A connection lost during COMMIT leaves the outcome unknown. If the order did land, its stock
       // stays reserved and its lines leave the cart (a retry with the Idempotency-Key replays it).
-      // If the database cannot even say, it is down, and the transaction almost surely never landed.
-      const landed = await deps.database.read((db) => findOrder(db, orderId)).catch(() => undefined);
-      if (landed) ordered = lines;
-      else await releaseAll(deps.products, reserved, owed);
+      // If the database cannot say, the stock stays reserved too: a leak, never an oversell.
+      const landed = await deps.database
+        .read((db) => findOrder(db, orderId))
+        .then(
+          (order) => (order ? "yes" : "no"),
+          () => "unknown",
+        );
+      if (landed === "yes") ordered = lines;
+      if (landed === "no") await releaseAll(deps.products, reserved, owed);
+      if (landed === "unknown")
+        log("error", "checkout outcome unknown; stock left reserved", { orderId, lines: reserved });
       throw error;
     }
     ordered = lines;
