@@ -7,6 +7,7 @@ import {
   MAX_LINE_QUANTITY,
   type ProductSnapshot,
 } from "../schemas/cart.ts";
+import { CART_SCHEMA, type ItemRow, reject, toCartItem } from "./cart-storage.ts";
 
 /** Carts nobody touched for this long are emptied by the object's alarm (SPEC §4). */
 export const CART_TTL_MS = 30 * 24 * 60 * 60 * 1000;
@@ -24,27 +25,12 @@ export interface AddResult {
   replayed: boolean;
 }
 
-type ItemRow = {
-  id: string;
-  product_id: string;
-  product_name: string;
-  price: number;
-  currency: string;
-  image: string | null;
-  quantity: number;
-};
-
 /**
  * One user's cart, in the object's SQLite storage. Every RPC method runs its read-modify-write
  * synchronously: input gates do not hold across non-storage awaits, so the worker fetches product
  * data *before* calling in, and nothing here awaits between reading and writing.
  *
- * Storage layout:
- *   cart_items     one row per line; product_id is unique, so adding a product twice grows its line
- *   cart_meta      a single row: the owner's user id and when the cart last changed (drives expiry)
- *   add_requests   the answers to adds sent with an Idempotency-Key, replayed for 24 h
- *   checkout_lock  a single row while a checkout of this cart is in progress; it lapses by itself
- *                  if the worker running the checkout dies
+ * Storage layout: see cart-storage.ts.
  */
 export class CartObject extends DurableObject<Env> {
   private readonly sql: SqlStorage;
@@ -52,34 +38,7 @@ export class CartObject extends DurableObject<Env> {
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.sql = ctx.storage.sql;
-    this.sql.exec(`
-      CREATE TABLE IF NOT EXISTS cart_items (
-        id TEXT PRIMARY KEY,
-        product_id TEXT NOT NULL UNIQUE,
-        product_name TEXT NOT NULL,
-        price INTEGER NOT NULL,
-        currency TEXT NOT NULL,
-        image TEXT,
-        quantity INTEGER NOT NULL CHECK (quantity BETWEEN 1 AND ${MAX_LINE_QUANTITY}),
-        added_at INTEGER NOT NULL
-      );
-      CREATE TABLE IF NOT EXISTS cart_meta (
-        id INTEGER PRIMARY KEY CHECK (id = 1),
-        user_id INTEGER NOT NULL,
-        updated_at INTEGER NOT NULL
-      );
-      CREATE TABLE IF NOT EXISTS add_requests (
-        key TEXT PRIMARY KEY,
-        request_hash TEXT NOT NULL,
-        response TEXT NOT NULL,
-        expires_at INTEGER NOT NULL
-      );
-      CREATE TABLE IF NOT EXISTS checkout_lock (
-        id INTEGER PRIMARY KEY CHECK (id = 1),
-        token TEXT NOT NULL,
-        expires_at INTEGER NOT NULL
-      );
-    `);
+    this.sql.exec(CART_SCHEMA);
   }
 
   getCart(userId: number, defaultCurrency: string): Cart {
@@ -333,24 +292,4 @@ export class CartObject extends DurableObject<Env> {
     const row = this.sql.exec<ItemRow>("SELECT * FROM cart_items WHERE id = ?", itemId).toArray()[0];
     return row ? toCartItem(row) : null;
   }
-}
-
-function toCartItem(row: ItemRow): CartItem {
-  return {
-    id: row.id,
-    productId: row.product_id,
-    productName: row.product_name,
-    price: row.price,
-    currency: row.currency,
-    quantity: row.quantity,
-    totalPrice: row.price * row.quantity,
-    image: row.image,
-  };
-}
-
-function reject(
-  code: Exclude<CartResult<never>, { ok: true }>["code"],
-  message: string,
-): { ok: false; code: typeof code; message: string } {
-  return { ok: false, code, message };
 }

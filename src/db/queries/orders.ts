@@ -1,0 +1,110 @@
+import { and, asc, desc, eq, inArray, lt, or, type SQL, sql } from "drizzle-orm";
+import type { Executor, Tx } from "../client.ts";
+import { type OrderStatus, orderItems, orderStatusHistory, orders, outbox } from "../schema.ts";
+
+/** Orders, their items, status history and outbox events. */
+
+export type OrderRow = typeof orders.$inferSelect;
+export type OrderItemRow = typeof orderItems.$inferSelect;
+export type HistoryRow = typeof orderStatusHistory.$inferSelect;
+export type NewOrder = typeof orders.$inferInsert;
+export type NewOrderItem = typeof orderItems.$inferInsert;
+export type NewHistory = typeof orderStatusHistory.$inferInsert;
+export type NewOutbox = typeof outbox.$inferInsert;
+
+export async function insertOrder(tx: Tx, order: NewOrder, items: NewOrderItem[]): Promise<OrderRow> {
+  const [row] = await tx.insert(orders).values(order).returning();
+  await tx.insert(orderItems).values(items);
+  return row as OrderRow;
+}
+
+export async function findOrder(db: Executor, orderId: string): Promise<OrderRow | undefined> {
+  const [row] = await db.select().from(orders).where(eq(orders.id, orderId));
+  return row;
+}
+
+/** Reads and locks an order for the rest of the transaction, so concurrent changes queue up. */
+export async function lockOrder(tx: Tx, orderId: string): Promise<OrderRow | undefined> {
+  const [row] = await tx.select().from(orders).where(eq(orders.id, orderId)).for("update");
+  return row;
+}
+
+export async function updateOrder(tx: Tx, orderId: string, patch: Partial<NewOrder>): Promise<OrderRow> {
+  const [row] = await tx
+    .update(orders)
+    .set({ ...patch, updatedAt: sql`now()` })
+    .where(eq(orders.id, orderId))
+    .returning();
+  return row as OrderRow;
+}
+
+export async function itemsOf(db: Executor, orderIds: string[]): Promise<OrderItemRow[]> {
+  if (orderIds.length === 0) return [];
+  return db
+    .select()
+    .from(orderItems)
+    .where(inArray(orderItems.orderId, orderIds))
+    .orderBy(asc(orderItems.productId));
+}
+
+export interface OrderPageQuery {
+  userId: number;
+  limit: number;
+  status?: OrderStatus;
+  after?: { createdAt: Date; id: string };
+}
+
+/** A user's orders, newest first, by keyset on (created_at, id): stable under concurrent inserts. */
+export async function listOrders(db: Executor, query: OrderPageQuery): Promise<OrderRow[]> {
+  const conditions: SQL[] = [eq(orders.userId, query.userId)];
+  if (query.status) conditions.push(eq(orders.status, query.status));
+  if (query.after) {
+    const { createdAt, id } = query.after;
+    conditions.push(
+      or(lt(orders.createdAt, createdAt), and(eq(orders.createdAt, createdAt), lt(orders.id, id))) as SQL,
+    );
+  }
+  return db
+    .select()
+    .from(orders)
+    .where(and(...conditions))
+    .orderBy(desc(orders.createdAt), desc(orders.id))
+    .limit(query.limit);
+}
+
+export async function insertHistory(tx: Tx, entry: NewHistory): Promise<void> {
+  await tx.insert(orderStatusHistory).values(entry);
+}
+
+export async function historyOf(db: Executor, orderId: string): Promise<HistoryRow[]> {
+  return db
+    .select()
+    .from(orderStatusHistory)
+    .where(eq(orderStatusHistory.orderId, orderId))
+    .orderBy(asc(orderStatusHistory.id));
+}
+
+export async function insertOutbox(tx: Tx, event: NewOutbox): Promise<void> {
+  await tx.insert(outbox).values(event);
+}
+
+/** Unpaid orders past their payment deadline, oldest deadline first. */
+export async function overdueOrderIds(db: Executor, now: Date, limit: number): Promise<string[]> {
+  const rows = await db
+    .select({ id: orders.id })
+    .from(orders)
+    .where(and(eq(orders.status, "pending"), lt(orders.paymentDueAt, now)))
+    .orderBy(asc(orders.paymentDueAt))
+    .limit(limit);
+  return rows.map((row) => row.id);
+}
+
+/** Locks an order if it is still pending past its deadline; skipped while another transaction holds it. */
+export async function lockOverdueOrder(tx: Tx, orderId: string, now: Date): Promise<OrderRow | undefined> {
+  const [row] = await tx
+    .select()
+    .from(orders)
+    .where(and(eq(orders.id, orderId), eq(orders.status, "pending"), lt(orders.paymentDueAt, now)))
+    .for("update", { skipLocked: true });
+  return row;
+}

@@ -1,0 +1,60 @@
+import { and, asc, eq, isNull, lte, type SQL, sql } from "drizzle-orm";
+import type { Executor, Tx } from "../client.ts";
+import { stockReleases } from "../schema.ts";
+
+/** Stock owed back to the product service. */
+
+export async function insertStockReleases(
+  tx: Tx,
+  orderId: string,
+  items: { productId: string; quantity: number }[],
+) {
+  if (items.length === 0) return;
+  await tx
+    .insert(stockReleases)
+    .values(items.map((item) => ({ orderId, productId: item.productId, quantity: item.quantity })))
+    .onConflictDoNothing();
+}
+
+/** Owed releases due for an attempt, longest waiting first. */
+export async function pendingStockReleases(db: Executor, limit: number, orderId?: string) {
+  const conditions: SQL[] = [isNull(stockReleases.releasedAt), lte(stockReleases.nextAttemptAt, sql`now()`)];
+  if (orderId) conditions.push(eq(stockReleases.orderId, orderId));
+  return db
+    .select()
+    .from(stockReleases)
+    .where(and(...conditions))
+    .orderBy(asc(stockReleases.nextAttemptAt), asc(stockReleases.productId))
+    .limit(limit);
+}
+
+/**
+ * Marks a release done before it is attempted (committed on its own), so that it can never be
+ * applied twice; answers false when another worker claimed it first.
+ */
+export async function claimStockRelease(db: Executor, orderId: string, productId: string): Promise<boolean> {
+  const rows = await db
+    .update(stockReleases)
+    .set({ releasedAt: sql`now()` })
+    .where(
+      and(
+        eq(stockReleases.orderId, orderId),
+        eq(stockReleases.productId, productId),
+        isNull(stockReleases.releasedAt),
+      ),
+    )
+    .returning({ productId: stockReleases.productId });
+  return rows.length > 0;
+}
+
+/** Un-claims a release the product service refused, to be tried again after a growing delay (max 1 h). */
+export async function deferStockRelease(db: Executor, orderId: string, productId: string): Promise<void> {
+  await db
+    .update(stockReleases)
+    .set({
+      releasedAt: null,
+      attempts: sql`${stockReleases.attempts} + 1`,
+      nextAttemptAt: sql`now() + least(interval '1 hour', interval '30 seconds' * power(2, ${stockReleases.attempts}))`,
+    })
+    .where(and(eq(stockReleases.orderId, orderId), eq(stockReleases.productId, productId)));
+}

@@ -1,0 +1,68 @@
+import { type CartItem, type CartResult, MAX_LINE_QUANTITY } from "../schemas/cart.ts";
+
+/**
+ * The cart object's SQLite storage layout:
+ *   cart_items     one row per line; product_id is unique, so adding a product twice grows its line
+ *   cart_meta      a single row: the owner's user id and when the cart last changed (drives expiry)
+ *   add_requests   the answers to adds sent with an Idempotency-Key, replayed for 24 h
+ *   checkout_lock  a single row while a checkout of this cart is in progress; it lapses by itself
+ *                  if the worker running the checkout dies
+ */
+export const CART_SCHEMA = `
+  CREATE TABLE IF NOT EXISTS cart_items (
+    id TEXT PRIMARY KEY,
+    product_id TEXT NOT NULL UNIQUE,
+    product_name TEXT NOT NULL,
+    price INTEGER NOT NULL,
+    currency TEXT NOT NULL,
+    image TEXT,
+    quantity INTEGER NOT NULL CHECK (quantity BETWEEN 1 AND ${MAX_LINE_QUANTITY}),
+    added_at INTEGER NOT NULL
+  );
+  CREATE TABLE IF NOT EXISTS cart_meta (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    user_id INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+  );
+  CREATE TABLE IF NOT EXISTS add_requests (
+    key TEXT PRIMARY KEY,
+    request_hash TEXT NOT NULL,
+    response TEXT NOT NULL,
+    expires_at INTEGER NOT NULL
+  );
+  CREATE TABLE IF NOT EXISTS checkout_lock (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    token TEXT NOT NULL,
+    expires_at INTEGER NOT NULL
+  );
+`;
+
+export type ItemRow = {
+  id: string;
+  product_id: string;
+  product_name: string;
+  price: number;
+  currency: string;
+  image: string | null;
+  quantity: number;
+};
+
+export function toCartItem(row: ItemRow): CartItem {
+  return {
+    id: row.id,
+    productId: row.product_id,
+    productName: row.product_name,
+    price: row.price,
+    currency: row.currency,
+    quantity: row.quantity,
+    totalPrice: row.price * row.quantity,
+    image: row.image,
+  };
+}
+
+export function reject(
+  code: Exclude<CartResult<never>, { ok: true }>["code"],
+  message: string,
+): { ok: false; code: typeof code; message: string } {
+  return { ok: false, code, message };
+}
