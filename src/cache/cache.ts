@@ -1,6 +1,6 @@
 import { Redis } from "@upstash/redis/cloudflare";
 import type { Config } from "../config.ts";
-import { log } from "../lib/log.ts";
+import { describeError, log } from "../lib/log.ts";
 
 /**
  * A best-effort cache for hot reads. The service is correct without it: a miss, an outage or a
@@ -9,6 +9,8 @@ import { log } from "../lib/log.ts";
 export interface Cache {
   get<T>(key: string): Promise<T | null>;
   set(key: string, value: unknown, ttlSeconds: number): Promise<void>;
+  /** For readiness: throws when the cache cannot answer. */
+  ping(): Promise<void>;
 }
 
 /** Redis is a shortcut, never worth waiting for: past this a lookup counts as a miss. */
@@ -39,6 +41,12 @@ export class RedisCache implements Cache {
     );
   }
 
+  async ping(): Promise<void> {
+    if ((await this.bestEffort("ping", () => this.redis.ping(), null)) === null) {
+      throw new Error("Redis did not answer");
+    }
+  }
+
   private async bestEffort<T, F>(op: string, run: () => Promise<T>, fallback: F): Promise<T | F> {
     let timer: ReturnType<typeof setTimeout> | undefined;
     const deadline = new Promise<F>((resolve) => {
@@ -47,7 +55,7 @@ export class RedisCache implements Cache {
     try {
       return await Promise.race([run(), deadline]);
     } catch (error) {
-      log("warn", "cache unavailable", { op, error: error instanceof Error ? error.message : String(error) });
+      log("warn", "cache unavailable", { op, ...describeError(error) });
       return fallback;
     } finally {
       clearTimeout(timer);
@@ -64,6 +72,8 @@ export class MemoryCache implements Cache {
   constructor(maxEntries = 1000) {
     this.maxEntries = maxEntries;
   }
+
+  async ping(): Promise<void> {}
 
   async get<T>(key: string): Promise<T | null> {
     const entry = this.entries.get(key);

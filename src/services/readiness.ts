@@ -19,6 +19,10 @@ export async function checkReadiness(services: Services) {
     { name: "database", required: true, check: () => services.database.ping() },
     { name: "productService", required: true, check: () => services.products.ping() },
   ];
+  // Redis only speeds reads up: when it is down the service is degraded, not unavailable.
+  if (services.config.UPSTASH_REDIS_REST_URL) {
+    probes.push({ name: "redis", required: false, check: () => services.cache.ping() });
+  }
   const results = await Promise.all(
     probes.map(async (probe): Promise<[string, DependencyState]> => {
       const started = Date.now();
