@@ -15,6 +15,21 @@ import { createProduct, readProduct, updateProduct } from "../helpers/products.t
 
 const address = SEED_ORDER.shippingAddress;
 
+/**
+ * A cart of two products (10 in stock each): 2 of the first and 3 of the last in product-id order,
+ * the order reservations go in, with the product service failing the last one's reservation.
+ */
+async function cartWhoseLastReservationFails(user: { headers: Record<string, string> }) {
+  const [first, last] = [await createProduct({ stock: 10 }), await createProduct({ stock: 10 })].sort(
+    (a, b) => (a.id < b.id ? -1 : 1),
+  );
+  if (!first || !last) throw new Error("unreachable");
+  await addToCart(user, first.id, 2);
+  await addToCart(user, last.id, 3);
+  await updateProduct(last.id, { faults: { stock: "error" } });
+  return { first, last };
+}
+
 describe("orders: bad input is a 400 envelope", () => {
   const invalid: [string, unknown][] = [
     ["no shipping address", { paymentMethod: "cash_on_delivery" }],
@@ -140,14 +155,7 @@ describe("orders: business conflicts", () => {
 describe("orders: product service failing mid-checkout", () => {
   it("gives back every reservation, keeps the cart and writes nothing when a later line fails", async () => {
     const user = await newUser();
-    // Reservations go in product-id order; ids are random, so make "first" and "last" explicit.
-    const [first, last] = [await createProduct({ stock: 10 }), await createProduct({ stock: 10 })].sort(
-      (a, b) => (a.id < b.id ? -1 : 1),
-    );
-    if (!first || !last) throw new Error("unreachable");
-    await addToCart(user, first.id, 2);
-    await addToCart(user, last.id, 3);
-    await updateProduct(last.id, { faults: { stock: "error" } });
+    const { first, last } = await cartWhoseLastReservationFails(user);
 
     const res = await placeOrder(user, CASH_ON_DELIVERY);
     expect(res.status).toBe(503);
@@ -176,14 +184,8 @@ describe("orders: product service failing mid-checkout", () => {
 describe("orders: stock owed back when a compensation fails", () => {
   it("records a release the product service refused, and the sweep applies it once it recovers", async () => {
     const user = await newUser();
-    const [first, last] = [await createProduct({ stock: 10 }), await createProduct({ stock: 10 })].sort(
-      (a, b) => (a.id < b.id ? -1 : 1),
-    );
-    if (!first || !last) throw new Error("unreachable");
-    await addToCart(user, first.id, 2);
-    await addToCart(user, last.id, 3);
     // The first line is reserved, the last fails, and giving the first back fails too.
-    await updateProduct(last.id, { faults: { stock: "error" } });
+    const { first } = await cartWhoseLastReservationFails(user);
     await updateProduct(first.id, { faults: { release: "error" } });
 
     const res = await placeOrder(user, CASH_ON_DELIVERY);
@@ -207,13 +209,7 @@ describe("orders: a stock release whose outcome is unknown", () => {
   for (const fault of ["slow", "reset"] as const) {
     it(`is neither repeated nor recorded when the release ${fault === "slow" ? "times out" : "loses its connection"}`, async () => {
       const user = await newUser();
-      const [first, last] = [await createProduct({ stock: 10 }), await createProduct({ stock: 10 })].sort(
-        (a, b) => (a.id < b.id ? -1 : 1),
-      );
-      if (!first || !last) throw new Error("unreachable");
-      await addToCart(user, first.id, 2);
-      await addToCart(user, last.id, 3);
-      await updateProduct(last.id, { faults: { stock: "error" } });
+      const { first } = await cartWhoseLastReservationFails(user);
       await updateProduct(first.id, { faults: { release: fault } });
 
       const res = await placeOrder(user, CASH_ON_DELIVERY);
