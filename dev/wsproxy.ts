@@ -4,6 +4,7 @@ import { createServer } from "node:http";
 import { type AddressInfo, connect, type Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import { type RawData, WebSocket, WebSocketServer } from "ws";
+import { listen } from "./services/http.ts";
 
 export interface WsProxyOptions {
   port?: number;
@@ -48,13 +49,7 @@ export async function startWsProxy(opts: WsProxyOptions = {}): Promise<RunningWs
   });
 
   const host = opts.host ?? "127.0.0.1";
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(opts.port ?? 0, host, () => {
-      server.off("error", reject);
-      resolve();
-    });
-  });
+  await listen(server, opts.port ?? 0, host);
 
   return {
     port: (server.address() as AddressInfo).port,

@@ -1,5 +1,5 @@
 // Tiny HTTP toolkit shared by the local stand-ins for the sibling services.
-import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
 
@@ -140,13 +140,7 @@ export async function serve(router: Router, opts: ServiceOptions = {}): Promise<
   });
 
   const host = opts.host ?? "127.0.0.1";
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(opts.port ?? 0, host, () => {
-      server.off("error", reject);
-      resolve();
-    });
-  });
+  await listen(server, opts.port ?? 0, host);
   const { port } = server.address() as AddressInfo;
   const urlHost = host.includes(":") ? `[${host}]` : host;
 
@@ -159,4 +153,15 @@ export async function serve(router: Router, opts: ServiceOptions = {}): Promise<
         server.closeAllConnections();
       }),
   };
+}
+
+/** Starts listening, failing (instead of crashing the process) when the port is taken. */
+export function listen(server: Server, port: number, host: string): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, host, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
 }

@@ -1,18 +1,8 @@
 import { env } from "cloudflare:workers";
+import type { Product } from "../../dev/services/product.ts";
 
-export type Fault = "error" | "slow" | "malformed" | "garbage" | "reset";
-
-export interface TestProduct {
-  id: string;
-  name: string;
-  price: number;
-  currency: string;
-  images: string[];
-  stock: number;
-  sku: string;
-  isActive: boolean;
-  faults?: { get?: Fault; stock?: Fault; release?: Fault };
-}
+/** The stand-in's product, as its admin endpoints answer it (a type only: nothing of dev/ runs here). */
+export type TestProduct = Product;
 
 async function admin<T>(method: string, path: string, body?: unknown): Promise<T> {
   const response = await fetch(`${env.PRODUCT_SERVICE_URL}/__admin${path}`, {
