@@ -14,6 +14,7 @@ export default defineConfig({
           NOTIFICATION_SERVICE_URL: inject<string>("notificationServiceUrl"),
           DATABASE_URL: inject<string>("databaseUrl"),
           DATABASE_WS_PROXY: inject<string>("databaseWsProxy"),
+          DATABASE_HTTP_ENDPOINT: inject<string>("databaseHttpEndpoint"),
           // The mock gateway settles quickly, so payment tests need not wait the production 2 s.
           PAYMENT_SETTLE_DELAY_MS: "50",
           // The production deadline: a loaded 2-core CI box must never turn a healthy call into a 503.

@@ -9,6 +9,7 @@ import { applyMigrations, useWsProxy } from "./db.ts";
 import { startEmbeddedPostgres } from "./pglite.ts";
 import { startNotificationService, startProductService, startUserService } from "./services/index.ts";
 import { jwtSecret, loadSettings, ROOT } from "./settings.ts";
+import { startSqlHttp } from "./sqlhttp.ts";
 import { startWsProxy } from "./wsproxy.ts";
 
 const settings = loadSettings();
@@ -76,13 +77,20 @@ try {
   } else {
     console.log(`  ${"database".padEnd(22)} ${databaseUrl.replace(/\/\/[^@]*@/, "//***@")} (DATABASE_URL)`);
   }
-  const proxy = await startWsProxy({
-    port: 0,
-    allowedHosts: [new URL(databaseUrl).hostname.replace(/^\[|\]$/g, ""), "127.0.0.1", "localhost", "::1"],
-  });
+  const allowedHosts = [
+    new URL(databaseUrl).hostname.replace(/^\[|\]$/g, ""),
+    "127.0.0.1",
+    "localhost",
+    "::1",
+  ];
+  const proxy = await startWsProxy({ port: 0, allowedHosts });
   cleanups.push(proxy.close);
+  // The driver's HTTP path (one-shot reads) goes through a local SQL-over-HTTP endpoint instead.
+  const sqlHttp = await startSqlHttp({ port: 0, allowedHosts });
+  cleanups.push(sqlHttp.close);
   vars.DATABASE_URL = databaseUrl;
   vars.DATABASE_WS_PROXY = useWsProxy(proxy.port);
+  vars.DATABASE_HTTP_ENDPOINT = sqlHttp.url;
   await applyMigrations(databaseUrl);
   console.log(`  ${"migrations".padEnd(22)} applied`);
 

@@ -44,6 +44,8 @@ const ConfigSchema = z
       .regex(/^postgres(ql)?:\/\//, "must be a postgres:// URL"),
     /** Local development only: a Neon wsproxy (host:port/path) through which the driver reaches a plain Postgres. */
     DATABASE_WS_PROXY: optionalString,
+    /** Local development only: a SQL-over-HTTP endpoint (dev/sqlhttp.ts) standing in for Neon's. */
+    DATABASE_HTTP_ENDPOINT: optionalString.pipe(url.optional()),
     PAYMENT_SETTLE_DELAY_MS: z.coerce.number().int().min(0).max(600_000).default(2000),
     UPSTASH_REDIS_REST_URL: optionalString.pipe(url.optional()),
     UPSTASH_REDIS_REST_TOKEN: optionalString,

@@ -10,5 +10,6 @@ declare namespace Cloudflare {
     NOTIFICATION_SERVICE_URL: string;
     DATABASE_URL: string;
     DATABASE_WS_PROXY: string;
+    DATABASE_HTTP_ENDPOINT: string;
   }
 }

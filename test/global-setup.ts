@@ -2,6 +2,7 @@ import type { TestProject } from "vitest/node";
 import { applyMigrations, isListening, sql, useWsProxy, withDatabase } from "../dev/db.ts";
 import { startEmbeddedPostgres } from "../dev/pglite.ts";
 import { startNotificationService, startProductService, startUserService } from "../dev/services/index.ts";
+import { startSqlHttp } from "../dev/sqlhttp.ts";
 import { startWsProxy } from "../dev/wsproxy.ts";
 
 /** An obvious test value; the worker's config demands at least 32 bytes. */
@@ -14,6 +15,7 @@ declare module "vitest" {
     notificationServiceUrl: string;
     databaseUrl: string;
     databaseWsProxy: string;
+    databaseHttpEndpoint: string;
   }
 }
 
@@ -51,13 +53,16 @@ export default async function setup(project: TestProject) {
   const wsProxy = useWsProxy(proxy.port);
   const database = await provisionDatabase();
   await applyMigrations(database.url);
+  const sqlHttp = await startSqlHttp({ port: 0 });
 
   project.provide("productServiceUrl", product.url);
   project.provide("userServiceUrl", user.url);
   project.provide("notificationServiceUrl", notification.url);
   project.provide("databaseUrl", database.url);
   project.provide("databaseWsProxy", wsProxy);
+  project.provide("databaseHttpEndpoint", sqlHttp.url);
   return async () => {
+    await sqlHttp.close();
     await database.close();
     await Promise.all([product.close(), user.close(), notification.close(), proxy.close()]);
   };
