@@ -1,5 +1,6 @@
-import { neonConfig, Pool } from "@neondatabase/serverless";
+import { neon, neonConfig, Pool } from "@neondatabase/serverless";
 import { sql } from "drizzle-orm";
+import { drizzle as drizzleHttp, type NeonHttpDatabase } from "drizzle-orm/neon-http";
 import { drizzle, type NeonDatabase } from "drizzle-orm/neon-serverless";
 import type { Config } from "../config.ts";
 import { ApiError } from "../lib/errors.ts";
@@ -8,12 +9,16 @@ import * as schema from "./schema.ts";
 export type Db = NeonDatabase<typeof schema>;
 export type Tx = Parameters<Parameters<Db["transaction"]>[0]>[0];
 export type Executor = Db | Tx;
+/** The driver's HTTP path: one request per statement (or per batch), no connection to open. */
+export type HttpDb = NeonHttpDatabase<typeof schema>;
 
 /** Past this, an unreachable database is reported as such instead of hanging the request. */
 const CONNECT_TIMEOUT_MS = 5000;
 const QUERY_TIMEOUT_MS = 10_000;
 
 function configureDriver(config: Config): void {
+  // Locally, dev/sqlhttp.ts stands in for Neon's SQL-over-HTTP endpoint (https://api.<host>/sql).
+  if (config.DATABASE_HTTP_ENDPOINT) neonConfig.fetchEndpoint = config.DATABASE_HTTP_ENDPOINT;
   const proxy = config.DATABASE_WS_PROXY;
   if (!proxy) return;
   // A local Postgres behind dev/wsproxy.ts: plain ws://, no TLS pipelining, and no pipelined
@@ -25,22 +30,41 @@ function configureDriver(config: Config): void {
 }
 
 /**
- * One request's database. The Pool is opened on first use and must be closed by the same request:
+ * One request's database, over two paths of the Neon driver. One-shot statements go over HTTP: a
+ * single request each, nothing to open or close. Interactive transactions need the WebSocket Pool,
+ * opened on first use (a request that only reads never opens one) and closed by the same request:
  * workerd forbids reusing its WebSocket from another request, so a module-scope pool breaks.
  */
 export class Database {
   private pool: Pool | undefined;
   private instance: Db | undefined;
+  private httpInstance: HttpDb | undefined;
 
   private readonly config: Config;
 
   constructor(config: Config) {
     this.config = config;
+    configureDriver(config);
+  }
+
+  get http(): HttpDb {
+    if (!this.httpInstance) {
+      const client = neon(this.config.DATABASE_URL, {
+        fetchOptions: {
+          // A getter, read each time the driver spreads these options into a fetch: every
+          // statement gets its own deadline, as the Pool's query_timeout gives each query.
+          get signal() {
+            return AbortSignal.timeout(QUERY_TIMEOUT_MS);
+          },
+        },
+      });
+      this.httpInstance = drizzleHttp({ client, schema });
+    }
+    return this.httpInstance;
   }
 
   get db(): Db {
     if (!this.instance) {
-      configureDriver(this.config);
       this.pool = new Pool({
         connectionString: this.config.DATABASE_URL,
         connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
@@ -60,13 +84,18 @@ export class Database {
     return withDatabase(() => this.db.transaction(work));
   }
 
-  /** Reads outside a transaction, with the same error mapping. */
+  /** Statements outside a transaction over the Pool, with the same error mapping. */
   read<T>(work: (db: Db) => Promise<T>): Promise<T> {
     return withDatabase(() => work(this.db));
   }
 
+  /** One statement (or a non-interactive batch) over HTTP, with the same error mapping. */
+  once<T>(work: (db: HttpDb) => Promise<T>): Promise<T> {
+    return withDatabase(() => work(this.http));
+  }
+
   async ping(): Promise<void> {
-    await this.read((db) => db.execute(sql`SELECT 1`));
+    await this.once((db) => db.execute(sql`SELECT 1`));
   }
 
   async close(): Promise<void> {

@@ -1,14 +1,20 @@
 import { z } from "zod";
-import { findOrder, historyOf, itemsOf, listOrders, type OrderRow } from "../../db/queries.ts";
+import {
+  findOrderWithHistory,
+  findOrderWithItems,
+  listOrdersWithItems,
+  type OrderRow,
+} from "../../db/queries.ts";
 import type { OrderStatus } from "../../db/schema.ts";
 import { ApiError } from "../../lib/errors.ts";
 import type { Order } from "../../schemas/order.ts";
 import type { Actor, OrderDeps } from "./deps.ts";
 import { toOrder } from "./view.ts";
 
+// Each read is one statement over the HTTP path (items or history folded in): one round trip, no connection.
+
 /** An order the actor may see: their own, or any for an admin. Anything else is "not found". */
-async function visibleOrder(deps: OrderDeps, actor: Actor, orderId: string): Promise<OrderRow> {
-  const order = await deps.database.read((db) => findOrder(db, orderId));
+function visible<T extends OrderRow>(actor: Actor, order: T | undefined): T {
   if (!order || (actor.role !== "ADMIN" && order.userId !== actor.id)) {
     throw new ApiError("ORDER_NOT_FOUND", "No such order");
   }
@@ -16,14 +22,12 @@ async function visibleOrder(deps: OrderDeps, actor: Actor, orderId: string): Pro
 }
 
 export async function getOrder(deps: OrderDeps, actor: Actor, orderId: string): Promise<Order> {
-  const order = await visibleOrder(deps, actor, orderId);
-  const items = await deps.database.read((db) => itemsOf(db, [order.id]));
-  return toOrder(order, items);
+  const order = visible(actor, await deps.database.once((db) => findOrderWithItems(db, orderId)));
+  return toOrder(order, order.items);
 }
 
 export async function getTracking(deps: OrderDeps, actor: Actor, orderId: string) {
-  const order = await visibleOrder(deps, actor, orderId);
-  const history = await deps.database.read((db) => historyOf(db, order.id));
+  const order = visible(actor, await deps.database.once((db) => findOrderWithHistory(db, orderId)));
   return {
     orderId: order.id,
     status: order.status,
@@ -31,9 +35,9 @@ export async function getTracking(deps: OrderDeps, actor: Actor, orderId: string
     trackingNumber: order.trackingNumber,
     carrier: order.carrier,
     estimatedDelivery: order.estimatedDelivery?.toISOString() ?? null,
-    history: history.map((entry) => ({
-      status: entry.toStatus,
-      at: entry.createdAt.toISOString(),
+    history: order.history.map((entry) => ({
+      status: entry.status,
+      at: new Date(entry.at).toISOString(),
       note: entry.note,
     })),
   };
@@ -69,23 +73,12 @@ export async function listOwnOrders(
 ): Promise<{ orders: Order[]; nextCursor: string | null }> {
   const after = query.cursor ? decodeCursor(query.cursor) : undefined;
   // One row more than asked tells whether another page exists.
-  const rows = await deps.database.read((db) =>
-    listOrders(db, { userId, limit: query.limit + 1, status: query.status, after }),
+  const rows = await deps.database.once((db) =>
+    listOrdersWithItems(db, { userId, limit: query.limit + 1, status: query.status, after }),
   );
   const page = rows.slice(0, query.limit);
-  const items = await deps.database.read((db) =>
-    itemsOf(
-      db,
-      page.map((order) => order.id),
-    ),
-  );
   return {
-    orders: page.map((order) =>
-      toOrder(
-        order,
-        items.filter((item) => item.orderId === order.id),
-      ),
-    ),
+    orders: page.map((order) => toOrder(order, order.items)),
     nextCursor:
       rows.length > query.limit && page.length > 0 ? encodeCursor(page[page.length - 1] as OrderRow) : null,
   };

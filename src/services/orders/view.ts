@@ -1,8 +1,8 @@
-import type { OrderItemRow, OrderRow } from "../../db/queries.ts";
+import type { OrderLine, OrderRow } from "../../db/queries.ts";
 import type { Order } from "../../schemas/order.ts";
 
 /** The API's shape of an order (SPEC §3) from its rows. */
-export function toOrder(row: OrderRow, items: OrderItemRow[]): Order {
+export function toOrder(row: OrderRow, items: OrderLine[]): Order {
   return {
     id: row.id,
     userId: row.userId,

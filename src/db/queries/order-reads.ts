@@ -1,0 +1,82 @@
+import { and, desc, eq, getTableColumns, getTableName, lt, or, type SQL, sql } from "drizzle-orm";
+import type { PgColumn } from "drizzle-orm/pg-core";
+import type { HttpDb } from "../client.ts";
+import { type OrderStatus, orderItems, orderStatusHistory, orders } from "../schema.ts";
+import type { OrderItemRow, OrderPageQuery, OrderRow } from "./orders.ts";
+
+/**
+ * The order reads of the API, each one statement over the HTTP path: an order's items and history
+ * are folded in as JSON arrays, so a read costs one round trip to the database.
+ */
+
+export type OrderLine = Omit<OrderItemRow, "orderId">;
+export type OrderWithItems = OrderRow & { items: OrderLine[] };
+/** A history entry as JSON gives it: `at` is Postgres' timestamptz text (ISO 8601 with an offset). */
+export type HistoryEntry = { status: OrderStatus; at: string; note: string | null };
+export type OrderWithHistory = OrderRow & { history: HistoryEntry[] };
+
+/**
+ * A column as table.column. Written out because drizzle drops the table from columns inside a
+ * single-table select's SQL fields, and `"order_id" = "id"` in a subquery on history would compare
+ * the history row's own columns.
+ */
+const c = (column: PgColumn) =>
+  sql`${sql.identifier(getTableName(column.table))}.${sql.identifier(column.name)}`;
+
+const lines = sql<OrderLine[]>`(
+  SELECT coalesce(json_agg(json_build_object(
+    'productId', ${c(orderItems.productId)},
+    'productName', ${c(orderItems.productName)},
+    'price', ${c(orderItems.price)},
+    'quantity', ${c(orderItems.quantity)},
+    'totalPrice', ${c(orderItems.totalPrice)},
+    'image', ${c(orderItems.image)}
+  ) ORDER BY ${c(orderItems.productId)}), '[]'::json)
+  FROM ${orderItems} WHERE ${c(orderItems.orderId)} = ${c(orders.id)}
+)`;
+
+const history = sql<HistoryEntry[]>`(
+  SELECT coalesce(json_agg(json_build_object(
+    'status', ${c(orderStatusHistory.toStatus)},
+    'at', ${c(orderStatusHistory.createdAt)},
+    'note', ${c(orderStatusHistory.note)}
+  ) ORDER BY ${c(orderStatusHistory.id)}), '[]'::json)
+  FROM ${orderStatusHistory} WHERE ${c(orderStatusHistory.orderId)} = ${c(orders.id)}
+)`;
+
+export async function findOrderWithItems(db: HttpDb, orderId: string): Promise<OrderWithItems | undefined> {
+  const [row] = await db
+    .select({ ...getTableColumns(orders), items: lines })
+    .from(orders)
+    .where(eq(orders.id, orderId));
+  return row;
+}
+
+export async function findOrderWithHistory(
+  db: HttpDb,
+  orderId: string,
+): Promise<OrderWithHistory | undefined> {
+  const [row] = await db
+    .select({ ...getTableColumns(orders), history })
+    .from(orders)
+    .where(eq(orders.id, orderId));
+  return row;
+}
+
+/** A user's orders with their items, newest first, by keyset on (created_at, id): stable under concurrent inserts. */
+export async function listOrdersWithItems(db: HttpDb, query: OrderPageQuery): Promise<OrderWithItems[]> {
+  const conditions: SQL[] = [eq(orders.userId, query.userId)];
+  if (query.status) conditions.push(eq(orders.status, query.status));
+  if (query.after) {
+    const { createdAt, id } = query.after;
+    conditions.push(
+      or(lt(orders.createdAt, createdAt), and(eq(orders.createdAt, createdAt), lt(orders.id, id))) as SQL,
+    );
+  }
+  return db
+    .select({ ...getTableColumns(orders), items: lines })
+    .from(orders)
+    .where(and(...conditions))
+    .orderBy(desc(orders.createdAt), desc(orders.id))
+    .limit(query.limit);
+}
