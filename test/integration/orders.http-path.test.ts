@@ -1,0 +1,116 @@
+// Order reads go over the Neon driver's HTTP path (DATABASE_HTTP_ENDPOINT), transactions over its
+// WebSocket Pool (DATABASE_WS_PROXY): each path is taken away in turn from the same worker.
+import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import { createApp } from "../../src/app.ts";
+import { newUser } from "../helpers/auth.ts";
+import { CASH_ON_DELIVERY, cartWith, placeOrder } from "../helpers/orders.ts";
+import { readProduct } from "../helpers/products.ts";
+
+const NOWHERE = {
+  DATABASE_WS_PROXY: "127.0.0.1:1/v1",
+  DATABASE_HTTP_ENDPOINT: "http://127.0.0.1:1/sql",
+};
+
+/** The same worker with one of the driver's two paths pointing at a port nothing listens on. */
+async function without(
+  path: keyof typeof NOWHERE,
+  method: string,
+  url: string,
+  headers: Record<string, string>,
+  json?: unknown,
+) {
+  const ctx = createExecutionContext();
+  const response = await createApp().fetch(
+    new Request(`https://orders.test${url}`, {
+      method,
+      headers: { ...headers, ...(json ? { "content-type": "application/json" } : {}) },
+      body: json ? JSON.stringify(json) : undefined,
+    }),
+    { ...env, [path]: NOWHERE[path] },
+    ctx,
+  );
+  await waitOnExecutionContext(ctx);
+  return { status: response.status, body: (await response.json()) as any };
+}
+
+/** A user with one placed (cash on delivery) order. */
+async function withOrder() {
+  const user = await newUser();
+  await cartWith(user, 2);
+  const placed = await placeOrder(user, CASH_ON_DELIVERY);
+  expect(placed.status).toBe(201);
+  return { user, order: placed.body.data };
+}
+
+describe("orders: the database's two paths", () => {
+  it("serves every order read over HTTP alone: no WebSocket is opened", async () => {
+    const { user, order } = await withOrder();
+    const read = await without("DATABASE_WS_PROXY", "GET", `/api/orders/${order.id}`, user.headers);
+    expect(read.status).toBe(200);
+    expect(read.body.data).toEqual(order);
+
+    const list = await without("DATABASE_WS_PROXY", "GET", "/api/orders?limit=5", user.headers);
+    expect(list.status).toBe(200);
+    expect(list.body.data).toEqual({ orders: [order], nextCursor: null });
+
+    const tracking = await without(
+      "DATABASE_WS_PROXY",
+      "GET",
+      `/api/orders/${order.id}/tracking`,
+      user.headers,
+    );
+    expect(tracking.status).toBe(200);
+    expect(tracking.body.data).toMatchObject({
+      orderId: order.id,
+      status: "pending",
+      history: [{ status: "pending", at: expect.any(String) }],
+    });
+
+    const ready = await without("DATABASE_WS_PROXY", "GET", "/health/ready", {});
+    expect(ready.status).toBe(200);
+    expect(ready.body.dependencies.database.status).toBe("up");
+
+    // The same worker does need the WebSocket for a transaction: the override is in force.
+    const cancel = await without("DATABASE_WS_PROXY", "PUT", `/api/orders/${order.id}/status`, user.headers, {
+      status: "cancelled",
+    });
+    expect(cancel.status).toBe(503);
+    expect(cancel.body.error.code).toBe("DATABASE_UNAVAILABLE");
+  });
+
+  it("answers 503 DATABASE_UNAVAILABLE on order routes when the HTTP endpoint is down, while carts keep working", async () => {
+    const { user, order } = await withOrder();
+    for (const url of [`/api/orders/${order.id}`, "/api/orders", `/api/orders/${order.id}/tracking`]) {
+      const res = await without("DATABASE_HTTP_ENDPOINT", "GET", url, user.headers);
+      expect(res.status, url).toBe(503);
+      expect(res.body.error.code, url).toBe("DATABASE_UNAVAILABLE");
+    }
+
+    const product = await cartWith(user, 1, { stock: 10 });
+    const checkout = await without(
+      "DATABASE_HTTP_ENDPOINT",
+      "POST",
+      "/api/orders",
+      user.headers,
+      CASH_ON_DELIVERY,
+    );
+    expect(checkout.status).toBe(503);
+    expect(checkout.body.error.code).toBe("DATABASE_UNAVAILABLE");
+    expect((await readProduct(product.id)).stock).toBe(10);
+
+    const cart = await without("DATABASE_HTTP_ENDPOINT", "GET", "/api/cart", user.headers);
+    expect(cart.status).toBe(200);
+    expect(cart.body.data.items).toHaveLength(1);
+    const add = await without("DATABASE_HTTP_ENDPOINT", "POST", "/api/cart/items", user.headers, {
+      productId: product.id,
+      quantity: 1,
+    });
+    expect(add.status).toBe(200);
+
+    const ready = await without("DATABASE_HTTP_ENDPOINT", "GET", "/health/ready", {});
+    expect(ready.status).toBe(503);
+    expect(ready.body.dependencies.database).toMatchObject({ status: "down", required: true });
+  });
+});
