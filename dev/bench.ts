@@ -1,4 +1,4 @@
-// `npm run bench [-- --concurrency 32 --duration 5 --warmup 1 --timeout 10 --target direct|entry]`
+// `npm run bench [-- --connections 1,16,64 --duration 5 --warmup 1 --timeout 10 --target direct|entry --out FILE]`
 //
 // Load against the worker running in workerd *directly* (SPEC §6): the worker is bundled the way
 // `wrangler deploy` bundles it (`--dry-run`), then served by Miniflare (wrangler's own copy, so the
@@ -6,14 +6,16 @@
 // nor Miniflare's entry worker sits in front of it (`--target entry` measures through the latter).
 //
 // Everything the worker talks to is local and started here: the product/user/notification stand-ins,
-// the Neon wsproxy and a database of this run's own on the Postgres at 127.0.0.1:5432 (dropped
-// afterwards), or embedded PGlite when none answers. Rate limits are off, so load is not throttled.
+// the Neon wsproxy, the local SQL-over-HTTP endpoint and a database of this run's own on the Postgres
+// at 127.0.0.1:5432 (dropped afterwards), or embedded PGlite when none answers. Rate limits are off,
+// so load is not throttled. The load itself is autocannon's (dev/bench/load.ts).
 //
-// Prints one row per endpoint (requests, req/s, p50, p99, errors, ratio of its req/s to /health's in
-// this same run) and exits non-zero when an endpoint answered more than 1% of requests with non-2xx
-// or not at all. Every request is bounded by --timeout and the whole run by a watchdog.
+// Prints, per connection level, one row per endpoint (requests, req/s, p50, p99, errors, ratio of its
+// req/s to /health's at the same level in this same run); --out writes the same rows as JSON. Exits
+// non-zero when an endpoint answered more than 1% of requests with non-2xx or not at all. Every
+// request is bounded by --timeout and the whole run by a watchdog.
 import { spawn } from "node:child_process";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { cpus, loadavg, tmpdir, totalmem } from "node:os";
 import { dirname, join } from "node:path";
@@ -25,6 +27,7 @@ import { applyMigrations, isListening, sql, useWsProxy, withDatabase } from "./d
 import { startEmbeddedPostgres } from "./pglite.ts";
 import { startNotificationService, startProductService, startUserService } from "./services/index.ts";
 import { ROOT } from "./settings.ts";
+import { startSqlHttp } from "./sqlhttp.ts";
 import { startWsProxy } from "./wsproxy.ts";
 
 const WRANGLER_TOML = join(ROOT, "wrangler.toml");
@@ -50,28 +53,33 @@ process.env.WRANGLER_SEND_METRICS = "false";
 // ---------------------------------------------------------------------------------------------- options
 
 interface Settings {
-  concurrency: number;
+  connections: number[];
   durationMs: number;
   warmupMs: number;
   timeoutMs: number;
   target: "direct" | "entry";
+  out: string | undefined;
 }
 
 function usage(): string {
-  return `Usage: npm run bench -- [--concurrency N=32] [--duration SECONDS=5] [--warmup SECONDS=1]
-                        [--timeout SECONDS=10] [--target direct|entry]
-  --timeout bounds each request (undici's timers tick about once a second, so it is at least 1s).
+  return `Usage: npm run bench -- [--connections 1,16,64] [--duration SECONDS=5] [--warmup SECONDS=1]
+                        [--timeout SECONDS=10] [--target direct|entry] [--out FILE]
+  --connections  comma-separated levels; every endpoint is measured at each (--concurrency is an alias).
+  --out          also writes the rows as JSON: [{ endpoint, connections, rps, p50Ms, p99Ms, errors, ratioToHealth }].
+  --timeout      bounds each request (whole seconds).
   --target entry measures through Miniflare's entry worker instead of the direct socket.`;
 }
 
 function readSettings(): Settings {
   const { values } = parseArgs({
     options: {
-      concurrency: { type: "string", default: "32" },
+      connections: { type: "string" },
+      concurrency: { type: "string" },
       duration: { type: "string", default: "5" },
       warmup: { type: "string", default: "1" },
       timeout: { type: "string", default: "10" },
       target: { type: "string", default: "direct" },
+      out: { type: "string" },
       help: { type: "boolean", short: "h", default: false },
     },
   });
@@ -91,12 +99,16 @@ function readSettings(): Settings {
     console.error(`--target must be direct or entry\n${usage()}`);
     process.exit(2);
   }
+  const levels = (values.connections ?? values.concurrency ?? "1,16,64")
+    .split(",")
+    .map((level) => Math.round(number("connections", level.trim(), 1, 1024)));
   return {
-    concurrency: Math.round(number("concurrency", values.concurrency, 1, 1024)),
-    durationMs: number("duration", values.duration, 0.1, 600) * 1000,
+    connections: [...new Set(levels)],
+    durationMs: number("duration", values.duration, 1, 600) * 1000,
     warmupMs: number("warmup", values.warmup, 0, 60) * 1000,
-    timeoutMs: number("timeout", values.timeout, 1, 120) * 1000,
+    timeoutMs: Math.round(number("timeout", values.timeout, 1, 120)) * 1000,
     target: values.target,
+    out: values.out,
   };
 }
 
@@ -357,10 +369,17 @@ const CART_READ_USERS = 64;
 const CART_READ_LINES = 3;
 const CART_ADD_USERS = 256;
 const CART_ADD_PRODUCTS = 8;
+const CART_UPDATE_USERS = 64;
 const ORDER_USERS = 16;
 const ORDERS_PER_USER = 3;
+const CHECKOUT_LINES = 3;
+/** Checkouts prepared (one fresh user and a 3-line cart each, filled between rounds): enough for every level. */
+const CHECKOUT_USERS = 6000;
 
-async function seed(worker: string, productService: string): Promise<Scenario[]> {
+async function seed(
+  worker: string,
+  productService: string,
+): Promise<{ scenarios: Scenario[]; data: string }> {
   const createProduct = async (name: string): Promise<Product> =>
     (await call(productService, "POST", "/__admin/products", undefined, {
       name,
@@ -376,20 +395,32 @@ async function seed(worker: string, productService: string): Promise<Scenario[]>
     range(1, CART_ADD_PRODUCTS).map((i) => createProduct(`Bench add ${i}`)),
   );
   const orderProduct = await createProduct("Bench order");
+  const checkoutProducts = await Promise.all(
+    range(1, CHECKOUT_LINES).map((i) => createProduct(`Bench checkout ${i}`)),
+  );
 
-  const [readUsers, addUsers, orderUsers] = [
+  const [readUsers, addUsers, updateUsers, orderUsers, checkoutUsers] = [
     range(100_001, CART_READ_USERS),
     range(200_001, CART_ADD_USERS),
+    range(250_001, CART_UPDATE_USERS),
     range(300_001, ORDER_USERS),
+    range(1_000_001, CHECKOUT_USERS),
   ];
   const tokens = new Map<number, string>();
-  for (const id of [...readUsers, ...addUsers, ...orderUsers]) tokens.set(id, await token(id));
+  for (const id of [...readUsers, ...addUsers, ...updateUsers, ...orderUsers, ...checkoutUsers])
+    tokens.set(id, await token(id));
   const tokenOf = (id: number) => tokens.get(id) as string;
 
-  // Warm carts: 3 lines each.
-  await mapLimit(readUsers, 8, async (id) => {
-    for (const product of cartProducts)
-      await call(worker, "POST", "/api/cart/items", tokenOf(id), { productId: product.id, quantity: 1 });
+  // Warm carts: 3 lines each, for reads and for quantity updates (whose line ids are kept).
+  const lines: { userId: number; itemId: string }[] = [];
+  await mapLimit([...readUsers, ...updateUsers], 8, async (id) => {
+    for (const product of cartProducts) {
+      const added = (await call(worker, "POST", "/api/cart/items", tokenOf(id), {
+        productId: product.id,
+        quantity: 1,
+      })) as { data: { id: string } };
+      if (updateUsers.includes(id)) lines.push({ userId: id, itemId: added.data.id });
+    }
   });
 
   // A few orders per user (each from a one-line cart).
@@ -419,26 +450,58 @@ async function seed(worker: string, productService: string): Promise<Scenario[]>
         body: JSON.stringify({ productId: product.id, quantity: 1 }),
       });
 
-  return [
+  // Updates: each line cycles through quantities 1, 2, 3 (growing re-reads the product, shrinking does not).
+  const updates: RequestSpec[] = [];
+  for (const quantity of [2, 3, 1])
+    for (const { userId, itemId } of lines)
+      updates.push({
+        method: "PUT",
+        path: `/api/cart/items/${itemId}`,
+        token: tokenOf(userId),
+        body: JSON.stringify({ quantity }),
+      });
+
+  const orderReads = (suffix: string): RequestSpec[] =>
+    orders.map(({ userId, orderId }) => ({
+      method: "GET",
+      path: `/api/orders/${orderId}${suffix}`,
+      token: tokenOf(userId),
+    }));
+
+  // Checkouts: a fresh user each, whose 3-line cart is filled just before its round (unmeasured).
+  const checkouts: RequestSpec[] = checkoutUsers.map((id) => ({
+    method: "POST",
+    path: "/api/orders",
+    token: tokenOf(id),
+    body: JSON.stringify(SHIPPING),
+  }));
+  const fills: RequestSpec[][] = checkoutUsers.map((id) =>
+    checkoutProducts.map((product) => ({
+      method: "POST",
+      path: "/api/cart/items",
+      token: tokenOf(id),
+      body: JSON.stringify({ productId: product.id, quantity: 1 }),
+    })),
+  );
+
+  const scenarios: Scenario[] = [
     { name: "GET /health", requests: [{ method: "GET", path: "/health" }] },
     {
       name: "GET /api/cart",
       requests: readUsers.map((id) => ({ method: "GET", path: "/api/cart", token: tokenOf(id) })),
     },
     { name: "POST /api/cart/items", requests: adds },
+    { name: "PUT /api/cart/items/{id}", requests: updates },
     {
       name: "GET /api/orders?limit=20",
       requests: orderUsers.map((id) => ({ method: "GET", path: "/api/orders?limit=20", token: tokenOf(id) })),
     },
-    {
-      name: "GET /api/orders/{id}",
-      requests: orders.map(({ userId, orderId }) => ({
-        method: "GET",
-        path: `/api/orders/${orderId}`,
-        token: tokenOf(userId),
-      })),
-    },
+    { name: "GET /api/orders/{id}", requests: orderReads("") },
+    { name: "GET /api/orders/{id}/tracking", requests: orderReads("/tracking") },
+    { name: "POST /api/orders (checkout)", requests: checkouts, setup: fills },
   ];
+  const data = `${CART_READ_USERS} carts × ${CART_READ_LINES} lines; adds rotate ${CART_ADD_USERS} users × ${CART_ADD_PRODUCTS} products; updates cycle ${CART_UPDATE_USERS} users × ${CART_READ_LINES} lines; ${ORDER_USERS} users × ${ORDERS_PER_USER} orders; checkout: a fresh user's ${CHECKOUT_LINES}-line cart each (cash on delivery), carts filled between rounds`;
+  return { scenarios, data };
 }
 
 // ---------------------------------------------------------------------------------------------- load
@@ -449,7 +512,7 @@ function runLoad(input: LoadInput): Promise<ScenarioResult[]> {
   const results: ScenarioResult[] = [];
   return new Promise((resolve, reject) => {
     thread.on("message", (message: LoadMessage) => {
-      if (message.type === "started") step(`load: ${message.name}`);
+      if (message.type === "started") step(`load: ${message.name} (${message.connections} connections)`);
       else if (message.type === "result") results.push(message.result);
       else resolve(results);
     });
@@ -474,41 +537,74 @@ function table(header: string[], rows: string[][], rightAligned: boolean[]): str
   return [line(header), rule, ...rows.map(line)].join("\n");
 }
 
-function report(results: ScenarioResult[]): boolean {
-  const rate = (r: ScenarioResult) => (r.requests / r.elapsedMs) * 1000;
-  const health = results.find((r) => r.name === "GET /health");
-  const healthRate = health ? rate(health) : Number.NaN;
-  let ok = true;
-  const rows = results.map((r) => {
-    const errorRatio = r.requests === 0 ? 1 : r.errors / r.requests;
-    if (errorRatio > MAX_ERROR_RATIO) ok = false;
-    return [
-      r.name,
-      String(r.requests),
-      rate(r).toFixed(0),
-      percentile(r.latenciesMs, 50).toFixed(1),
-      percentile(r.latenciesMs, 99).toFixed(1),
-      r.errors === 0 ? "0" : `${r.errors} (${(errorRatio * 100).toFixed(1)}%)`,
-      (rate(r) / healthRate).toFixed(2),
-    ];
+/** One row of the report, and of --out's JSON. */
+export interface BenchRow {
+  endpoint: string;
+  connections: number;
+  rps: number;
+  p50Ms: number;
+  p99Ms: number;
+  errors: number;
+  ratioToHealth: number;
+}
+
+const round = (value: number, digits: number) => Number(value.toFixed(digits));
+
+function rowsOf(results: ScenarioResult[]): BenchRow[] {
+  const rate = (r: ScenarioResult) => (r.elapsedMs > 0 ? (r.requests / r.elapsedMs) * 1000 : 0);
+  return results.map((r) => {
+    const health = results.find((h) => h.name === "GET /health" && h.connections === r.connections);
+    return {
+      endpoint: r.name,
+      connections: r.connections,
+      rps: round(rate(r), 1),
+      p50Ms: round(percentile(r.latenciesMs, 50), 2),
+      p99Ms: round(percentile(r.latenciesMs, 99), 2),
+      errors: r.errors,
+      ratioToHealth: health ? round(rate(r) / rate(health), 3) : Number.NaN,
+    };
   });
-  console.log(
-    `\n${table(["endpoint", "requests", "req/s", "p50 ms", "p99 ms", "errors", "ratio to /health"], rows, [
-      false,
-      true,
-      true,
-      true,
-      true,
-      true,
-      true,
-    ])}`,
-  );
+}
+
+function report(results: ScenarioResult[], rows: BenchRow[]): boolean {
+  let ok = true;
+  for (const level of [...new Set(rows.map((row) => row.connections))]) {
+    const cells = rows
+      .map((row, i) => ({ row, r: results[i] as ScenarioResult }))
+      .filter(({ row }) => row.connections === level)
+      .map(({ row, r }) => {
+        const errorRatio = r.requests === 0 ? 1 : r.errors / r.requests;
+        if (errorRatio > MAX_ERROR_RATIO) ok = false;
+        return [
+          row.endpoint,
+          String(r.requests),
+          row.rps.toFixed(0),
+          row.p50Ms.toFixed(1),
+          row.p99Ms.toFixed(1),
+          r.errors === 0 ? "0" : `${r.errors} (${(errorRatio * 100).toFixed(1)}%)`,
+          row.ratioToHealth.toFixed(2),
+        ];
+      });
+    console.log(`\n${level} connection${level === 1 ? "" : "s"}:\n`);
+    console.log(
+      table(["endpoint", "requests", "req/s", "p50 ms", "p99 ms", "errors", "ratio to /health"], cells, [
+        false,
+        true,
+        true,
+        true,
+        true,
+        true,
+        true,
+      ]),
+    );
+  }
   for (const r of results) {
+    if (r.note) console.log(`\n${r.name} at ${r.connections} connections: ${r.note}`);
     if (r.errors === 0) continue;
     const outcomes = Object.entries(r.outcomes)
       .map(([outcome, count]) => `${outcome}×${count}`)
       .join(", ");
-    console.log(`\n${r.name}: ${outcomes}`);
+    console.log(`\n${r.name} at ${r.connections} connections: ${outcomes}`);
     for (const sample of r.samples) console.log(`  e.g. ${sample}`);
   }
   return ok;
@@ -520,9 +616,10 @@ async function main(): Promise<void> {
   const settings = readSettings();
   takeOverSignals();
 
-  const scenarios = 5;
+  const runs = 8 * settings.connections.length;
+  // Seeding and each checkout round's cart filling come on top of the measured windows.
   const budgetMs =
-    180_000 + scenarios * (settings.warmupMs + settings.durationMs + 2 * settings.timeoutMs + 5_000);
+    300_000 + runs * (settings.warmupMs + 2 * settings.durationMs + 2 * settings.timeoutMs + 5_000);
   setTimeout(
     () => void shutdown(1, `Watchdog: the run exceeded ${Math.round(budgetMs / 1000)}s`),
     budgetMs,
@@ -535,7 +632,7 @@ async function main(): Promise<void> {
   const bundling = bundle(outdir);
   bundling.catch(() => {}); // awaited below; not an unhandled rejection meanwhile
 
-  step("starting the stand-in services, the wsproxy and the database");
+  step("starting the stand-in services, the wsproxy, the SQL-over-HTTP endpoint and the database");
   const product = await startProductService({ port: 0 });
   onCleanup("product stand-in", () => product.close());
   const user = await startUserService({ port: 0, jwtSecret: BENCH_JWT_SECRET });
@@ -548,6 +645,12 @@ async function main(): Promise<void> {
   const wsProxy = useWsProxy(proxy.port);
   const database = await provisionDatabase();
   await applyMigrations(database.url);
+  const sqlHttp = await startSqlHttp({
+    port: 0,
+    allowedHosts: [new URL(database.url).hostname, "127.0.0.1", "localhost", "::1"],
+  });
+  // Closed before the database is dropped (cleanups run newest first).
+  onCleanup("SQL-over-HTTP endpoint", () => sqlHttp.close());
 
   const scriptPath = await bundling;
   step("starting workerd (Miniflare)");
@@ -561,6 +664,7 @@ async function main(): Promise<void> {
       NOTIFICATION_SERVICE_URL: notification.url,
       DATABASE_URL: database.url,
       DATABASE_WS_PROXY: wsProxy,
+      DATABASE_HTTP_ENDPOINT: sqlHttp.url,
       RATE_LIMIT_USER_PER_MIN: "0",
       RATE_LIMIT_IP_PER_MIN: "0",
       // Settle seeded payments at once, so no settlement runs during the measurements.
@@ -573,7 +677,7 @@ async function main(): Promise<void> {
   const origin = target.origin;
 
   step("seeding carts and orders");
-  const loadScenarios = await seed(origin, product.url);
+  const { scenarios, data } = await seed(origin, product.url);
   await new Promise((resolve) => setTimeout(resolve, 500));
 
   const cpuList = cpus();
@@ -583,20 +687,25 @@ Machine:  ${cpuList.length} CPUs (${cpuList[0]?.model.trim() ?? "unknown"}), ${(
     .join(" ")} (other processes share these CPUs)
 Worker:   workerd via Miniflare ${worker.miniflareVersion} (wrangler's own), bundle from wrangler deploy --dry-run
 Target:   ${origin} (${settings.target === "direct" ? "direct socket into the worker: no wrangler dev proxy, no Miniflare entry worker" : "Miniflare's entry socket: its entry worker in front, still no wrangler dev proxy"})
-Database: ${database.kind}, through dev/wsproxy.ts
-Settings: concurrency ${settings.concurrency}, ${settings.warmupMs / 1000}s warm-up + ${settings.durationMs / 1000}s per endpoint, request timeout ${settings.timeoutMs / 1000}s, rate limits off
-Data:     ${CART_READ_USERS} carts × ${CART_READ_LINES} lines; adds rotate ${CART_ADD_USERS} users × ${CART_ADD_PRODUCTS} products; ${ORDER_USERS} users × ${ORDERS_PER_USER} orders
+Database: ${database.kind}, reads through dev/sqlhttp.ts (HTTP path), transactions through dev/wsproxy.ts
+Load:     autocannon, connections ${settings.connections.join(", ")}; ${settings.warmupMs / 1000}s warm-up + ${settings.durationMs / 1000}s per endpoint and level, request timeout ${settings.timeoutMs / 1000}s, rate limits off
+Data:     ${data}
 `);
 
   const results = await runLoad({
     origin,
-    concurrency: settings.concurrency,
+    levels: settings.connections,
     warmupMs: settings.warmupMs,
     durationMs: settings.durationMs,
     timeoutMs: settings.timeoutMs,
-    scenarios: loadScenarios,
+    scenarios,
   });
-  const ok = report(results);
+  const rows = rowsOf(results);
+  const ok = report(results, rows);
+  if (settings.out) {
+    await writeFile(settings.out, `${JSON.stringify(rows, null, 2)}\n`);
+    console.log(`\nWrote ${rows.length} rows to ${settings.out}`);
+  }
   if (logs.errors > 0) {
     console.log(`\nThe worker logged ${logs.errors} error line(s), e.g.:`);
     for (const sample of logs.samples) console.log(`  ${sample}`);
