@@ -59,13 +59,15 @@ interface Settings {
   timeoutMs: number;
   target: "direct" | "entry";
   out: string | undefined;
+  only: string | undefined;
 }
 
 function usage(): string {
   return `Usage: npm run bench -- [--connections 1,16,64] [--duration SECONDS=5] [--warmup SECONDS=1]
-                        [--timeout SECONDS=10] [--target direct|entry] [--out FILE]
+                        [--timeout SECONDS=10] [--target direct|entry] [--out FILE] [--only TEXT]
   --connections  comma-separated levels; every endpoint is measured at each (--concurrency is an alias).
   --out          also writes the rows as JSON: [{ endpoint, connections, rps, p50Ms, p99Ms, errors, ratioToHealth }].
+  --only         measures only the endpoints whose name contains TEXT (and /health, for the ratio).
   --timeout      bounds each request (whole seconds).
   --target entry measures through Miniflare's entry worker instead of the direct socket.`;
 }
@@ -80,6 +82,7 @@ function readSettings(): Settings {
       timeout: { type: "string", default: "10" },
       target: { type: "string", default: "direct" },
       out: { type: "string" },
+      only: { type: "string" },
       help: { type: "boolean", short: "h", default: false },
     },
   });
@@ -109,6 +112,7 @@ function readSettings(): Settings {
     timeoutMs: Math.round(number("timeout", values.timeout, 1, 120)) * 1000,
     target: values.target,
     out: values.out,
+    only: values.only,
   };
 }
 
@@ -698,7 +702,10 @@ Data:     ${data}
     warmupMs: settings.warmupMs,
     durationMs: settings.durationMs,
     timeoutMs: settings.timeoutMs,
-    scenarios,
+    scenarios: scenarios.filter(
+      (scenario) =>
+        !settings.only || scenario.name === "GET /health" || scenario.name.includes(settings.only),
+    ),
   });
   const rows = rowsOf(results);
   const ok = report(results, rows);

@@ -246,7 +246,9 @@ async function run(input: LoadInput): Promise<void> {
       } else {
         result = await timed(input, scenario, connections);
       }
-      port.postMessage({ type: "result", result } satisfies LoadMessage, [result.latenciesMs.buffer as ArrayBuffer]);
+      port.postMessage({ type: "result", result } satisfies LoadMessage, [
+        result.latenciesMs.buffer as ArrayBuffer,
+      ]);
     }
   }
   port.postMessage({ type: "done" } satisfies LoadMessage);

@@ -44,11 +44,36 @@ const history = sql<HistoryEntry[]>`(
   FROM ${orderStatusHistory} WHERE ${c(orderStatusHistory.orderId)} = ${c(orders.id)}
 )`;
 
+/** The single-order reads, built once per client: drizzle takes about 0.1 ms to build a select. */
+const prepared = new WeakMap<HttpDb, ReturnType<typeof prepare>>();
+
+function prepare(db: HttpDb) {
+  const byId = eq(orders.id, sql.placeholder("orderId"));
+  return {
+    withItems: db
+      .select({ ...getTableColumns(orders), items: lines })
+      .from(orders)
+      .where(byId)
+      .prepare("order_with_items"),
+    withHistory: db
+      .select({ ...getTableColumns(orders), history })
+      .from(orders)
+      .where(byId)
+      .prepare("order_with_history"),
+  };
+}
+
+function statements(db: HttpDb): ReturnType<typeof prepare> {
+  let built = prepared.get(db);
+  if (!built) {
+    built = prepare(db);
+    prepared.set(db, built);
+  }
+  return built;
+}
+
 export async function findOrderWithItems(db: HttpDb, orderId: string): Promise<OrderWithItems | undefined> {
-  const [row] = await db
-    .select({ ...getTableColumns(orders), items: lines })
-    .from(orders)
-    .where(eq(orders.id, orderId));
+  const [row] = await statements(db).withItems.execute({ orderId });
   return row;
 }
 
@@ -56,10 +81,7 @@ export async function findOrderWithHistory(
   db: HttpDb,
   orderId: string,
 ): Promise<OrderWithHistory | undefined> {
-  const [row] = await db
-    .select({ ...getTableColumns(orders), history })
-    .from(orders)
-    .where(eq(orders.id, orderId));
+  const [row] = await statements(db).withHistory.execute({ orderId });
   return row;
 }
 
