@@ -30,24 +30,35 @@ async function enforce(env: Env, key: string, limitPerMinute: number, what: stri
   }
 }
 
-/** Writes per client IP (RATE_LIMIT_IP_PER_MIN); runs before authentication. */
+/**
+ * Writes per client IP (RATE_LIMIT_IP_PER_MIN), counted before authentication. The check starts
+ * here and runs while the token is verified; `userRateLimit` waits for it next to the user's own,
+ * so a write costs one limiter round trip of latency, not two in a row. A request that fails
+ * authentication waits for it here: a flood of bad tokens from one address still gets 429.
+ */
 export const ipRateLimit = createMiddleware<AppEnv>(async (c, next) => {
-  if (WRITES.has(c.req.method)) {
-    const ip = c.req.header("cf-connecting-ip") ?? "unknown";
-    await enforce(c.env, `ip:${ip}`, c.var.services.config.RATE_LIMIT_IP_PER_MIN, "from this address");
-  }
+  if (!WRITES.has(c.req.method)) return next();
+  const ip = c.req.header("cf-connecting-ip") ?? "unknown";
+  const verdict = enforce(
+    c.env,
+    `ip:${ip}`,
+    c.var.services.config.RATE_LIMIT_IP_PER_MIN,
+    "from this address",
+  );
+  verdict.catch(() => {}); // awaited below (and by userRateLimit); never an unhandled rejection
+  c.set("ipRateLimit", verdict);
   await next();
+  // Already settled unless authentication failed; a refused address then answers 429, not 401.
+  await verdict;
 });
 
-/** Writes per user (RATE_LIMIT_USER_PER_MIN); runs after authentication. */
+/** Writes per user (RATE_LIMIT_USER_PER_MIN); runs after authentication, with the IP check still in flight. */
 export const userRateLimit = createMiddleware<AppEnv>(async (c, next) => {
   if (WRITES.has(c.req.method)) {
-    await enforce(
-      c.env,
-      `user:${c.var.user.id}`,
-      c.var.services.config.RATE_LIMIT_USER_PER_MIN,
-      "for this user",
-    );
+    await Promise.all([
+      c.var.ipRateLimit,
+      enforce(c.env, `user:${c.var.user.id}`, c.var.services.config.RATE_LIMIT_USER_PER_MIN, "for this user"),
+    ]);
   }
   await next();
 });

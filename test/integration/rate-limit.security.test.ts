@@ -3,15 +3,21 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { createApp } from "../../src/app.ts";
 import { newUser } from "../helpers/auth.ts";
+import { createProduct } from "../helpers/products.ts";
 
 /** The worker with its own rate limits (the suite's config turns the IP limit off). */
 function workerWithLimits(limits: { RATE_LIMIT_USER_PER_MIN: string; RATE_LIMIT_IP_PER_MIN: string }) {
   const app = createApp();
   const limitedEnv = { ...env, ...limits };
-  return async (method: string, path: string, headers: Record<string, string>) => {
+  return async (method: string, path: string, headers: Record<string, string>, json?: unknown) => {
     const ctx = createExecutionContext();
+    const body = json === undefined ? undefined : JSON.stringify(json);
     const response = await app.fetch(
-      new Request(`https://orders.test${path}`, { method, headers }),
+      new Request(`https://orders.test${path}`, {
+        method,
+        headers: json === undefined ? headers : { ...headers, "content-type": "application/json" },
+        body,
+      }),
       limitedEnv,
       ctx,
     );
@@ -61,5 +67,25 @@ describe("rate limits", () => {
     expect(
       (await call("POST", "/api/orders", { authorization: "Bearer x.y.z", "cf-connecting-ip": ip })).status,
     ).toBe(429);
+  });
+
+  it("applies nothing of a write either limit refuses, though both are checked at once", async () => {
+    const call = workerWithLimits({ RATE_LIMIT_USER_PER_MIN: "5", RATE_LIMIT_IP_PER_MIN: "1" });
+    const ip = `shared-${crypto.randomUUID()}`;
+    const product = await createProduct();
+    const [first, second] = await Promise.all([newUser(), newUser()]);
+    const add = (user: typeof first) =>
+      call(
+        "POST",
+        "/api/cart/items",
+        { ...user.headers, "cf-connecting-ip": ip },
+        { productId: product.id, quantity: 1 },
+      );
+
+    expect((await add(first)).status).toBe(201);
+    const refused = await add(second);
+    expect(refused.status).toBe(429);
+    expect(refused.body.error.code).toBe("RATE_LIMITED");
+    expect((await call("GET", "/api/cart", second.headers)).body.data.items).toEqual([]);
   });
 });
