@@ -17,6 +17,9 @@ const ConfigSchema = z
       // HS256 with a short secret can be brute-forced offline from any token.
       .refine((secret) => new TextEncoder().encode(secret).length >= 32, "must be at least 32 bytes long"),
     JWKS_URL: optionalString.pipe(url.optional()),
+    /** The `iss` and `aud` the identity provider's tokens must carry (HS256 tokens too, when set without JWKS_URL). */
+    JWT_ISSUER: optionalString,
+    JWT_AUDIENCE: optionalString,
     JWT_CLOCK_TOLERANCE_SECONDS: z.coerce.number().int().min(0).max(300).default(30),
     PRODUCT_SERVICE_URL: url,
     USER_SERVICE_URL: url,
@@ -49,6 +52,15 @@ const ConfigSchema = z
     NOTIFICATION_RETRY_BASE_SECONDS: z.coerce.number().int().min(1).max(900).default(5),
     UPSTASH_REDIS_REST_URL: optionalString.pipe(url.optional()),
     UPSTASH_REDIS_REST_TOKEN: optionalString,
+  })
+  // An identity provider's tokens are believed (role included) only if they were minted for us.
+  .refine((config) => !config.JWKS_URL || Boolean(config.JWT_ISSUER), {
+    path: ["JWT_ISSUER"],
+    message: "is required when JWKS_URL is set",
+  })
+  .refine((config) => !config.JWKS_URL || Boolean(config.JWT_AUDIENCE), {
+    path: ["JWT_AUDIENCE"],
+    message: "is required when JWKS_URL is set",
   })
   .refine((config) => Boolean(config.UPSTASH_REDIS_REST_URL) === Boolean(config.UPSTASH_REDIS_REST_TOKEN), {
     path: ["UPSTASH_REDIS_REST_TOKEN"],
