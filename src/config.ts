@@ -42,6 +42,8 @@ const ConfigSchema = z
     RATE_LIMIT_USER_PER_MIN: perMinute(120),
     RATE_LIMIT_IP_PER_MIN: perMinute(600),
     PAYMENT_TIMEOUT_MINUTES: z.coerce.number().int().min(1).default(30),
+    /** Orders one user may hold in status pending at once, so that no account can pin a product's stock. */
+    MAX_OPEN_ORDERS_PER_USER: z.coerce.number().int().min(1).max(1000).default(5),
     DATABASE_URL: z
       .string({ error: "is required" })
       .regex(/^postgres(ql)?:\/\//, "must be a postgres:// URL"),

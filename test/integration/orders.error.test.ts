@@ -6,6 +6,7 @@ import {
   addToCart,
   CASH_ON_DELIVERY,
   cartWith,
+  paidOrder,
   placeOrder,
   query,
   runSweep,
@@ -120,6 +121,37 @@ describe("orders: bad input is a 400 envelope", () => {
 });
 
 describe("orders: business conflicts", () => {
+  it("caps the orders a user holds pending, counting neither paid nor accepted ones", async () => {
+    const user = await newUser();
+    const admin = await newUser("ADMIN");
+    // A paid order does not count.
+    await cartWith(user, 1);
+    await paidOrder(user);
+    const pending: string[] = [];
+    for (let i = 0; i < 5; i++) {
+      await cartWith(user, 1);
+      const placed = await placeOrder(user, CASH_ON_DELIVERY);
+      expect(placed.status).toBe(201);
+      pending.push(placed.body.data.id);
+    }
+    const product = await cartWith(user, 2, { stock: 10 });
+    const refused = await placeOrder(user, CASH_ON_DELIVERY);
+    expect(refused.status).toBe(409);
+    expect(refused.body.error.code).toBe("TOO_MANY_OPEN_ORDERS");
+    expect((await readProduct(product.id)).stock).toBe(10);
+    const cart = await api("GET", "/api/cart", { headers: user.headers });
+    expect(cart.body.data.items.map((item: { productId: string }) => item.productId)).toEqual([product.id]);
+
+    // Cash on delivery accepted into processing is no longer pending: room for one more.
+    const accepted = await api("PUT", `/api/orders/${pending[0]}/status`, {
+      headers: admin.headers,
+      json: { status: "processing" },
+    });
+    expect(accepted.status).toBe(200);
+    expect((await placeOrder(user, CASH_ON_DELIVERY)).status).toBe(201);
+    expect((await readProduct(product.id)).stock).toBe(8);
+  });
+
   it("refuses to check out an empty cart", async () => {
     const user = await newUser();
     const res = await placeOrder(user);
