@@ -13,7 +13,7 @@ import { pruneOutbox, publishEvents, relayOutbox } from "../queues/producer.ts";
 import { SYSTEM } from "./orders/deps.ts";
 import { submitToGateway } from "./orders/payments.ts";
 import { applyTransition } from "./orders/status.ts";
-import { applyStockReleases } from "./stock.ts";
+import { applyStockReleases, stockReleasesInDoubt } from "./stock.ts";
 
 const BATCH = 50;
 /** A gateway settles within PAYMENT_SETTLE_DELAY_MS; an attempt pending this much longer was never acknowledged. */
@@ -83,7 +83,9 @@ export async function runSweep(env: Env): Promise<void> {
       "releaseStock",
       async () => {
         const { released, failed } = await applyStockReleases(database, products, { limit: BATCH * 4 });
-        return { stockReleased: released, stockReleaseFailed: failed };
+        const inDoubt = await stockReleasesInDoubt(database);
+        if (inDoubt > 0) log("error", "stock releases in doubt", { inDoubt });
+        return { stockReleased: released, stockReleaseFailed: failed, stockReleasesInDoubt: inDoubt };
       },
     ],
     ["relayOutbox", async () => ({ relayed: await relayOutbox(env, database) })],

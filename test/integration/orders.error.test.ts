@@ -1,5 +1,6 @@
 import { sql } from "drizzle-orm";
 import { describe, expect, it } from "vitest";
+import { stockReleasesInDoubt } from "../../src/services/stock.ts";
 import { newUser } from "../helpers/auth.ts";
 import { api } from "../helpers/http.ts";
 import {
@@ -11,6 +12,7 @@ import {
   query,
   runSweep,
   SEED_ORDER,
+  withDb,
 } from "../helpers/orders.ts";
 import { createProduct, readProduct, updateProduct } from "../helpers/products.ts";
 
@@ -260,6 +262,31 @@ describe("orders: stock owed back when a compensation fails", () => {
     expect((await readProduct(first.id)).stock).toBe(10);
     await runSweep();
     expect((await readProduct(first.id)).stock).toBe(10);
+    const [done] = await query<{ claimed: boolean; released: boolean }>(
+      sql`SELECT claimed_at IS NOT NULL AS claimed, released_at IS NOT NULL AS released
+          FROM stock_releases WHERE product_id = ${first.id}`,
+    );
+    expect(done).toEqual({ claimed: true, released: true });
+  });
+
+  it("keeps a release whose worker died between claim and call in doubt, never applied twice nor shown done", async () => {
+    const user = await newUser();
+    const { first } = await cartWhoseLastReservationFails(user);
+    await updateProduct(first.id, { faults: { release: "error" } });
+    expect((await placeOrder(user, CASH_ON_DELIVERY)).status).toBe(503);
+    await updateProduct(first.id, { faults: {} });
+    // A sweep claimed it and died before calling the product service, 11 minutes ago.
+    await query(
+      sql`UPDATE stock_releases SET claimed_at = now() - interval '11 minutes' WHERE product_id = ${first.id}`,
+    );
+
+    await runSweep();
+    expect((await readProduct(first.id)).stock).toBe(8);
+    const [row] = await query<{ released: boolean }>(
+      sql`SELECT released_at IS NOT NULL AS released FROM stock_releases WHERE product_id = ${first.id}`,
+    );
+    expect(row).toEqual({ released: false });
+    expect(await withDb((database) => stockReleasesInDoubt(database))).toBeGreaterThanOrEqual(1);
   });
 });
 
