@@ -132,9 +132,16 @@ export const payments = pgTable(
     declineReason: text("decline_reason"),
     createdAt: timestamp("created_at", { withTimezone: true, mode: "date" }).notNull().defaultNow(),
     settledAt: timestamp("settled_at", { withTimezone: true, mode: "date" }),
+    /** Re-submissions to a gateway that never acknowledged the attempt; each waits longer for the next. */
+    resubmissions: integer("resubmissions").notNull().default(0),
+    resubmittedAt: timestamp("resubmitted_at", { withTimezone: true, mode: "date" }),
   },
   (table) => [
     index("payments_order_idx").on(table.orderId, table.attempt),
+    // The sweep's look-up of gateway attempts still pending: few rows, so a small partial index.
+    index("payments_pending_idx")
+      .on(table.createdAt)
+      .where(sql`${table.status} = 'pending' AND ${table.method} <> 'cash_on_delivery'`),
     check("payments_status_check", sql`${table.status} IN (${inList(ATTEMPT_STATUSES)})`),
   ],
 );
