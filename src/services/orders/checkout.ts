@@ -3,6 +3,7 @@ import {
   countPendingOrders,
   findOrder,
   insertOrder,
+  itemsOf,
   lockPendingOrderCount,
   type PaymentRow,
 } from "../../db/queries.ts";
@@ -93,13 +94,22 @@ export async function checkout(
 ): Promise<Order> {
   const started = Date.now();
   const cart = cartStub(deps.env, userId);
-  const lock = await cart.beginCheckout(CHECKOUT_LOCK_MS);
+  const orderId = uuidv7();
+  const lock = await cart.beginCheckout(CHECKOUT_LOCK_MS, orderId);
   if (!lock.ok) throw new ApiError(lock.code, lock.message);
 
   let ordered: PricedLine[] | null = null;
-  const orderId = uuidv7();
   try {
-    const { lines, currency } = await priceCart(deps, lock.value.items);
+    const items = lock.value.unsettled.length
+      ? await settleLapsedCheckouts(deps, cart, {
+          userId,
+          token: lock.value.token,
+          orderIds: lock.value.unsettled,
+        })
+      : lock.value.items;
+    if (items.length === 0)
+      throw new ApiError("EMPTY_CART", "The cart is empty: its lines were already ordered");
+    const { lines, currency } = await priceCart(deps, items);
     // Checked before touching stock (and so also reaching the database: with it down, fail now with
     // nothing reserved), and again, under a lock, in the order's transaction.
     checkOpenOrders(await deps.database.read((db) => countPendingOrders(db, userId)), deps);
@@ -205,6 +215,32 @@ async function writeOrder(
   const order = toOrder(row, items);
   await input.completeKey(tx, 201, order);
   return { order, payment, event };
+}
+
+/**
+ * A checkout whose worker died, or could not take the ordered lines out of the cart, left its lock
+ * to lapse: its order may stand while the cart still holds what it ordered. Before ordering again,
+ * look each such order up and take the lines of those that were placed out of the cart, so a cart
+ * is never ordered twice. Answers the cart's lines as they then are.
+ */
+async function settleLapsedCheckouts(
+  deps: OrderDeps,
+  cart: ReturnType<typeof cartStub>,
+  lapsed: { userId: number; token: string; orderIds: string[] },
+): Promise<CartItem[]> {
+  const settled = await Promise.all(
+    lapsed.orderIds.map(async (orderId) => {
+      const order = await deps.database.read((db) => findOrder(db, orderId));
+      const placed = order?.userId === lapsed.userId;
+      const lines = placed ? await deps.database.read((db) => itemsOf(db, [orderId])) : null;
+      if (placed)
+        log("warn", "settled a lapsed checkout whose order was placed", { orderId, userId: lapsed.userId });
+      return { orderId, lines: lines?.map(({ productId, quantity }) => ({ productId, quantity })) ?? null };
+    }),
+  );
+  const items = await cart.settleCheckouts(lapsed.userId, lapsed.token, settled);
+  if (!items) throw new ApiError("CHECKOUT_IN_PROGRESS", "A checkout of this cart is already in progress");
+  return items;
 }
 
 /**
