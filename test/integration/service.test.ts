@@ -83,6 +83,33 @@ describe("service endpoints", () => {
     expect([...served].sort()).toEqual([...documented].sort());
   });
 
+  it("declares what each route can answer: 401 and 503 under /api, 413 and 429 only on writes", async () => {
+    const doc = await api("GET", "/openapi.json");
+    const operations = Object.entries(
+      doc.body.paths as Record<string, Record<string, { responses: object; security?: unknown[] }>>,
+    ).flatMap(([path, byMethod]) =>
+      Object.entries(byMethod).map(([method, op]) => ({
+        path,
+        method,
+        op,
+        statuses: Object.keys(op.responses),
+      })),
+    );
+    for (const { path, method, op, statuses } of operations) {
+      const name = `${method.toUpperCase()} ${path}`;
+      expect(statuses, name).toContain("500");
+      const write = method !== "get";
+      expect(statuses.includes("413"), name).toBe(write);
+      expect(statuses.includes("429"), name).toBe(write);
+      if (path.startsWith("/api/")) {
+        expect(statuses, name).toEqual(expect.arrayContaining(["401", "503"]));
+        expect(op.security, name).toHaveLength(1);
+      } else {
+        expect(op.security, name).toEqual([]);
+      }
+    }
+  });
+
   it("renders /docs with assets the worker serves itself", async () => {
     const res = await api("GET", "/docs");
     expect(res.status).toBe(200);

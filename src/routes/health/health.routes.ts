@@ -39,6 +39,7 @@ export const liveness = createRoute({
   path: "/health",
   tags,
   summary: "Liveness",
+  security: [],
   responses: { 200: jsonResponse(LivenessSchema, "The worker is running"), ...errorResponses() },
 });
 
@@ -48,6 +49,7 @@ export const readiness = createRoute({
   path: "/health/ready",
   tags,
   summary: "Readiness: each dependency's state and latency",
+  security: [],
   responses: {
     200: jsonResponse(ReadinessSchema, "Every required dependency is up"),
     503: jsonResponse(ReadinessSchema, "A required dependency is down"),
