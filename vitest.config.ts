@@ -25,6 +25,8 @@ export default defineConfig({
           CACHE_TIMEOUT_MS: "1000",
           // The mock gateway settles quickly, so payment tests need not wait the production 2 s.
           PAYMENT_SETTLE_DELAY_MS: "50",
+          // Notification retries wait about 1, 2, 4 … s instead of 5, 10, 20 … s.
+          NOTIFICATION_RETRY_BASE_SECONDS: "1",
           // The production deadline: a loaded 2-core CI box must never turn a healthy call into a 503.
           UPSTREAM_TIMEOUT_MS: "3000",
           CORS_ORIGINS: "https://shop.example.com",

@@ -66,7 +66,7 @@ try {
     startUserService({ port: 0, jwtSecret: vars.JWT_SECRET as string }),
   );
   await standIn("NOTIFICATION_SERVICE_URL", "notification service", () =>
-    startNotificationService({ port: 0 }),
+    startNotificationService({ port: 0, log: true }),
   );
 
   // REDIS_URL: a real Redis behind the local Upstash-compatible endpoint. Explicit

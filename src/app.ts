@@ -1,3 +1,4 @@
+import { except } from "hono/combine";
 import { requestId } from "hono/request-id";
 import { createRouter } from "./lib/openapi.ts";
 import { requireAuth } from "./middleware/auth.ts";
@@ -7,12 +8,20 @@ import { notFound, onError } from "./middleware/error-handler.ts";
 import { ipRateLimit, userRateLimit } from "./middleware/rate-limit.ts";
 import { requestLog } from "./middleware/request-log.ts";
 import { services } from "./middleware/services.ts";
+import { adminRouter } from "./routes/admin/admin.index.ts";
 import { cartRouter } from "./routes/cart/cart.index.ts";
 import { healthRouter } from "./routes/health/health.index.ts";
+import { liveRouter } from "./routes/live/live.index.ts";
 import { mountDocs } from "./routes/meta/docs.ts";
+import { mountLivePage } from "./routes/meta/live-page.ts";
 import { ordersRouter } from "./routes/orders/orders.index.ts";
+import { LiveEventSchema } from "./schemas/live.ts";
 
 const API_TITLE = "Order Service API";
+
+/** The live WebSocket authenticates with its ticket: a browser cannot send a bearer token there. */
+const isLiveSocket = (c: { req: { method: string; path: string } }) =>
+  c.req.method === "GET" && c.req.path === "/api/orders/live";
 
 export function createApp() {
   const app = createRouter();
@@ -27,12 +36,15 @@ export function createApp() {
   });
   app.use(bodyLimit);
   app.use("/api/*", ipRateLimit);
-  app.use("/api/*", requireAuth);
+  app.use("/api/*", except(isLiveSocket, requireAuth));
   app.use("/api/*", userRateLimit);
 
   app.route("/", healthRouter);
   app.route("/", cartRouter);
+  // Before the orders router, whose /api/orders/{order_id} would take "live" for an order id.
+  app.route("/", liveRouter);
   app.route("/", ordersRouter);
+  app.route("/", adminRouter);
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearerAuth", {
     type: "http",
@@ -41,6 +53,13 @@ export function createApp() {
     description:
       "HS256 tokens from the user service, or RS256/ES256 tokens from the JWKS_URL identity provider",
   });
+  app.openAPIRegistry.registerComponent("securitySchemes", "liveTicket", {
+    type: "apiKey",
+    in: "query",
+    name: "ticket",
+    description: "A single-use ticket from POST /api/orders/live/ticket, valid 30 s",
+  });
+  app.openAPIRegistry.register("LiveOrderEvent", LiveEventSchema);
   app.doc31("/openapi.json", (c) => ({
     openapi: "3.1.0",
     info: {
@@ -51,6 +70,7 @@ export function createApp() {
     },
   }));
   mountDocs(app);
+  mountLivePage(app);
 
   app.onError(onError);
   app.notFound(notFound);

@@ -45,6 +45,8 @@ const ConfigSchema = z
     /** Local development only: a Neon wsproxy (host:port/path) through which the driver reaches a plain Postgres. */
     DATABASE_WS_PROXY: optionalString,
     PAYMENT_SETTLE_DELAY_MS: z.coerce.number().int().min(0).max(600_000).default(2000),
+    /** The first retry of a failed notification waits about this long; each next one twice as long. */
+    NOTIFICATION_RETRY_BASE_SECONDS: z.coerce.number().int().min(1).max(900).default(5),
     UPSTASH_REDIS_REST_URL: optionalString.pipe(url.optional()),
     UPSTASH_REDIS_REST_TOKEN: optionalString,
     /** Put before every Redis key, so environments (or test runs) can share one database. */

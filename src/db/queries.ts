@@ -1,5 +1,6 @@
 // The one place SQL lives: every read and write of the order tables, one module per concern.
 export * from "./queries/idempotency.ts";
 export * from "./queries/orders.ts";
+export * from "./queries/outbox.ts";
 export * from "./queries/payments.ts";
 export * from "./queries/stock.ts";

@@ -175,8 +175,34 @@ export const outbox = pgTable(
   },
   (table) => [
     index("outbox_unpublished_idx").on(table.createdAt).where(sql`${table.publishedAt} IS NULL`),
+    // Serves the sweep's pruning of events relayed longer ago than the retention period.
+    index("outbox_published_idx").on(table.publishedAt).where(sql`${table.publishedAt} IS NOT NULL`),
     check("outbox_type_check", sql`${table.type} IN (${inList(OUTBOX_TYPES)})`),
   ],
+);
+
+/**
+ * Notifications the consumer gave up on (a permanent refusal, a malformed message, or retries
+ * exhausted), kept for operators to list and replay. The id is the event's id, so a replayed event
+ * that dies again updates its row; a message that was not an event is keyed by its queue message id.
+ */
+export const deadLetters = pgTable(
+  "dead_letters",
+  {
+    id: text("id").primaryKey(),
+    /** Null when the message was not a well-formed event (it cannot be replayed). */
+    eventType: text("event_type").$type<OutboxType>(),
+    orderId: text("order_id"),
+    userId: bigint("user_id", { mode: "number" }),
+    /** The message body exactly as the queue delivered it. */
+    body: jsonb("body").$type<unknown>(),
+    attempts: integer("attempts").notNull(),
+    lastError: text("last_error").notNull(),
+    failedAt: timestamp("failed_at", { withTimezone: true, mode: "date" }).notNull().defaultNow(),
+    replayedAt: timestamp("replayed_at", { withTimezone: true, mode: "date" }),
+    replays: integer("replays").notNull().default(0),
+  },
+  (table) => [index("dead_letters_failed_idx").on(table.failedAt.desc(), table.id.desc())],
 );
 
 /**

@@ -1,4 +1,5 @@
 import { DurableObject } from "cloudflare:workers";
+import type { LiveEvent } from "../queues/messages.ts";
 import {
   type Cart,
   type CartItem,
@@ -8,6 +9,7 @@ import {
   type ProductSnapshot,
 } from "../schemas/cart.ts";
 import { CART_SCHEMA, type ItemRow, reject, toCartItem } from "./cart-storage.ts";
+import { LiveChannel } from "./live-channel.ts";
 
 /** Carts nobody touched for this long are emptied by the object's alarm (SPEC §4). */
 export const CART_TTL_MS = 30 * 24 * 60 * 60 * 1000;
@@ -26,7 +28,8 @@ export interface AddResult {
 }
 
 /**
- * One user's cart, in the object's SQLite storage. Every RPC method runs its read-modify-write
+ * One user's object: their cart, in the object's SQLite storage, and their live order-status
+ * sockets (live-channel.ts). Every RPC method runs its read-modify-write
  * synchronously: input gates do not hold across non-storage awaits, so the worker fetches product
  * data *before* calling in, and nothing here awaits between reading and writing.
  *
@@ -34,11 +37,31 @@ export interface AddResult {
  */
 export class CartObject extends DurableObject<Env> {
   private readonly sql: SqlStorage;
+  private readonly live: LiveChannel;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.sql = ctx.storage.sql;
     this.sql.exec(CART_SCHEMA);
+    this.live = new LiveChannel(ctx);
+  }
+
+  issueLiveTicket(hash: string, expiresAt: number): void {
+    this.live.issue(hash, expiresAt);
+  }
+
+  /** The WebSocket upgrade for live status; the worker checked the request and hashed its ticket. */
+  override fetch(request: Request): Response {
+    return this.live.connect(request.headers.get("x-live-ticket-hash"));
+  }
+
+  pushLive(events: LiveEvent[]): number {
+    return this.live.push(events);
+  }
+
+  override webSocketClose(socket: WebSocket, code: number, reason: string): void {
+    // 1005 and 1006 say "no code": they cannot be sent back.
+    socket.close(code === 1005 || code === 1006 ? 1000 : code, reason);
   }
 
   getCart(userId: number, defaultCurrency: string): Cart {

@@ -8,7 +8,8 @@ export const services = createMiddleware<AppEnv>(async (c, next) => {
   try {
     await next();
   } finally {
-    // The request's Pool must be ended by this request, after the response is sent.
-    c.executionCtx.waitUntil(services.database.close());
+    // After the response: publish what the request committed, then end the request's Pool (it
+    // must be ended by this request).
+    c.executionCtx.waitUntil(services.orders.events.drain().finally(() => services.database.close()));
   }
 });

@@ -5,6 +5,7 @@ import { ProductClient } from "../clients/product.ts";
 import { UserClient } from "../clients/user.ts";
 import { getConfig } from "../config.ts";
 import { Database } from "../db/client.ts";
+import { EventPublisher } from "../queues/producer.ts";
 import { CartService } from "./cart.ts";
 
 /**
@@ -15,6 +16,7 @@ export function createServices(env: Env, background: Background = detached): Ser
   const config = getConfig(env);
   const products = new ProductClient(config.PRODUCT_SERVICE_URL, config.UPSTREAM_TIMEOUT_MS);
   const database = new Database(config);
+  const events = new EventPublisher(env, database);
   const cache = createCache(config, background);
   // Cart adds read products through Redis; checkout (orders) keeps the uncached client. Without
   // Redis every add asks the product service, as before (a per-isolate copy nobody can flush).
@@ -30,6 +32,6 @@ export function createServices(env: Env, background: Background = detached): Ser
     users: new UserClient(config.USER_SERVICE_URL, config.UPSTREAM_TIMEOUT_MS),
     cart: new CartService(env, { config, products: cartProducts }),
     database,
-    orders: { env, config, database, products },
+    orders: { env, config, database, products, events },
   };
 }

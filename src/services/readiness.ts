@@ -1,4 +1,5 @@
 import type { Services } from "../app-env.ts";
+import { outboxBacklog } from "../db/queries.ts";
 
 export interface DependencyState {
   status: "up" | "down" | "not_configured";
@@ -23,6 +24,13 @@ export async function checkReadiness(services: Services) {
   if (services.config.UPSTASH_REDIS_REST_URL) {
     probes.push({ name: "redis", required: false, check: () => services.cache.ping() });
   }
+  // Informational: a growing backlog means the queue is refusing events, not that we cannot serve.
+  const outbox = services.database
+    .read((db) => outboxBacklog(db))
+    .then(
+      ({ unsent, oldestAgeSeconds }) => ({ unsent, oldestUnsentAgeSeconds: oldestAgeSeconds }),
+      () => null,
+    );
   const results = await Promise.all(
     probes.map(async (probe): Promise<[string, DependencyState]> => {
       const started = Date.now();
@@ -48,5 +56,5 @@ export async function checkReadiness(services: Services) {
     : down.length > 0
       ? "degraded"
       : "ready";
-  return { status, dependencies } as const;
+  return { status, dependencies, outbox: await outbox } as const;
 }

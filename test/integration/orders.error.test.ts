@@ -77,6 +77,32 @@ describe("orders: bad input is a 400 envelope", () => {
     });
   }
 
+  it("refuses a card whose month has passed, naming its expiry, and takes one expiring this month", async () => {
+    const mmYY = (date: Date) =>
+      `${String(date.getUTCMonth() + 1).padStart(2, "0")}/${String(date.getUTCFullYear() % 100).padStart(2, "0")}`;
+    const now = new Date();
+    const lastMonth = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() - 1, 1));
+    const user = await newUser();
+    const product = await cartWith(user, 1, { stock: 10 });
+    for (const expiryDate of [mmYY(lastMonth), "12/25", "01/00"]) {
+      const res = await placeOrder(user, {
+        ...SEED_ORDER,
+        paymentDetails: { ...SEED_ORDER.paymentDetails, expiryDate },
+      });
+      expect(res.status, expiryDate).toBe(400);
+      expect(res.body.error).toEqual({
+        code: "VALIDATION_FAILED",
+        details: [{ path: "paymentDetails.expiryDate", message: "the card has expired" }],
+      });
+    }
+    expect((await readProduct(product.id)).stock).toBe(10);
+    const thisMonth = await placeOrder(user, {
+      ...SEED_ORDER,
+      paymentDetails: { ...SEED_ORDER.paymentDetails, expiryDate: mmYY(now) },
+    });
+    expect(thisMonth.status).toBe(201);
+  });
+
   it("rejects a bad limit, status or cursor on the order list", async () => {
     const user = await newUser();
     for (const query of ["limit=0", "limit=101", "limit=abc", "status=lost", "cursor=garbage"]) {

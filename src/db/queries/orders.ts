@@ -1,8 +1,8 @@
 import { and, asc, desc, eq, inArray, lt, or, type SQL, sql } from "drizzle-orm";
 import type { Executor, Tx } from "../client.ts";
-import { type OrderStatus, orderItems, orderStatusHistory, orders, outbox } from "../schema.ts";
+import { type OrderStatus, orderItems, orderStatusHistory, orders } from "../schema.ts";
 
-/** Orders, their items, status history and outbox events. */
+/** Orders, their items and status history. */
 
 export type OrderRow = typeof orders.$inferSelect;
 export type OrderItemRow = typeof orderItems.$inferSelect;
@@ -10,7 +10,6 @@ export type HistoryRow = typeof orderStatusHistory.$inferSelect;
 export type NewOrder = typeof orders.$inferInsert;
 export type NewOrderItem = typeof orderItems.$inferInsert;
 export type NewHistory = typeof orderStatusHistory.$inferInsert;
-export type NewOutbox = typeof outbox.$inferInsert;
 
 export async function insertOrder(tx: Tx, order: NewOrder, items: NewOrderItem[]): Promise<OrderRow> {
   const [row] = await tx.insert(orders).values(order).returning();
@@ -82,10 +81,6 @@ export async function historyOf(db: Executor, orderId: string): Promise<HistoryR
     .from(orderStatusHistory)
     .where(eq(orderStatusHistory.orderId, orderId))
     .orderBy(asc(orderStatusHistory.id));
-}
-
-export async function insertOutbox(tx: Tx, event: NewOutbox): Promise<void> {
-  await tx.insert(outbox).values(event);
 }
 
 /** Unpaid orders past their payment deadline, oldest deadline first. */

@@ -20,6 +20,16 @@ export const ReadinessSchema = z
     service: z.string(),
     version: z.string(),
     dependencies: z.record(z.string(), DependencySchema),
+    outbox: z
+      .object({
+        unsent: z.number().int(),
+        oldestUnsentAgeSeconds: z.number().int().nullable(),
+      })
+      .nullable()
+      .openapi({
+        description:
+          "Order events not yet handed to the queue (informational, never a readiness failure); null when the database cannot say",
+      }),
   })
   .openapi("Readiness");
 

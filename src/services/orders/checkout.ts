@@ -3,6 +3,7 @@ import { findOrder, insertOrder, type PaymentRow } from "../../db/queries.ts";
 import { ApiError } from "../../lib/errors.ts";
 import { uuidv7 } from "../../lib/ids.ts";
 import { describeError, log } from "../../lib/log.ts";
+import type { OrderEvent } from "../../queues/messages.ts";
 import type { CartItem } from "../../schemas/cart.ts";
 import type { CreateOrderBody, Order } from "../../schemas/order.ts";
 import type { Product } from "../../schemas/product.ts";
@@ -102,7 +103,7 @@ export async function checkout(
       throw new ApiError("UPSTREAM_UNAVAILABLE", "The product service is too slow to place this order now");
     }
 
-    let placed: { order: Order; payment: PaymentRow };
+    let placed: { order: Order; payment: PaymentRow; event: OrderEvent };
     try {
       placed = await deps.database.transaction((tx) =>
         writeOrder(tx, deps, { orderId, userId, body, lines, currency, completeKey }),
@@ -124,6 +125,7 @@ export async function checkout(
       throw error;
     }
     ordered = lines;
+    deps.events.publish([placed.event]);
     await submitToGateway(deps.env, placed.payment, deps.config.PAYMENT_SETTLE_DELAY_MS).catch(
       (error: unknown) =>
         // The attempt is pending in the database: the scheduled sweep re-submits it.
@@ -147,7 +149,7 @@ async function writeOrder(
     currency: string;
     completeKey: CompleteKey;
   },
-): Promise<{ order: Order; payment: PaymentRow }> {
+): Promise<{ order: Order; payment: PaymentRow; event: OrderEvent }> {
   const { orderId, userId, body, lines, currency } = input;
   const instrument = instrumentOf(body);
   // Millisecond timestamps from here, not now() with microseconds, so the keyset cursor round-trips.
@@ -176,14 +178,14 @@ async function writeOrder(
     items,
   );
   const payment = await startPayment(tx, row, instrument, 1);
-  await recordChange(tx, row, {
+  const event = await recordChange(tx, row, {
     from: null,
     actor: { id: userId, role: "USER" },
     notify: "order_confirmation",
   });
   const order = toOrder(row, items);
   await input.completeKey(tx, 201, order);
-  return { order, payment };
+  return { order, payment, event };
 }
 
 /**
