@@ -20,6 +20,8 @@ const vars: Record<string, string> = { JWT_SECRET: jwtSecret(settings) };
 // Everything the worker's config knows, passed through from the environment or .dev.vars.
 for (const key of [
   "JWKS_URL",
+  "JWT_ISSUER",
+  "JWT_AUDIENCE",
   "JWT_CLOCK_TOLERANCE_SECONDS",
   "UPSTREAM_TIMEOUT_MS",
   "DEFAULT_CURRENCY",
@@ -27,7 +29,9 @@ for (const key of [
   "RATE_LIMIT_USER_PER_MIN",
   "RATE_LIMIT_IP_PER_MIN",
   "PAYMENT_TIMEOUT_MINUTES",
+  "MAX_OPEN_ORDERS_PER_USER",
   "PAYMENT_SETTLE_DELAY_MS",
+  "NOTIFICATION_RETRY_BASE_SECONDS",
   "UPSTASH_REDIS_REST_URL",
   "UPSTASH_REDIS_REST_TOKEN",
   "CACHE_KEY_PREFIX",

@@ -132,9 +132,16 @@ export const payments = pgTable(
     declineReason: text("decline_reason"),
     createdAt: timestamp("created_at", { withTimezone: true, mode: "date" }).notNull().defaultNow(),
     settledAt: timestamp("settled_at", { withTimezone: true, mode: "date" }),
+    /** Re-submissions to a gateway that never acknowledged the attempt; each waits longer for the next. */
+    resubmissions: integer("resubmissions").notNull().default(0),
+    resubmittedAt: timestamp("resubmitted_at", { withTimezone: true, mode: "date" }),
   },
   (table) => [
     index("payments_order_idx").on(table.orderId, table.attempt),
+    // The sweep's look-up of gateway attempts still pending: few rows, so a small partial index.
+    index("payments_pending_idx")
+      .on(table.createdAt)
+      .where(sql`${table.status} = 'pending' AND ${table.method} <> 'cash_on_delivery'`),
     check("payments_status_check", sql`${table.status} IN (${inList(ATTEMPT_STATUSES)})`),
   ],
 );
@@ -217,6 +224,13 @@ export const stockReleases = pgTable(
     productId: text("product_id").notNull(),
     quantity: integer("quantity").notNull(),
     createdAt: timestamp("created_at", { withTimezone: true, mode: "date" }).notNull().defaultNow(),
+    /**
+     * When a worker took this release on, committed before it calls the product service: a release is
+     * claimed once. Claimed but never released means the worker died or the call's outcome is unknown:
+     * in doubt, for an operator (the delta is not idempotent, so it is never retried blindly).
+     */
+    claimedAt: timestamp("claimed_at", { withTimezone: true, mode: "date" }),
+    /** When the product service confirmed the release. */
     releasedAt: timestamp("released_at", { withTimezone: true, mode: "date" }),
     /** Refusals so far; each pushes the next attempt further out, so stuck ones never block the rest. */
     attempts: integer("attempts").notNull().default(0),
@@ -224,6 +238,11 @@ export const stockReleases = pgTable(
   },
   (table) => [
     primaryKey({ columns: [table.orderId, table.productId] }),
-    index("stock_releases_due_idx").on(table.nextAttemptAt).where(sql`${table.releasedAt} IS NULL`),
+    index("stock_releases_due_idx")
+      .on(table.nextAttemptAt)
+      .where(sql`${table.releasedAt} IS NULL AND ${table.claimedAt} IS NULL`),
+    index("stock_releases_claimed_idx")
+      .on(table.claimedAt)
+      .where(sql`${table.releasedAt} IS NULL AND ${table.claimedAt} IS NOT NULL`),
   ],
 );

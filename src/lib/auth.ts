@@ -132,10 +132,15 @@ async function verify(token: string, config: Config): Promise<JWTPayload> {
     throw unauthorized("The token is malformed");
   }
   const options = { requiredClaims: ["exp"], clockTolerance: config.JWT_CLOCK_TOLERANCE_SECONDS };
+  // The identity provider's issuer and audience (required with JWKS_URL) bind its tokens, and only
+  // its tokens: the user service's HS256 tokens carry neither, unless there is no provider and
+  // the operator set them for HS256 on purpose.
+  const intendedForUs = { issuer: config.JWT_ISSUER, audience: config.JWT_AUDIENCE };
   try {
     if (alg === "HS256") {
       const { payload } = await jwtVerify(token, await hmacKey(config.JWT_SECRET), {
         ...options,
+        ...(config.JWKS_URL ? {} : intendedForUs),
         algorithms: ["HS256"],
       });
       return payload;
@@ -143,6 +148,7 @@ async function verify(token: string, config: Config): Promise<JWTPayload> {
     if (config.JWKS_URL && alg && ASYMMETRIC_ALGORITHMS.includes(alg)) {
       const { payload } = await jwtVerify(token, jwks(config.JWKS_URL), {
         ...options,
+        ...intendedForUs,
         algorithms: ASYMMETRIC_ALGORITHMS,
       });
       return payload;

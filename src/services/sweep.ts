@@ -3,19 +3,23 @@ import { getConfig } from "../config.ts";
 import { Database } from "../db/client.ts";
 import {
   deleteExpiredIdempotencyKeys,
+  duePaymentResubmissions,
   lockOverdueOrder,
+  markResubmitted,
   overdueOrderIds,
-  stalePendingPayments,
 } from "../db/queries.ts";
+import { mapConcurrently } from "../lib/concurrency.ts";
 import { describeError, log } from "../lib/log.ts";
 import type { OrderEvent } from "../queues/messages.ts";
 import { pruneOutbox, publishEvents, relayOutbox } from "../queues/producer.ts";
 import { SYSTEM } from "./orders/deps.ts";
 import { submitToGateway } from "./orders/payments.ts";
 import { applyTransition } from "./orders/status.ts";
-import { applyStockReleases } from "./stock.ts";
+import { applyStockReleases, stockReleasesInDoubt } from "./stock.ts";
 
 const BATCH = 50;
+/** Cancellations in flight at once: the database client's pool holds 4 connections. */
+const CANCEL_CONCURRENCY = 4;
 /** A gateway settles within PAYMENT_SETTLE_DELAY_MS; an attempt pending this much longer was never acknowledged. */
 const GATEWAY_GRACE_MS = 2 * 60_000;
 
@@ -26,14 +30,16 @@ interface SweepContext {
   products: ProductClient;
 }
 
-/** Cancels orders left unpaid past their deadline, one transaction each, and publishes the changes. */
+/**
+ * Cancels orders left unpaid past their deadline, a few at a time (one transaction each, on the
+ * sweep's own connections), and publishes the changes.
+ */
 async function cancelOverdue({ database, env }: SweepContext) {
   const now = new Date();
-  const events: OrderEvent[] = [];
-  let failed = 0;
-  for (const orderId of await database.read((db) => overdueOrderIds(db, now, BATCH))) {
+  const overdue = await database.read((db) => overdueOrderIds(db, now, BATCH));
+  const outcomes = await mapConcurrently(overdue, CANCEL_CONCURRENCY, async (orderId) => {
     try {
-      const event = await database.transaction(async (tx) => {
+      return await database.transaction(async (tx) => {
         const order = await lockOverdueOrder(tx, orderId, now);
         if (!order) return null;
         const cancelled = await applyTransition(tx, order, "cancelled", SYSTEM, {
@@ -41,23 +47,42 @@ async function cancelOverdue({ database, env }: SweepContext) {
         });
         return cancelled.event;
       });
-      if (event) events.push(event);
     } catch (error) {
-      failed += 1;
       log("error", "could not cancel an overdue order", { orderId, ...describeError(error) });
+      return "failed" as const;
     }
-  }
+  });
+  const events = outcomes.filter(
+    (outcome): outcome is OrderEvent => outcome !== null && outcome !== "failed",
+  );
   await publishEvents(env, database, events);
-  return { cancelled: events.length, cancelFailed: failed };
+  return {
+    cancelled: events.length,
+    cancelFailed: outcomes.filter((outcome) => outcome === "failed").length,
+  };
 }
 
+/**
+ * Re-sends gateway attempts nobody acknowledged, concurrently. Each one tried (whether the gateway
+ * took it or not) then waits longer before the next try, so stuck ones never starve the others.
+ */
 async function resubmitPayments({ database, env, config }: SweepContext) {
-  const stale = await database.read((db) =>
-    stalePendingPayments(db, new Date(Date.now() - config.PAYMENT_SETTLE_DELAY_MS - GATEWAY_GRACE_MS), BATCH),
+  const due = await database.read((db) =>
+    duePaymentResubmissions(
+      db,
+      new Date(Date.now() - config.PAYMENT_SETTLE_DELAY_MS - GATEWAY_GRACE_MS),
+      BATCH,
+    ),
   );
-  const submissions = await Promise.allSettled(stale.map((payment) => submitToGateway(env, payment, 0)));
+  const submissions = await Promise.allSettled(due.map((payment) => submitToGateway(env, payment, 0)));
+  await database.read((db) =>
+    markResubmitted(
+      db,
+      due.map((payment) => payment.id),
+    ),
+  );
   const unsent = submissions.filter((result) => result.status === "rejected").length;
-  return { resubmitted: stale.length - unsent, unsent };
+  return { resubmitted: due.length - unsent, unsent };
 }
 
 /**
@@ -83,7 +108,9 @@ export async function runSweep(env: Env): Promise<void> {
       "releaseStock",
       async () => {
         const { released, failed } = await applyStockReleases(database, products, { limit: BATCH * 4 });
-        return { stockReleased: released, stockReleaseFailed: failed };
+        const inDoubt = await stockReleasesInDoubt(database);
+        if (inDoubt > 0) log("error", "stock releases in doubt", { inDoubt });
+        return { stockReleased: released, stockReleaseFailed: failed, stockReleasesInDoubt: inDoubt };
       },
     ],
     ["relayOutbox", async () => ({ relayed: await relayOutbox(env, database) })],

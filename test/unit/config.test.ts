@@ -56,4 +56,15 @@ describe("config", () => {
       /PRODUCT_CACHE_TTL_SECONDS/,
     );
   });
+
+  it("requires an issuer and an audience for an identity provider's tokens", () => {
+    const provider = { ...valid, JWKS_URL: "https://idp.example.com/jwks.json" };
+    expect(() => getConfig(provider)).toThrow(
+      /JWT_ISSUER is required when JWKS_URL is set; JWT_AUDIENCE is required when JWKS_URL is set/,
+    );
+    expect(() => getConfig({ ...provider, JWT_ISSUER: "https://idp.example.com/" })).toThrow(/JWT_AUDIENCE/);
+    expect(
+      getConfig({ ...provider, JWT_ISSUER: "https://idp.example.com/", JWT_AUDIENCE: "orders" }),
+    ).toMatchObject({ JWT_ISSUER: "https://idp.example.com/", JWT_AUDIENCE: "orders" });
+  });
 });

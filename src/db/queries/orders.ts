@@ -103,3 +103,21 @@ export async function lockOverdueOrder(tx: Tx, orderId: string, now: Date): Prom
     .for("update", { skipLocked: true });
   return row;
 }
+
+/** How many of a user's orders are still pending (awaiting payment, or cash on delivery not yet accepted). */
+export async function countPendingOrders(db: Executor, userId: number): Promise<number> {
+  const [row] = await db
+    .select({ count: sql<number>`count(*)::int` })
+    .from(orders)
+    .where(and(eq(orders.userId, userId), eq(orders.status, "pending")));
+  return row?.count ?? 0;
+}
+
+/**
+ * Serialises the user's order placements until `tx` ends (a transaction-scoped advisory lock keyed
+ * by the user), then counts their pending orders: two checkouts cannot both see room for one more.
+ */
+export async function lockPendingOrderCount(tx: Tx, userId: number): Promise<number> {
+  await tx.execute(sql`SELECT pg_advisory_xact_lock(hashtextextended(${`open-orders:${userId}`}, 0))`);
+  return countPendingOrders(tx, userId);
+}

@@ -1,5 +1,11 @@
 import type { Tx } from "../../db/client.ts";
-import { findOrder, insertOrder, type PaymentRow } from "../../db/queries.ts";
+import {
+  countPendingOrders,
+  findOrder,
+  insertOrder,
+  lockPendingOrderCount,
+  type PaymentRow,
+} from "../../db/queries.ts";
 import { ApiError } from "../../lib/errors.ts";
 import { uuidv7 } from "../../lib/ids.ts";
 import { describeError, log } from "../../lib/log.ts";
@@ -94,8 +100,9 @@ export async function checkout(
   const orderId = uuidv7();
   try {
     const { lines, currency } = await priceCart(deps, lock.value.items);
-    // Reach the database before touching stock: with it down, fail now with nothing reserved.
-    await deps.database.ping();
+    // Checked before touching stock (and so also reaching the database: with it down, fail now with
+    // nothing reserved), and again, under a lock, in the order's transaction.
+    checkOpenOrders(await deps.database.read((db) => countPendingOrders(db, userId)), deps);
     const owed = { database: deps.database, orderId };
     const reserved = await reserveAll(deps.products, lines, owed);
     if (Date.now() - started > CHECKOUT_DEADLINE_MS) {
@@ -137,6 +144,17 @@ export async function checkout(
   }
 }
 
+/** SPEC §4: a user holds at most MAX_OPEN_ORDERS_PER_USER pending orders, so no account can pin stock. */
+function checkOpenOrders(pending: number, deps: OrderDeps): void {
+  const max = deps.config.MAX_OPEN_ORDERS_PER_USER;
+  if (pending >= max) {
+    throw new ApiError(
+      "TOO_MANY_OPEN_ORDERS",
+      `You already have ${max} orders awaiting payment or confirmation; pay for or cancel one first`,
+    );
+  }
+}
+
 /** The order, its items, first history entry, payment attempt, outbox event and idempotency record. */
 async function writeOrder(
   tx: Tx,
@@ -151,6 +169,7 @@ async function writeOrder(
   },
 ): Promise<{ order: Order; payment: PaymentRow; event: OrderEvent }> {
   const { orderId, userId, body, lines, currency } = input;
+  checkOpenOrders(await lockPendingOrderCount(tx, userId), deps);
   const instrument = instrumentOf(body);
   // Millisecond timestamps from here, not now() with microseconds, so the keyset cursor round-trips.
   const now = new Date();
