@@ -14,6 +14,15 @@ export default defineConfig({
           NOTIFICATION_SERVICE_URL: inject<string>("notificationServiceUrl"),
           DATABASE_URL: inject<string>("databaseUrl"),
           DATABASE_WS_PROXY: inject<string>("databaseWsProxy"),
+          // The local Upstash-compatible endpoint over the real Redis, under this run's key prefix.
+          UPSTASH_REDIS_REST_URL: inject<string>("upstashRestUrl"),
+          UPSTASH_REDIS_REST_TOKEN: inject<string>("upstashRestToken"),
+          CACHE_KEY_PREFIX: inject<string>("cacheKeyPrefix"),
+          // Test-only: the same endpoint with its Redis stopped.
+          TEST_UPSTASH_DOWN_REST_URL: inject<string>("upstashDownRestUrl"),
+          // Above production's 250 ms: a loaded 2-core CI box must not turn a healthy Redis into a
+          // miss in the tests that count product-service calls.
+          CACHE_TIMEOUT_MS: "1000",
           // The mock gateway settles quickly, so payment tests need not wait the production 2 s.
           PAYMENT_SETTLE_DELAY_MS: "50",
           // Notification retries wait about 1, 2, 4 … s instead of 5, 10, 20 … s.

@@ -9,6 +9,7 @@ import { applyMigrations, useWsProxy } from "./db.ts";
 import { startEmbeddedPostgres } from "./pglite.ts";
 import { startNotificationService, startProductService, startUserService } from "./services/index.ts";
 import { jwtSecret, loadSettings, ROOT } from "./settings.ts";
+import { startUpstashEndpoint } from "./upstash.ts";
 import { startWsProxy } from "./wsproxy.ts";
 
 const settings = loadSettings();
@@ -33,6 +34,9 @@ for (const key of [
   "NOTIFICATION_RETRY_BASE_SECONDS",
   "UPSTASH_REDIS_REST_URL",
   "UPSTASH_REDIS_REST_TOKEN",
+  "CACHE_KEY_PREFIX",
+  "CACHE_TIMEOUT_MS",
+  "PRODUCT_CACHE_TTL_SECONDS",
   "SERVICE_VERSION",
 ]) {
   if (settings[key]) vars[key] = settings[key];
@@ -68,6 +72,21 @@ try {
   await standIn("NOTIFICATION_SERVICE_URL", "notification service", () =>
     startNotificationService({ port: 0, log: true }),
   );
+
+  // REDIS_URL: a real Redis behind the local Upstash-compatible endpoint. Explicit
+  // UPSTASH_REDIS_REST_URL/TOKEN win; with neither the worker runs without Redis.
+  if (settings.UPSTASH_REDIS_REST_URL) {
+    console.log(`  ${"redis".padEnd(22)} ${settings.UPSTASH_REDIS_REST_URL} (UPSTASH_REDIS_REST_URL)`);
+  } else if (settings.REDIS_URL) {
+    const endpoint = await startUpstashEndpoint({ redisUrl: settings.REDIS_URL });
+    cleanups.push(endpoint.close);
+    vars.UPSTASH_REDIS_REST_URL = endpoint.url;
+    vars.UPSTASH_REDIS_REST_TOKEN = endpoint.token;
+    const shown = settings.REDIS_URL.replace(/\/\/[^@]*@/, "//***@");
+    console.log(`  ${"redis".padEnd(22)} ${endpoint.url} → ${shown} (REDIS_URL, local Upstash endpoint)`);
+  } else {
+    console.log(`  ${"redis".padEnd(22)} none (set REDIS_URL to use one)`);
+  }
 
   let databaseUrl = settings.DATABASE_URL;
   if (!databaseUrl) {

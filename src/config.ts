@@ -54,6 +54,15 @@ const ConfigSchema = z
     NOTIFICATION_RETRY_BASE_SECONDS: z.coerce.number().int().min(1).max(900).default(5),
     UPSTASH_REDIS_REST_URL: optionalString.pipe(url.optional()),
     UPSTASH_REDIS_REST_TOKEN: optionalString,
+    /** Put before every Redis key, so environments (or test runs) can share one database. */
+    CACHE_KEY_PREFIX: z
+      .string()
+      .max(100)
+      .regex(/^[A-Za-z0-9:_.-]*$/, "may hold only letters, digits and : _ . -")
+      .default("order-service:"),
+    /** A Redis call slower than this is a miss: the cache must cost a request little when Redis is slow. */
+    CACHE_TIMEOUT_MS: z.coerce.number().int().min(10).max(2000).default(250),
+    PRODUCT_CACHE_TTL_SECONDS: z.coerce.number().int().min(0).max(3600).default(60),
   })
   // An identity provider's tokens are believed (role included) only if they were minted for us.
   .refine((config) => !config.JWKS_URL || Boolean(config.JWT_ISSUER), {
@@ -67,6 +76,10 @@ const ConfigSchema = z
   .refine((config) => Boolean(config.UPSTASH_REDIS_REST_URL) === Boolean(config.UPSTASH_REDIS_REST_TOKEN), {
     path: ["UPSTASH_REDIS_REST_TOKEN"],
     message: "and UPSTASH_REDIS_REST_URL must be set together",
+  })
+  .refine((config) => config.CACHE_TIMEOUT_MS < config.UPSTREAM_TIMEOUT_MS, {
+    path: ["CACHE_TIMEOUT_MS"],
+    message: "must be below UPSTREAM_TIMEOUT_MS (a cache lookup must never cost more than the call it saves)",
   });
 
 export type Config = z.infer<typeof ConfigSchema>;

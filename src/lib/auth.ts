@@ -35,6 +35,8 @@ const UserId = z
   ])
   .pipe(z.number().int().positive().max(Number.MAX_SAFE_INTEGER));
 const RoleClaim = z.enum(["USER", "ADMIN"]);
+/** A cached user-service answer; an entry of any other shape is a miss. */
+const CachedUser = z.object({ id: UserId, role: RoleClaim }) satisfies z.ZodType<AuthUser>;
 
 /** What jose throws for a token that is bad (as opposed to keys that could not be fetched). */
 const TOKEN_ERRORS = [
@@ -112,13 +114,13 @@ export async function authenticate(token: string, { config, users, cache }: Auth
   if (userId.success && role.success) return { id: userId.data, role: role.data };
 
   const cacheKey = `auth:v1:${await sha256Hex(token)}`;
-  const cached = await cache.get<AuthUser>(cacheKey);
+  const cached = await cache.get(cacheKey, CachedUser);
   if (cached) return cached;
 
   const validated = await users.validate(token);
   const user: AuthUser = { id: validated.userId, role: validated.role };
   const ttlSeconds = (payload.exp ?? 0) - Math.floor(Date.now() / 1000);
-  if (ttlSeconds > 0) await cache.set(cacheKey, user, ttlSeconds);
+  if (ttlSeconds > 0) cache.set(cacheKey, user, ttlSeconds);
   return user;
 }
 

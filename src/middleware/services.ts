@@ -3,7 +3,7 @@ import type { AppEnv } from "../app-env.ts";
 import { createServices } from "../services/index.ts";
 
 export const services = createMiddleware<AppEnv>(async (c, next) => {
-  const services = createServices(c.env);
+  const services = createServices(c.env, (work) => c.executionCtx.waitUntil(work));
   c.set("services", services);
   try {
     await next();

@@ -2,7 +2,7 @@ import type { Services } from "../app-env.ts";
 import { outboxBacklog } from "../db/queries.ts";
 
 export interface DependencyState {
-  status: "up" | "down";
+  status: "up" | "down" | "not_configured";
   required: boolean;
   latencyMs: number;
   error?: string;
@@ -46,7 +46,10 @@ export async function checkReadiness(services: Services) {
       }
     }),
   );
-  const dependencies = Object.fromEntries(results);
+  const dependencies: Record<string, DependencyState> = Object.fromEntries(results);
+  if (!services.config.UPSTASH_REDIS_REST_URL) {
+    dependencies.redis = { status: "not_configured", required: false, latencyMs: 0 };
+  }
   const down = results.filter(([, state]) => state.status === "down");
   const status = down.some(([, state]) => state.required)
     ? "unavailable"

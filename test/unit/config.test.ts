@@ -42,6 +42,21 @@ describe("config", () => {
     );
   });
 
+  it("defaults the cache settings and keeps a Redis call cheaper than the call it saves", () => {
+    expect(getConfig({ ...valid })).toMatchObject({
+      CACHE_KEY_PREFIX: "order-service:",
+      CACHE_TIMEOUT_MS: 250,
+      PRODUCT_CACHE_TTL_SECONDS: 60,
+    });
+    expect(() => getConfig({ ...valid, CACHE_TIMEOUT_MS: "2000", UPSTREAM_TIMEOUT_MS: "1000" })).toThrow(
+      /CACHE_TIMEOUT_MS must be below UPSTREAM_TIMEOUT_MS/,
+    );
+    expect(() => getConfig({ ...valid, CACHE_KEY_PREFIX: "bad prefix*" })).toThrow(/CACHE_KEY_PREFIX/);
+    expect(() => getConfig({ ...valid, PRODUCT_CACHE_TTL_SECONDS: "-1" })).toThrow(
+      /PRODUCT_CACHE_TTL_SECONDS/,
+    );
+  });
+
   it("requires an issuer and an audience for an identity provider's tokens", () => {
     const provider = { ...valid, JWKS_URL: "https://idp.example.com/jwks.json" };
     expect(() => getConfig(provider)).toThrow(

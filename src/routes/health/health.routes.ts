@@ -8,7 +8,7 @@ export const LivenessSchema = z
   .openapi("Liveness");
 
 const DependencySchema = z.object({
-  status: z.enum(["up", "down"]),
+  status: z.enum(["up", "down", "not_configured"]),
   required: z.boolean(),
   latencyMs: z.number().int(),
   error: z.string().optional(),
