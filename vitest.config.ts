@@ -15,8 +15,19 @@ export default defineConfig({
           DATABASE_URL: inject<string>("databaseUrl"),
           DATABASE_WS_PROXY: inject<string>("databaseWsProxy"),
           DATABASE_HTTP_ENDPOINT: inject<string>("databaseHttpEndpoint"),
+          // The local Upstash-compatible endpoint over the real Redis, under this run's key prefix.
+          UPSTASH_REDIS_REST_URL: inject<string>("upstashRestUrl"),
+          UPSTASH_REDIS_REST_TOKEN: inject<string>("upstashRestToken"),
+          CACHE_KEY_PREFIX: inject<string>("cacheKeyPrefix"),
+          // Test-only: the same endpoint with its Redis stopped.
+          TEST_UPSTASH_DOWN_REST_URL: inject<string>("upstashDownRestUrl"),
+          // Above production's 250 ms: a loaded 2-core CI box must not turn a healthy Redis into a
+          // miss in the tests that count product-service calls.
+          CACHE_TIMEOUT_MS: "1000",
           // The mock gateway settles quickly, so payment tests need not wait the production 2 s.
           PAYMENT_SETTLE_DELAY_MS: "50",
+          // Notification retries wait about 1, 2, 4 … s instead of 5, 10, 20 … s.
+          NOTIFICATION_RETRY_BASE_SECONDS: "1",
           // The production deadline: a loaded 2-core CI box must never turn a healthy call into a 503.
           UPSTREAM_TIMEOUT_MS: "3000",
           CORS_ORIGINS: "https://shop.example.com",

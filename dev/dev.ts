@@ -10,6 +10,7 @@ import { startEmbeddedPostgres } from "./pglite.ts";
 import { startNotificationService, startProductService, startUserService } from "./services/index.ts";
 import { jwtSecret, loadSettings, ROOT } from "./settings.ts";
 import { startSqlHttp } from "./sqlhttp.ts";
+import { startUpstashEndpoint } from "./upstash.ts";
 import { startWsProxy } from "./wsproxy.ts";
 
 const settings = loadSettings();
@@ -20,6 +21,8 @@ const vars: Record<string, string> = { JWT_SECRET: jwtSecret(settings) };
 // Everything the worker's config knows, passed through from the environment or .dev.vars.
 for (const key of [
   "JWKS_URL",
+  "JWT_ISSUER",
+  "JWT_AUDIENCE",
   "JWT_CLOCK_TOLERANCE_SECONDS",
   "UPSTREAM_TIMEOUT_MS",
   "DEFAULT_CURRENCY",
@@ -27,9 +30,14 @@ for (const key of [
   "RATE_LIMIT_USER_PER_MIN",
   "RATE_LIMIT_IP_PER_MIN",
   "PAYMENT_TIMEOUT_MINUTES",
+  "MAX_OPEN_ORDERS_PER_USER",
   "PAYMENT_SETTLE_DELAY_MS",
+  "NOTIFICATION_RETRY_BASE_SECONDS",
   "UPSTASH_REDIS_REST_URL",
   "UPSTASH_REDIS_REST_TOKEN",
+  "CACHE_KEY_PREFIX",
+  "CACHE_TIMEOUT_MS",
+  "PRODUCT_CACHE_TTL_SECONDS",
   "SERVICE_VERSION",
 ]) {
   if (settings[key]) vars[key] = settings[key];
@@ -63,8 +71,23 @@ try {
     startUserService({ port: 0, jwtSecret: vars.JWT_SECRET as string }),
   );
   await standIn("NOTIFICATION_SERVICE_URL", "notification service", () =>
-    startNotificationService({ port: 0 }),
+    startNotificationService({ port: 0, log: true }),
   );
+
+  // REDIS_URL: a real Redis behind the local Upstash-compatible endpoint. Explicit
+  // UPSTASH_REDIS_REST_URL/TOKEN win; with neither the worker runs without Redis.
+  if (settings.UPSTASH_REDIS_REST_URL) {
+    console.log(`  ${"redis".padEnd(22)} ${settings.UPSTASH_REDIS_REST_URL} (UPSTASH_REDIS_REST_URL)`);
+  } else if (settings.REDIS_URL) {
+    const endpoint = await startUpstashEndpoint({ redisUrl: settings.REDIS_URL });
+    cleanups.push(endpoint.close);
+    vars.UPSTASH_REDIS_REST_URL = endpoint.url;
+    vars.UPSTASH_REDIS_REST_TOKEN = endpoint.token;
+    const shown = settings.REDIS_URL.replace(/\/\/[^@]*@/, "//***@");
+    console.log(`  ${"redis".padEnd(22)} ${endpoint.url} → ${shown} (REDIS_URL, local Upstash endpoint)`);
+  } else {
+    console.log(`  ${"redis".padEnd(22)} none (set REDIS_URL to use one)`);
+  }
 
   let databaseUrl = settings.DATABASE_URL;
   if (!databaseUrl) {

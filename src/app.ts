@@ -1,3 +1,4 @@
+import { except } from "hono/combine";
 import { requestId } from "hono/request-id";
 import { createRouter } from "./lib/openapi.ts";
 import { requireAuth } from "./middleware/auth.ts";
@@ -7,12 +8,36 @@ import { notFound, onError } from "./middleware/error-handler.ts";
 import { ipRateLimit, userRateLimit } from "./middleware/rate-limit.ts";
 import { requestLog } from "./middleware/request-log.ts";
 import { services } from "./middleware/services.ts";
+import { adminRouter } from "./routes/admin/admin.index.ts";
 import { cartRouter } from "./routes/cart/cart.index.ts";
 import { healthRouter } from "./routes/health/health.index.ts";
+import { liveRouter } from "./routes/live/live.index.ts";
 import { mountDocs } from "./routes/meta/docs.ts";
+import { mountLivePage } from "./routes/meta/live-page.ts";
 import { ordersRouter } from "./routes/orders/orders.index.ts";
+import { LiveEventSchema } from "./schemas/live.ts";
 
 const API_TITLE = "Order Service API";
+
+/** The live WebSocket authenticates with its ticket: a browser cannot send a bearer token there. */
+const isLiveSocket = (c: { req: { method: string; path: string } }) =>
+  c.req.method === "GET" && c.req.path === "/api/orders/live";
+
+/** The OpenAPI 3.1 document of `app`: served at /openapi.json, and linted in CI (dev/openapi.ts). */
+export function openApiDocument(app: ReturnType<typeof createRouter>, version: string) {
+  return app.getOpenAPI31Document({
+    openapi: "3.1.0",
+    info: {
+      title: API_TITLE,
+      version,
+      description:
+        "Carts, orders, mocked payments, order tracking, notifications and live order status. Money is an " +
+        "integer in minor units next to a currency code.",
+      license: { name: "Proprietary" },
+    },
+    servers: [{ url: "/", description: "This deployment" }],
+  });
+}
 
 export function createApp() {
   const app = createRouter();
@@ -27,12 +52,15 @@ export function createApp() {
   });
   app.use(bodyLimit);
   app.use("/api/*", ipRateLimit);
-  app.use("/api/*", requireAuth);
+  app.use("/api/*", except(isLiveSocket, requireAuth));
   app.use("/api/*", userRateLimit);
 
   app.route("/", healthRouter);
   app.route("/", cartRouter);
+  // Before the orders router, whose /api/orders/{order_id} would take "live" for an order id.
+  app.route("/", liveRouter);
   app.route("/", ordersRouter);
+  app.route("/", adminRouter);
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearerAuth", {
     type: "http",
@@ -41,16 +69,22 @@ export function createApp() {
     description:
       "HS256 tokens from the user service, or RS256/ES256 tokens from the JWKS_URL identity provider",
   });
-  app.doc31("/openapi.json", (c) => ({
-    openapi: "3.1.0",
-    info: {
-      title: API_TITLE,
-      version: c.var.services.config.SERVICE_VERSION,
-      description:
-        "Carts, orders, mocked payments and order tracking. Money is an integer in minor units next to a currency code.",
-    },
-  }));
+  app.openAPIRegistry.registerComponent("securitySchemes", "liveTicket", {
+    type: "apiKey",
+    in: "query",
+    name: "ticket",
+    description: "A single-use ticket from POST /api/orders/live/ticket, valid 30 s",
+  });
+  app.openAPIRegistry.register("LiveOrderEvent", LiveEventSchema);
+  // Generated once per isolate (the routes never change while it lives), not on every request.
+  let document: { version: string; body: ReturnType<typeof openApiDocument> } | undefined;
+  app.get("/openapi.json", (c) => {
+    const version = c.var.services.config.SERVICE_VERSION;
+    if (document?.version !== version) document = { version, body: openApiDocument(app, version) };
+    return c.json(document.body);
+  });
   mountDocs(app);
+  mountLivePage(app);
 
   app.onError(onError);
   app.notFound(notFound);

@@ -17,6 +17,9 @@ const ConfigSchema = z
       // HS256 with a short secret can be brute-forced offline from any token.
       .refine((secret) => new TextEncoder().encode(secret).length >= 32, "must be at least 32 bytes long"),
     JWKS_URL: optionalString.pipe(url.optional()),
+    /** The `iss` and `aud` the identity provider's tokens must carry (HS256 tokens too, when set without JWKS_URL). */
+    JWT_ISSUER: optionalString,
+    JWT_AUDIENCE: optionalString,
     JWT_CLOCK_TOLERANCE_SECONDS: z.coerce.number().int().min(0).max(300).default(30),
     PRODUCT_SERVICE_URL: url,
     USER_SERVICE_URL: url,
@@ -39,6 +42,8 @@ const ConfigSchema = z
     RATE_LIMIT_USER_PER_MIN: perMinute(120),
     RATE_LIMIT_IP_PER_MIN: perMinute(600),
     PAYMENT_TIMEOUT_MINUTES: z.coerce.number().int().min(1).default(30),
+    /** Orders one user may hold in status pending at once, so that no account can pin a product's stock. */
+    MAX_OPEN_ORDERS_PER_USER: z.coerce.number().int().min(1).max(1000).default(5),
     DATABASE_URL: z
       .string({ error: "is required" })
       .regex(/^postgres(ql)?:\/\//, "must be a postgres:// URL"),
@@ -47,12 +52,36 @@ const ConfigSchema = z
     /** Local development only: a SQL-over-HTTP endpoint (dev/sqlhttp.ts) standing in for Neon's. */
     DATABASE_HTTP_ENDPOINT: optionalString.pipe(url.optional()),
     PAYMENT_SETTLE_DELAY_MS: z.coerce.number().int().min(0).max(600_000).default(2000),
+    /** The first retry of a failed notification waits about this long; each next one twice as long. */
+    NOTIFICATION_RETRY_BASE_SECONDS: z.coerce.number().int().min(1).max(900).default(5),
     UPSTASH_REDIS_REST_URL: optionalString.pipe(url.optional()),
     UPSTASH_REDIS_REST_TOKEN: optionalString,
+    /** Put before every Redis key, so environments (or test runs) can share one database. */
+    CACHE_KEY_PREFIX: z
+      .string()
+      .max(100)
+      .regex(/^[A-Za-z0-9:_.-]*$/, "may hold only letters, digits and : _ . -")
+      .default("order-service:"),
+    /** A Redis call slower than this is a miss: the cache must cost a request little when Redis is slow. */
+    CACHE_TIMEOUT_MS: z.coerce.number().int().min(10).max(2000).default(250),
+    PRODUCT_CACHE_TTL_SECONDS: z.coerce.number().int().min(0).max(3600).default(60),
+  })
+  // An identity provider's tokens are believed (role included) only if they were minted for us.
+  .refine((config) => !config.JWKS_URL || Boolean(config.JWT_ISSUER), {
+    path: ["JWT_ISSUER"],
+    message: "is required when JWKS_URL is set",
+  })
+  .refine((config) => !config.JWKS_URL || Boolean(config.JWT_AUDIENCE), {
+    path: ["JWT_AUDIENCE"],
+    message: "is required when JWKS_URL is set",
   })
   .refine((config) => Boolean(config.UPSTASH_REDIS_REST_URL) === Boolean(config.UPSTASH_REDIS_REST_TOKEN), {
     path: ["UPSTASH_REDIS_REST_TOKEN"],
     message: "and UPSTASH_REDIS_REST_URL must be set together",
+  })
+  .refine((config) => config.CACHE_TIMEOUT_MS < config.UPSTREAM_TIMEOUT_MS, {
+    path: ["CACHE_TIMEOUT_MS"],
+    message: "must be below UPSTREAM_TIMEOUT_MS (a cache lookup must never cost more than the call it saves)",
   });
 
 export type Config = z.infer<typeof ConfigSchema>;

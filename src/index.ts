@@ -1,6 +1,7 @@
 import { env } from "cloudflare:workers";
 import { createApp } from "./app.ts";
 import { getConfig } from "./config.ts";
+import { handleQueue } from "./queues/index.ts";
 import { runSweep } from "./services/sweep.ts";
 
 export { CartObject } from "./durable-objects/cart-object.ts";
@@ -15,6 +16,7 @@ const app = createApp();
 
 export default {
   fetch: app.fetch,
+  queue: (batch, env, _ctx: ExecutionContext) => handleQueue(batch, env),
   scheduled: (_controller, env, ctx) => {
     ctx.waitUntil(runSweep(env));
   },

@@ -11,5 +11,11 @@ declare namespace Cloudflare {
     DATABASE_URL: string;
     DATABASE_WS_PROXY: string;
     DATABASE_HTTP_ENDPOINT: string;
+    /** Empty when no Redis answered (outside CI): the cache tests skip then. */
+    UPSTASH_REDIS_REST_URL: string;
+    UPSTASH_REDIS_REST_TOKEN: string;
+    CACHE_KEY_PREFIX: string;
+    CACHE_TIMEOUT_MS: string;
+    TEST_UPSTASH_DOWN_REST_URL: string;
   }
 }

@@ -13,7 +13,7 @@ import {
   serve,
 } from "./http.ts";
 
-const FaultSchema = z.enum(["error", "slow", "malformed", "garbage", "reset"]);
+const FaultSchema = z.enum(["error", "slow", "lag", "malformed", "garbage", "reset"]);
 export type Fault = z.infer<typeof FaultSchema>;
 
 // `stock` faults every stock change; `release` only increments (so a test can let a reservation
@@ -58,6 +58,8 @@ export interface Product {
 
 /** How long a "slow" fault holds its answer: well past any sane client timeout. */
 const SLOW_MS = 10_000;
+/** A "lag" answers correctly, but late enough that concurrent callers overlap (well within timeouts). */
+const LAG_MS = 400;
 
 function seedCatalog(): Map<string, Product> {
   const seed: Product[] = [
@@ -123,6 +125,9 @@ async function playFault(ctx: Context, fault: Fault | undefined): Promise<boolea
     case "slow":
       await ctx.delay(SLOW_MS);
       return false;
+    case "lag":
+      await ctx.delay(LAG_MS);
+      return false;
     case "error":
       send(
         ctx.res,
@@ -145,6 +150,8 @@ async function playFault(ctx: Context, fault: Fault | undefined): Promise<boolea
 
 export async function startProductService(opts: ServiceOptions = {}): Promise<RunningService> {
   const catalog = seedCatalog();
+  // GET /api/products/{id} calls per product, so tests (and a developer) can see what the cache saves.
+  const reads = new Map<string, number>();
   const find = (id: string | undefined): Product => {
     const p = id === undefined ? undefined : catalog.get(id);
     if (!p) throw new HttpError(404, "Product not found");
@@ -154,6 +161,8 @@ export async function startProductService(opts: ServiceOptions = {}): Promise<Ru
   const router = new Router()
     .on("GET", "/health", ({ res }) => sendJson(res, 200, { status: "ok" }))
     .on("GET", "/api/products/:id", async (ctx) => {
+      const id = ctx.params.id ?? "";
+      reads.set(id, (reads.get(id) ?? 0) + 1);
       if (await playFault(ctx, find(ctx.params.id).faults.get)) return;
       sendJson(ctx.res, 200, { success: true, data: publicView(find(ctx.params.id)) });
     })
@@ -186,6 +195,9 @@ export async function startProductService(opts: ServiceOptions = {}): Promise<Ru
       sendJson(res, 201, p);
     })
     .on("GET", "/__admin/products/:id", ({ res, params }) => sendJson(res, 200, find(params.id)))
+    .on("GET", "/__admin/products/:id/reads", ({ res, params }) =>
+      sendJson(res, 200, { reads: reads.get(params.id ?? "") ?? 0 }),
+    )
     .on("PATCH", "/__admin/products/:id", async ({ req, res, params }) => {
       find(params.id);
       const patch = parse(ProductPatch, await readJson(req));

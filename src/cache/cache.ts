@@ -1,67 +1,28 @@
-import { Redis } from "@upstash/redis/cloudflare";
+import type { z } from "zod";
 import type { Config } from "../config.ts";
-import { describeError, log } from "../lib/log.ts";
+import { RedisCache } from "./redis-cache.ts";
 
 /**
- * A best-effort cache for hot reads. The service is correct without it: a miss, an outage or a
- * slow answer all read as "not cached".
+ * A best-effort cache for hot reads. The service is correct without it: a miss, an outage, a slow
+ * answer or an entry of the wrong shape all read as "not cached", and writes happen in the
+ * background, so a cache never fails or delays a request.
  */
 export interface Cache {
-  get<T>(key: string): Promise<T | null>;
-  set(key: string, value: unknown, ttlSeconds: number): Promise<void>;
+  /** The entry under `key` if it parses with `schema`; null otherwise. */
+  get<T>(key: string, schema: z.ZodType<T>): Promise<T | null>;
+  /** Stores in the background (the request's waitUntil): never awaited, never throws. */
+  set(key: string, value: unknown, ttlSeconds: number): void;
   /** For readiness: throws when the cache cannot answer. */
   ping(): Promise<void>;
 }
 
-/** Redis is a shortcut, never worth waiting for: past this a lookup counts as a miss. */
-const REDIS_DEADLINE_MS = 250;
+/** Work that must finish after the response is sent: a request's `ctx.waitUntil`. */
+export type Background = (work: Promise<unknown>) => void;
 
-export class RedisCache implements Cache {
-  private readonly redis: Redis;
-
-  constructor(url: string, token: string) {
-    this.redis = new Redis({
-      url,
-      token,
-      retry: false,
-      enableTelemetry: false,
-      automaticDeserialization: true,
-    });
-  }
-
-  async get<T>(key: string): Promise<T | null> {
-    return this.bestEffort("get", () => this.redis.get<T>(key), null);
-  }
-
-  async set(key: string, value: unknown, ttlSeconds: number): Promise<void> {
-    await this.bestEffort(
-      "set",
-      () => this.redis.set(key, value, { ex: Math.max(1, Math.floor(ttlSeconds)) }),
-      null,
-    );
-  }
-
-  async ping(): Promise<void> {
-    if ((await this.bestEffort("ping", () => this.redis.ping(), null)) === null) {
-      throw new Error("Redis did not answer");
-    }
-  }
-
-  private async bestEffort<T, F>(op: string, run: () => Promise<T>, fallback: F): Promise<T | F> {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const deadline = new Promise<F>((resolve) => {
-      timer = setTimeout(() => resolve(fallback), REDIS_DEADLINE_MS);
-    });
-    try {
-      return await Promise.race([run(), deadline]);
-    } catch (error) {
-      log("warn", "cache unavailable", { op, ...describeError(error) });
-      return fallback;
-    } finally {
-      clearTimeout(timer);
-    }
-  }
-}
+/** Outside a request (nothing to wait for it): run it, and let no failure escape. */
+export const detached: Background = (work) => {
+  work.catch(() => {});
+};
 
 /** Used when no Redis is configured: a small per-isolate map with expiry. */
 export class MemoryCache implements Cache {
@@ -75,17 +36,18 @@ export class MemoryCache implements Cache {
 
   async ping(): Promise<void> {}
 
-  async get<T>(key: string): Promise<T | null> {
+  async get<T>(key: string, schema: z.ZodType<T>): Promise<T | null> {
     const entry = this.entries.get(key);
     if (!entry) return null;
     if (entry.expiresAt <= Date.now()) {
       this.entries.delete(key);
       return null;
     }
-    return entry.value as T;
+    const parsed = schema.safeParse(entry.value);
+    return parsed.success ? parsed.data : null;
   }
 
-  async set(key: string, value: unknown, ttlSeconds: number): Promise<void> {
+  set(key: string, value: unknown, ttlSeconds: number): void {
     if (this.entries.size >= this.maxEntries) {
       const oldest = this.entries.keys().next().value;
       if (oldest !== undefined) this.entries.delete(oldest);
@@ -96,9 +58,15 @@ export class MemoryCache implements Cache {
 
 const memoryCache = new MemoryCache();
 
-export function createCache(config: Config): Cache {
+export function createCache(config: Config, background: Background = detached): Cache {
   if (config.UPSTASH_REDIS_REST_URL && config.UPSTASH_REDIS_REST_TOKEN) {
-    return new RedisCache(config.UPSTASH_REDIS_REST_URL, config.UPSTASH_REDIS_REST_TOKEN);
+    return new RedisCache({
+      url: config.UPSTASH_REDIS_REST_URL,
+      token: config.UPSTASH_REDIS_REST_TOKEN,
+      keyPrefix: config.CACHE_KEY_PREFIX,
+      timeoutMs: config.CACHE_TIMEOUT_MS,
+      background,
+    });
   }
   return memoryCache;
 }

@@ -91,9 +91,20 @@ export class Database {
     return this.instance;
   }
 
-  /** One transaction; a database that cannot be reached becomes 503 DATABASE_UNAVAILABLE. */
+  /**
+   * One transaction; a database that cannot be reached becomes 503 DATABASE_UNAVAILABLE. A deadlock
+   * or serialization failure (SQLSTATE class 40) rolled everything back, so the work runs once more
+   * before the request gives up.
+   */
   transaction<T>(work: (tx: Tx) => Promise<T>): Promise<T> {
-    return withDatabase(() => this.db.transaction(work));
+    return withDatabase(async () => {
+      try {
+        return await this.db.transaction(work);
+      } catch (error) {
+        if (!isRollback(error)) throw error;
+        return this.db.transaction(work);
+      }
+    });
   }
 
   /** Statements outside a transaction over the Pool, with the same error mapping. */
@@ -127,6 +138,14 @@ export class Database {
  */
 const UNAVAILABLE_CLASSES = new Set(["08", "40", "53", "57", "58", "XX"]);
 const PROGRAMMING_ERRORS = [TypeError, RangeError, ReferenceError, SyntaxError];
+
+/** A transaction the database rolled back to resolve a conflict (deadlock, serialization failure). */
+function isRollback(error: unknown): boolean {
+  const code = (error as { code?: unknown })?.code;
+  if (typeof code === "string") return code.startsWith("40");
+  const cause = (error as { cause?: unknown })?.cause;
+  return cause ? isRollback(cause) : false;
+}
 
 /** Whether an error thrown by the driver means the database cannot be reached or has gone away. */
 export function isUnavailable(error: unknown): boolean {

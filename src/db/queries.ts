@@ -2,5 +2,6 @@
 export * from "./queries/idempotency.ts";
 export * from "./queries/order-reads.ts";
 export * from "./queries/orders.ts";
+export * from "./queries/outbox.ts";
 export * from "./queries/payments.ts";
 export * from "./queries/stock.ts";

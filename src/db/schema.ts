@@ -132,9 +132,16 @@ export const payments = pgTable(
     declineReason: text("decline_reason"),
     createdAt: timestamp("created_at", { withTimezone: true, mode: "date" }).notNull().defaultNow(),
     settledAt: timestamp("settled_at", { withTimezone: true, mode: "date" }),
+    /** Re-submissions to a gateway that never acknowledged the attempt; each waits longer for the next. */
+    resubmissions: integer("resubmissions").notNull().default(0),
+    resubmittedAt: timestamp("resubmitted_at", { withTimezone: true, mode: "date" }),
   },
   (table) => [
     index("payments_order_idx").on(table.orderId, table.attempt),
+    // The sweep's look-up of gateway attempts still pending: few rows, so a small partial index.
+    index("payments_pending_idx")
+      .on(table.createdAt)
+      .where(sql`${table.status} = 'pending' AND ${table.method} <> 'cash_on_delivery'`),
     check("payments_status_check", sql`${table.status} IN (${inList(ATTEMPT_STATUSES)})`),
   ],
 );
@@ -175,8 +182,34 @@ export const outbox = pgTable(
   },
   (table) => [
     index("outbox_unpublished_idx").on(table.createdAt).where(sql`${table.publishedAt} IS NULL`),
+    // Serves the sweep's pruning of events relayed longer ago than the retention period.
+    index("outbox_published_idx").on(table.publishedAt).where(sql`${table.publishedAt} IS NOT NULL`),
     check("outbox_type_check", sql`${table.type} IN (${inList(OUTBOX_TYPES)})`),
   ],
+);
+
+/**
+ * Notifications the consumer gave up on (a permanent refusal, a malformed message, or retries
+ * exhausted), kept for operators to list and replay. The id is the event's id, so a replayed event
+ * that dies again updates its row; a message that was not an event is keyed by its queue message id.
+ */
+export const deadLetters = pgTable(
+  "dead_letters",
+  {
+    id: text("id").primaryKey(),
+    /** Null when the message was not a well-formed event (it cannot be replayed). */
+    eventType: text("event_type").$type<OutboxType>(),
+    orderId: text("order_id"),
+    userId: bigint("user_id", { mode: "number" }),
+    /** The message body exactly as the queue delivered it. */
+    body: jsonb("body").$type<unknown>(),
+    attempts: integer("attempts").notNull(),
+    lastError: text("last_error").notNull(),
+    failedAt: timestamp("failed_at", { withTimezone: true, mode: "date" }).notNull().defaultNow(),
+    replayedAt: timestamp("replayed_at", { withTimezone: true, mode: "date" }),
+    replays: integer("replays").notNull().default(0),
+  },
+  (table) => [index("dead_letters_failed_idx").on(table.failedAt.desc(), table.id.desc())],
 );
 
 /**
@@ -191,6 +224,13 @@ export const stockReleases = pgTable(
     productId: text("product_id").notNull(),
     quantity: integer("quantity").notNull(),
     createdAt: timestamp("created_at", { withTimezone: true, mode: "date" }).notNull().defaultNow(),
+    /**
+     * When a worker took this release on, committed before it calls the product service: a release is
+     * claimed once. Claimed but never released means the worker died or the call's outcome is unknown:
+     * in doubt, for an operator (the delta is not idempotent, so it is never retried blindly).
+     */
+    claimedAt: timestamp("claimed_at", { withTimezone: true, mode: "date" }),
+    /** When the product service confirmed the release. */
     releasedAt: timestamp("released_at", { withTimezone: true, mode: "date" }),
     /** Refusals so far; each pushes the next attempt further out, so stuck ones never block the rest. */
     attempts: integer("attempts").notNull().default(0),
@@ -198,6 +238,11 @@ export const stockReleases = pgTable(
   },
   (table) => [
     primaryKey({ columns: [table.orderId, table.productId] }),
-    index("stock_releases_due_idx").on(table.nextAttemptAt).where(sql`${table.releasedAt} IS NULL`),
+    index("stock_releases_due_idx")
+      .on(table.nextAttemptAt)
+      .where(sql`${table.releasedAt} IS NULL AND ${table.claimedAt} IS NULL`),
+    index("stock_releases_claimed_idx")
+      .on(table.claimedAt)
+      .where(sql`${table.releasedAt} IS NULL AND ${table.claimedAt} IS NOT NULL`),
   ],
 );

@@ -1,4 +1,5 @@
 import { DurableObject } from "cloudflare:workers";
+import type { LiveEvent } from "../queues/messages.ts";
 import {
   type Cart,
   type CartItem,
@@ -7,7 +8,8 @@ import {
   MAX_LINE_QUANTITY,
   type ProductSnapshot,
 } from "../schemas/cart.ts";
-import { CART_SCHEMA, type ItemRow, reject, toCartItem } from "./cart-storage.ts";
+import { type ItemRow, migrateCartSchema, reject, toCartItem } from "./cart-storage.ts";
+import { LiveChannel } from "./live-channel.ts";
 
 /** Carts nobody touched for this long are emptied by the object's alarm (SPEC §4). */
 export const CART_TTL_MS = 30 * 24 * 60 * 60 * 1000;
@@ -26,7 +28,8 @@ export interface AddResult {
 }
 
 /**
- * One user's cart, in the object's SQLite storage. Every RPC method runs its read-modify-write
+ * One user's object: their cart, in the object's SQLite storage, and their live order-status
+ * sockets (live-channel.ts). Every RPC method runs its read-modify-write
  * synchronously: input gates do not hold across non-storage awaits, so the worker fetches product
  * data *before* calling in, and nothing here awaits between reading and writing.
  *
@@ -34,11 +37,31 @@ export interface AddResult {
  */
 export class CartObject extends DurableObject<Env> {
   private readonly sql: SqlStorage;
+  private readonly live: LiveChannel;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.sql = ctx.storage.sql;
-    this.sql.exec(CART_SCHEMA);
+    migrateCartSchema(this.sql);
+    this.live = new LiveChannel(ctx);
+  }
+
+  issueLiveTicket(hash: string, expiresAt: number): void {
+    this.live.issue(hash, expiresAt);
+  }
+
+  /** The WebSocket upgrade for live status; the worker checked the request and hashed its ticket. */
+  override fetch(request: Request): Response {
+    return this.live.connect(request.headers.get("x-live-ticket-hash"));
+  }
+
+  pushLive(events: LiveEvent[]): number {
+    return this.live.push(events);
+  }
+
+  override webSocketClose(socket: WebSocket, code: number, reason: string): void {
+    // 1005 and 1006 say "no code": they cannot be sent back.
+    socket.close(code === 1005 || code === 1006 ? 1000 : code, reason);
   }
 
   getCart(userId: number, defaultCurrency: string): Cart {
@@ -203,26 +226,67 @@ export class CartObject extends DurableObject<Env> {
   }
 
   /**
-   * Starts a checkout: answers the lines to order and a token, or refuses while another checkout of
-   * this cart is in progress, so that concurrent checkouts of one cart yield one order.
+   * Starts a checkout of the order `orderId`: answers the lines to order and a token, or refuses
+   * while another checkout of this cart is in progress, so that concurrent checkouts of one cart
+   * yield one order. Taking over a lapsed lock records that checkout's order as unsettled: it may
+   * have been placed without its lines leaving the cart. Unsettled orders are answered too, for the
+   * worker to look up and settle (settleCheckouts) before ordering anything.
    */
-  beginCheckout(lockMs: number): CartResult<{ token: string; items: CartItem[] }> {
+  beginCheckout(
+    lockMs: number,
+    orderId: string,
+  ): CartResult<{ token: string; items: CartItem[]; unsettled: string[] }> {
     return this.ctx.storage.transactionSync(() => {
       const now = Date.now();
-      const lock = this.sql.exec<{ expires_at: number }>("SELECT expires_at FROM checkout_lock").toArray()[0];
+      const lock = this.sql
+        .exec<{ expires_at: number; order_id: string | null }>(
+          "SELECT expires_at, order_id FROM checkout_lock",
+        )
+        .toArray()[0];
       if (lock && lock.expires_at > now) {
         return reject("CHECKOUT_IN_PROGRESS", "A checkout of this cart is already in progress");
       }
+      if (lock?.order_id) {
+        this.sql.exec("INSERT OR IGNORE INTO unsettled_checkouts (order_id) VALUES (?)", lock.order_id);
+      }
+      const unsettled = this.sql
+        .exec<{ order_id: string }>("SELECT order_id FROM unsettled_checkouts")
+        .toArray()
+        .map((row) => row.order_id);
       const items = this.items();
-      if (items.length === 0) return reject("EMPTY_CART", "The cart is empty");
+      if (items.length === 0 && unsettled.length === 0) return reject("EMPTY_CART", "The cart is empty");
       const token = crypto.randomUUID();
       this.sql.exec(
-        `INSERT INTO checkout_lock (id, token, expires_at) VALUES (1, ?, ?)
-         ON CONFLICT (id) DO UPDATE SET token = excluded.token, expires_at = excluded.expires_at`,
+        `INSERT INTO checkout_lock (id, token, expires_at, order_id) VALUES (1, ?, ?, ?)
+         ON CONFLICT (id) DO UPDATE SET
+           token = excluded.token, expires_at = excluded.expires_at, order_id = excluded.order_id`,
         token,
         now + lockMs,
+        orderId,
       );
-      return { ok: true, value: { token, items } };
+      return { ok: true, value: { token, items, unsettled } };
+    });
+  }
+
+  /**
+   * Settles lapsed checkouts the worker looked up: the lines of those whose order was placed leave
+   * the cart (`lines`), the others (`null`) simply stop being unsettled. Answers the cart's lines as
+   * they now are, or null if this checkout no longer holds the lock.
+   */
+  settleCheckouts(
+    userId: number,
+    token: string,
+    settled: { orderId: string; lines: { productId: string; quantity: number }[] | null }[],
+  ): CartItem[] | null {
+    return this.ctx.storage.transactionSync(() => {
+      if (this.sql.exec("SELECT 1 FROM checkout_lock WHERE token = ?", token).toArray().length === 0)
+        return null;
+      for (const { orderId, lines } of settled) {
+        if (lines) this.removeOrdered(lines);
+        this.sql.exec("DELETE FROM unsettled_checkouts WHERE order_id = ?", orderId);
+      }
+      if (settled.some(({ lines }) => lines)) this.touch(userId);
+      return this.items();
     });
   }
 
@@ -240,20 +304,25 @@ export class CartObject extends DurableObject<Env> {
       // would take away units added since.
       if (this.sql.exec("DELETE FROM checkout_lock WHERE token = ?", token).rowsWritten === 0) return;
       if (!ordered) return;
-      for (const line of ordered) {
-        this.sql.exec(
-          "DELETE FROM cart_items WHERE product_id = ? AND quantity <= ?",
-          line.productId,
-          line.quantity,
-        );
-        this.sql.exec(
-          "UPDATE cart_items SET quantity = quantity - ? WHERE product_id = ?",
-          line.quantity,
-          line.productId,
-        );
-      }
+      this.removeOrdered(ordered);
       this.touch(userId);
     });
+  }
+
+  /** Takes ordered quantities out of the cart; a line grown since keeps what was not ordered. */
+  private removeOrdered(ordered: { productId: string; quantity: number }[]): void {
+    for (const line of ordered) {
+      this.sql.exec(
+        "DELETE FROM cart_items WHERE product_id = ? AND quantity <= ?",
+        line.productId,
+        line.quantity,
+      );
+      this.sql.exec(
+        "UPDATE cart_items SET quantity = quantity - ? WHERE product_id = ?",
+        line.quantity,
+        line.productId,
+      );
+    }
   }
 
   /** Empties a cart idle for CART_TTL_MS; a cart touched since the alarm was set gets a new one. */
@@ -269,6 +338,7 @@ export class CartObject extends DurableObject<Env> {
       this.sql.exec("DELETE FROM cart_items");
       this.sql.exec("DELETE FROM cart_meta");
       this.sql.exec("DELETE FROM add_requests");
+      this.sql.exec("DELETE FROM unsettled_checkouts");
     });
   }
 

@@ -5,8 +5,10 @@ import { type CartItem, type CartResult, MAX_LINE_QUANTITY } from "../schemas/ca
  *   cart_items     one row per line; product_id is unique, so adding a product twice grows its line
  *   cart_meta      a single row: the owner's user id and when the cart last changed (drives expiry)
  *   add_requests   the answers to adds sent with an Idempotency-Key, replayed for 24 h
- *   checkout_lock  a single row while a checkout of this cart is in progress; it lapses by itself
- *                  if the worker running the checkout dies
+ *   checkout_lock  a single row while a checkout of this cart is in progress, with the id its order
+ *                  will have; it lapses by itself if the worker running the checkout dies
+ *   unsettled_checkouts  order ids of lapsed checkouts: the order may have been placed without its
+ *                  lines leaving the cart, which the next checkout settles before ordering anything
  */
 export const CART_SCHEMA = `
   CREATE TABLE IF NOT EXISTS cart_items (
@@ -33,9 +35,24 @@ export const CART_SCHEMA = `
   CREATE TABLE IF NOT EXISTS checkout_lock (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     token TEXT NOT NULL,
-    expires_at INTEGER NOT NULL
+    expires_at INTEGER NOT NULL,
+    order_id TEXT
+  );
+  CREATE TABLE IF NOT EXISTS unsettled_checkouts (
+    order_id TEXT PRIMARY KEY
   );
 `;
+
+/** Brings an object created with an older layout up to date (SQLite: columns are added one by one). */
+export function migrateCartSchema(sql: SqlStorage): void {
+  sql.exec(CART_SCHEMA);
+  const lockColumns = sql
+    .exec<{ name: string }>("SELECT name FROM pragma_table_info('checkout_lock')")
+    .toArray();
+  if (!lockColumns.some((column) => column.name === "order_id")) {
+    sql.exec("ALTER TABLE checkout_lock ADD COLUMN order_id TEXT");
+  }
+}
 
 export type ItemRow = {
   id: string;

@@ -3,6 +3,7 @@ import { getConfig } from "../config.ts";
 import { Database } from "../db/client.ts";
 import type { PaymentMethod } from "../db/schema.ts";
 import { describeError, log } from "../lib/log.ts";
+import { publishEvents } from "../queues/producer.ts";
 import { gatewayOutcome, settlePayment } from "../services/orders/payments.ts";
 
 export interface AuthorizeRequest {
@@ -34,8 +35,11 @@ export class PaymentGateway extends DurableObject<Env> {
     if (!request) return;
     const database = new Database(getConfig(this.env));
     try {
-      await database.db.transaction((tx) => settlePayment(tx, request.paymentId, gatewayOutcome(request)));
+      const event = await database.db.transaction((tx) =>
+        settlePayment(tx, request.paymentId, gatewayOutcome(request)),
+      );
       await this.ctx.storage.deleteAll();
+      if (event) await publishEvents(this.env, database, [event]);
     } catch (error) {
       const failures = request.failures + 1;
       log("warn", "payment settlement deferred", {

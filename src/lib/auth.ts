@@ -35,6 +35,8 @@ const UserId = z
   ])
   .pipe(z.number().int().positive().max(Number.MAX_SAFE_INTEGER));
 const RoleClaim = z.enum(["USER", "ADMIN"]);
+/** A cached user-service answer; an entry of any other shape is a miss. */
+const CachedUser = z.object({ id: UserId, role: RoleClaim }) satisfies z.ZodType<AuthUser>;
 
 /** What jose throws for a token that is bad (as opposed to keys that could not be fetched). */
 const TOKEN_ERRORS = [
@@ -112,13 +114,13 @@ export async function authenticate(token: string, { config, users, cache }: Auth
   if (userId.success && role.success) return { id: userId.data, role: role.data };
 
   const cacheKey = `auth:v1:${await sha256Hex(token)}`;
-  const cached = await cache.get<AuthUser>(cacheKey);
+  const cached = await cache.get(cacheKey, CachedUser);
   if (cached) return cached;
 
   const validated = await users.validate(token);
   const user: AuthUser = { id: validated.userId, role: validated.role };
   const ttlSeconds = (payload.exp ?? 0) - Math.floor(Date.now() / 1000);
-  if (ttlSeconds > 0) await cache.set(cacheKey, user, ttlSeconds);
+  if (ttlSeconds > 0) cache.set(cacheKey, user, ttlSeconds);
   return user;
 }
 
@@ -130,10 +132,15 @@ async function verify(token: string, config: Config): Promise<JWTPayload> {
     throw unauthorized("The token is malformed");
   }
   const options = { requiredClaims: ["exp"], clockTolerance: config.JWT_CLOCK_TOLERANCE_SECONDS };
+  // The identity provider's issuer and audience (required with JWKS_URL) bind its tokens, and only
+  // its tokens: the user service's HS256 tokens carry neither, unless there is no provider and
+  // the operator set them for HS256 on purpose.
+  const intendedForUs = { issuer: config.JWT_ISSUER, audience: config.JWT_AUDIENCE };
   try {
     if (alg === "HS256") {
       const { payload } = await jwtVerify(token, await hmacKey(config.JWT_SECRET), {
         ...options,
+        ...(config.JWKS_URL ? {} : intendedForUs),
         algorithms: ["HS256"],
       });
       return payload;
@@ -141,6 +148,7 @@ async function verify(token: string, config: Config): Promise<JWTPayload> {
     if (config.JWKS_URL && alg && ASYMMETRIC_ALGORITHMS.includes(alg)) {
       const { payload } = await jwtVerify(token, jwks(config.JWKS_URL), {
         ...options,
+        ...intendedForUs,
         algorithms: ASYMMETRIC_ALGORITHMS,
       });
       return payload;

@@ -28,3 +28,9 @@ export function canonicalJson(value: unknown): string {
       : inner,
   );
 }
+
+/** `bytes` random bytes as unpadded base64url: a bearer secret (32 bytes = 256 bits). */
+export function randomToken(bytes = 32): string {
+  const raw = String.fromCharCode(...crypto.getRandomValues(new Uint8Array(bytes)));
+  return btoa(raw).replace(/=+$/, "").replace(/\+/g, "-").replace(/\//g, "_");
+}

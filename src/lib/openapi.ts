@@ -31,6 +31,7 @@ const ERROR_DESCRIPTIONS = {
   404: "Not found",
   409: "Business conflict",
   413: "Body larger than 64 KiB",
+  426: "Not a WebSocket upgrade",
   429: "Rate limited (see Retry-After)",
   500: "Internal error",
   503: "A dependency is unavailable",
@@ -43,9 +44,21 @@ type ErrorResponse = {
   content: { "application/json": { schema: typeof ErrorResponseSchema } };
 };
 
-/** The documented error responses of a route; every route answers 400, 413, 429 and 500. */
+/**
+ * What every route under /api/* can answer besides its own errors: 401 for a missing or bad token,
+ * 503 when the user service or the identity provider (asked for some tokens) or a Durable Object is
+ * unavailable.
+ */
+export const AUTHENTICATED = [401, 503] as const;
+/** What every write can answer: 413 for a body over 64 KiB, 429 from the rate limits on writes. */
+export const WRITE = [413, 429] as const;
+
+/**
+ * The documented error responses of a route: 500, which any route can answer, and `statuses`. A
+ * GET has no body and is not rate limited, so it never answers 413 or 429.
+ */
 export function errorResponses<const S extends readonly ErrorStatus[] = []>(...statuses: S) {
-  const all = [...new Set<ErrorStatus>([400, 413, 429, 500, ...statuses])];
+  const all = [...new Set<ErrorStatus>([...statuses, 500])].sort((a, b) => a - b);
   const entries = all.map((status) => [
     status,
     {
@@ -53,7 +66,7 @@ export function errorResponses<const S extends readonly ErrorStatus[] = []>(...s
       content: { "application/json": { schema: ErrorResponseSchema } },
     },
   ]);
-  return Object.fromEntries(entries) as Record<S[number] | 400 | 413 | 429 | 500, ErrorResponse>;
+  return Object.fromEntries(entries) as Record<S[number] | 500, ErrorResponse>;
 }
 
 export function jsonBody<T extends z.ZodType>(schema: T, description?: string) {

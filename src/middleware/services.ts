@@ -3,12 +3,13 @@ import type { AppEnv } from "../app-env.ts";
 import { createServices } from "../services/index.ts";
 
 export const services = createMiddleware<AppEnv>(async (c, next) => {
-  const services = createServices(c.env);
+  const services = createServices(c.env, (work) => c.executionCtx.waitUntil(work));
   c.set("services", services);
   try {
     await next();
   } finally {
-    // The request's Pool must be ended by this request, after the response is sent.
-    c.executionCtx.waitUntil(services.database.close());
+    // After the response: publish what the request committed, then end the request's Pool (it
+    // must be ended by this request).
+    c.executionCtx.waitUntil(services.orders.events.drain().finally(() => services.database.close()));
   }
 });

@@ -15,15 +15,19 @@ export const ShippingAddressSchema = z
   })
   .openapi("ShippingAddress");
 
-/**
- * `MM/YY`. SPEC §4 also asks for an expiry "not in the past", but the seed's example order (which
- * SPEC §3 and the orders issue require to work as written) carries 12/25, past since 2026: the
- * issue wins, so only the form is checked. See README, "Payments".
- */
+/** `MM/YY`, valid through the end of that month: a card whose month has passed is refused (SPEC §4). */
 const Expiry = z
   .string()
   .regex(/^(0[1-9]|1[0-2])\/\d{2}$/, "must be MM/YY")
-  .openapi({ example: "12/30" });
+  .refine((expiry) => {
+    const [month, year] = expiry.split("/").map(Number) as [number, number];
+    const now = new Date();
+    return (
+      2000 + year > now.getUTCFullYear() ||
+      (2000 + year === now.getUTCFullYear() && month >= now.getUTCMonth() + 1)
+    );
+  }, "the card has expired")
+  .openapi({ example: "12/30", description: "MM/YY, not before the current month" });
 
 // Only a masked number is accepted (the last four digits visible): a full card number never reaches us.
 const MaskedCardNumber = z

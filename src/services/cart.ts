@@ -1,4 +1,5 @@
-import type { Services } from "../app-env.ts";
+import type { ProductLookup } from "../cache/products.ts";
+import type { Config } from "../config.ts";
 import type { AddResult } from "../durable-objects/cart-object.ts";
 import { ApiError } from "../lib/errors.ts";
 import { canonicalJson, sha256Hex } from "../lib/ids.ts";
@@ -30,9 +31,10 @@ function snapshot(product: Product): ProductSnapshot {
 /** The cart flows: product data is fetched here, outside the object, before any change inside it. */
 export class CartService {
   private readonly env: Env;
-  private readonly services: Pick<Services, "config" | "products">;
+  private readonly services: { config: Config; products: ProductLookup };
 
-  constructor(env: Env, services: Pick<Services, "config" | "products">) {
+  /** `products` is the cached lookup: adds and increases may see a product up to its cache TTL old. */
+  constructor(env: Env, services: { config: Config; products: ProductLookup }) {
     this.env = env;
     this.services = services;
   }

@@ -11,6 +11,8 @@ import { describeError, log } from "../lib/log.ts";
 
 /** Replays last at least this long (SPEC §4: 24 h). */
 const KEY_TTL_SECONDS = 24 * 60 * 60;
+/** A key freed by its failed holder between our claim and our look-up is claimed again, this often. */
+const CLAIM_ATTEMPTS = 3;
 /**
  * A request holding a key longer than this is presumed dead, and a retry may take the key over.
  * Longer than any checkout can run (see CHECKOUT_DEADLINE_MS); a holder that still finishes after
@@ -35,6 +37,15 @@ export interface IdempotentResult<T> {
 /** Stores the response in the same transaction as the change it describes; a no-op without a key. */
 export type CompleteKey = (tx: Tx, status: number, body: unknown) => Promise<void>;
 
+function inFlight(): ApiError {
+  return new ApiError(
+    "IDEMPOTENCY_KEY_IN_FLIGHT",
+    "A request with this Idempotency-Key is still in progress",
+    undefined,
+    { "Retry-After": "1" },
+  );
+}
+
 /**
  * Runs `work` at most once per (user, key): the same key and body replays the stored response, the
  * same key with another body (or another operation) is 409, and a key still in flight is 409.
@@ -50,35 +61,32 @@ export async function idempotent<T>(
 
   const requestHash = await sha256Hex(`${scope}\n${canonicalJson(request.body)}`);
   const claimToken = crypto.randomUUID();
-  const claimed = await database.read((db) =>
-    claimIdempotencyKey(db, {
-      userId,
-      key,
-      scope,
-      requestHash,
-      claimToken,
-      lockSeconds: KEY_LOCK_SECONDS,
-      ttlSeconds: KEY_TTL_SECONDS,
-    }),
-  );
-  if (!claimed) {
+  for (let attempt = 1; ; attempt++) {
+    const claimed = await database.read((db) =>
+      claimIdempotencyKey(db, {
+        userId,
+        key,
+        scope,
+        requestHash,
+        claimToken,
+        lockSeconds: KEY_LOCK_SECONDS,
+        ttlSeconds: KEY_TTL_SECONDS,
+      }),
+    );
+    if (claimed) break;
     const existing = await database.read((db) => findIdempotencyKey(db, userId, key));
-    if (!existing || existing.requestHash !== requestHash) {
+    if (!existing) {
+      // Freed since our claim (its holder failed): it is ours to claim afresh.
+      if (attempt < CLAIM_ATTEMPTS) continue;
+      throw inFlight();
+    }
+    if (existing.requestHash !== requestHash) {
       throw new ApiError(
         "IDEMPOTENCY_KEY_REUSED",
         "This Idempotency-Key was already used with another request",
       );
     }
-    if (existing.responseStatus === null) {
-      throw new ApiError(
-        "IDEMPOTENCY_KEY_IN_FLIGHT",
-        "A request with this Idempotency-Key is still in progress",
-        undefined,
-        {
-          "Retry-After": "1",
-        },
-      );
-    }
+    if (existing.responseStatus === null) throw inFlight();
     return { status: existing.responseStatus, body: existing.responseBody as T, replayed: true };
   }
 

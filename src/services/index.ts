@@ -1,23 +1,37 @@
 import type { Services } from "../app-env.ts";
-import { createCache } from "../cache/cache.ts";
+import { type Background, createCache, detached } from "../cache/cache.ts";
+import { CachedProducts } from "../cache/products.ts";
 import { ProductClient } from "../clients/product.ts";
 import { UserClient } from "../clients/user.ts";
 import { getConfig } from "../config.ts";
 import { Database } from "../db/client.ts";
+import { EventPublisher } from "../queues/producer.ts";
 import { CartService } from "./cart.ts";
 
-/** Builds one request's services from the environment; cheap (the database connects on first use), so done per request. */
-export function createServices(env: Env): Services {
+/**
+ * Builds one request's services from the environment; cheap (the database connects on first use),
+ * so done per request. `background` is the request's waitUntil (cache writes go there).
+ */
+export function createServices(env: Env, background: Background = detached): Services {
   const config = getConfig(env);
   const products = new ProductClient(config.PRODUCT_SERVICE_URL, config.UPSTREAM_TIMEOUT_MS);
   const database = new Database(config);
+  const events = new EventPublisher(env, database);
+  const cache = createCache(config, background);
+  // Cart adds read products through Redis; checkout (orders) keeps the uncached client. Without
+  // Redis every add asks the product service, as before (a per-isolate copy nobody can flush).
+  const cartProducts = new CachedProducts(products, cache, {
+    ttlSeconds: config.UPSTASH_REDIS_REST_URL ? config.PRODUCT_CACHE_TTL_SECONDS : 0,
+    maxFlightMs: config.CACHE_TIMEOUT_MS + config.UPSTREAM_TIMEOUT_MS + 250,
+    scope: `${config.PRODUCT_SERVICE_URL}|${config.CACHE_KEY_PREFIX}`,
+  });
   return {
     config,
-    cache: createCache(config),
+    cache,
     products,
     users: new UserClient(config.USER_SERVICE_URL, config.UPSTREAM_TIMEOUT_MS),
-    cart: new CartService(env, { config, products }),
+    cart: new CartService(env, { config, products: cartProducts }),
     database,
-    orders: { env, config, database, products },
+    orders: { env, config, database, products, events },
   };
 }

@@ -1,7 +1,8 @@
 import type { Services } from "../app-env.ts";
+import { outboxBacklog } from "../db/queries.ts";
 
 export interface DependencyState {
-  status: "up" | "down";
+  status: "up" | "down" | "not_configured";
   required: boolean;
   latencyMs: number;
   error?: string;
@@ -23,6 +24,13 @@ export async function checkReadiness(services: Services) {
   if (services.config.UPSTASH_REDIS_REST_URL) {
     probes.push({ name: "redis", required: false, check: () => services.cache.ping() });
   }
+  // Informational: a growing backlog means the queue is refusing events, not that we cannot serve.
+  const outbox = services.database
+    .read((db) => outboxBacklog(db))
+    .then(
+      ({ unsent, oldestAgeSeconds }) => ({ unsent, oldestUnsentAgeSeconds: oldestAgeSeconds }),
+      () => null,
+    );
   const results = await Promise.all(
     probes.map(async (probe): Promise<[string, DependencyState]> => {
       const started = Date.now();
@@ -38,12 +46,15 @@ export async function checkReadiness(services: Services) {
       }
     }),
   );
-  const dependencies = Object.fromEntries(results);
+  const dependencies: Record<string, DependencyState> = Object.fromEntries(results);
+  if (!services.config.UPSTASH_REDIS_REST_URL) {
+    dependencies.redis = { status: "not_configured", required: false, latencyMs: 0 };
+  }
   const down = results.filter(([, state]) => state.status === "down");
   const status = down.some(([, state]) => state.required)
     ? "unavailable"
     : down.length > 0
       ? "degraded"
       : "ready";
-  return { status, dependencies } as const;
+  return { status, dependencies, outbox: await outbox } as const;
 }

@@ -3,8 +3,10 @@ import type { ProductClient } from "../clients/product.ts";
 import type { Database } from "../db/client.ts";
 import {
   claimStockRelease,
+  countStockReleasesInDoubt,
   deferStockRelease,
   insertStockReleases,
+  markStockReleased,
   pendingStockReleases,
 } from "../db/queries.ts";
 import { ApiError } from "../lib/errors.ts";
@@ -107,10 +109,15 @@ export async function releaseAll(
   }
 }
 
+/** A claimed release still unconfirmed after this is in doubt: no release call runs this long. */
+const RELEASE_IN_DOUBT_MS = 10 * 60_000;
+
 /**
- * Applies the stock releases recorded as owed. Each is claimed (committed) before the call, so it
- * is applied at most once: a refusal un-claims it for a later sweep, with backoff; an unknown
- * outcome or a product that no longer exists leaves it claimed, and is logged for operators.
+ * Applies the stock releases recorded as owed. Each is claimed (committed) before the call and
+ * marked released once the product service confirms, so it is applied at most once: a refusal
+ * un-claims it for a later sweep, with backoff; an unknown outcome, a product that no longer
+ * exists, or a worker that died mid-call leaves it claimed and unconfirmed (in doubt), logged and
+ * counted for operators instead of looking done.
  */
 export async function applyStockReleases(
   database: Database,
@@ -128,6 +135,16 @@ export async function applyStockReleases(
     try {
       await products.adjustStock(productId, quantity);
       released += 1;
+      await database
+        .read((db) => markStockReleased(db, orderId, productId))
+        .catch((markError: unknown) =>
+          log("error", "stock released but not recorded; it stays in doubt", {
+            orderId,
+            productId,
+            quantity,
+            ...describeError(markError),
+          }),
+        );
     } catch (error) {
       if (outcomeUnknown(error) || (error instanceof ApiError && error.code === "PRODUCT_NOT_FOUND")) {
         log("error", "stock release not confirmed", {
@@ -153,4 +170,9 @@ export async function applyStockReleases(
     }
   }
   return { released, failed };
+}
+
+/** How many owed releases are in doubt (claimed long ago, never confirmed); the sweep reports them. */
+export async function stockReleasesInDoubt(database: Database, now = Date.now()): Promise<number> {
+  return database.read((db) => countStockReleasesInDoubt(db, new Date(now - RELEASE_IN_DOUBT_MS)));
 }

@@ -2,6 +2,7 @@ import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { CART_TTL_MS, type CartObject } from "../../src/durable-objects/cart-object.ts";
+import { migrateCartSchema } from "../../src/durable-objects/cart-storage.ts";
 import { newUser } from "../helpers/auth.ts";
 import { api } from "../helpers/http.ts";
 import { createProduct } from "../helpers/products.ts";
@@ -87,5 +88,22 @@ describe("cart object", () => {
       state.storage.getAlarm(),
     );
     expect(alarmAt).toBeGreaterThan(Date.now() + CART_TTL_MS - 60_000);
+  });
+
+  it("brings a cart stored with the earlier layout up to date", async () => {
+    const user = await newUser();
+    await runInDurableObject(stubFor(user.id), (_object, state) => {
+      const sql = state.storage.sql;
+      sql.exec("DROP TABLE checkout_lock");
+      sql.exec(
+        "CREATE TABLE checkout_lock (id INTEGER PRIMARY KEY CHECK (id = 1), token TEXT NOT NULL, expires_at INTEGER NOT NULL)",
+      );
+      sql.exec("INSERT INTO checkout_lock (id, token, expires_at) VALUES (1, 'old', 0)");
+      migrateCartSchema(sql);
+      expect(sql.exec("SELECT token, order_id FROM checkout_lock").toArray()).toEqual([
+        { token: "old", order_id: null },
+      ]);
+      migrateCartSchema(sql);
+    });
   });
 });

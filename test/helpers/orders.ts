@@ -8,7 +8,7 @@ import worker from "../../src/index.ts";
 import { api } from "./http.ts";
 import { createProduct, type TestProduct } from "./products.ts";
 
-/** SPEC §3's example body, exactly as written. */
+/** SPEC §3's example body, exactly as written (with an expiry that has not passed). */
 export const SEED_ORDER = {
   shippingAddress: {
     street: "123 Main St",
@@ -18,7 +18,7 @@ export const SEED_ORDER = {
     country: "India",
   },
   paymentMethod: "credit_card",
-  paymentDetails: { cardNumber: "**** **** **** 1234", expiryDate: "12/25" },
+  paymentDetails: { cardNumber: "**** **** **** 1234", expiryDate: "12/30" },
 } as const;
 
 export const DECLINED_CARD = {

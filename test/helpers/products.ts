@@ -41,3 +41,8 @@ export async function updateProduct(
 export async function readProduct(id: string): Promise<TestProduct> {
   return admin<TestProduct>("GET", `/products/${id}`);
 }
+
+/** How many times the product service answered GET /api/products/{id} for this product. */
+export async function productReads(id: string): Promise<number> {
+  return (await admin<{ reads: number }>("GET", `/products/${id}/reads`)).reads;
+}

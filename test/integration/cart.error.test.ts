@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { newUser } from "../helpers/auth.ts";
+import { forgetCachedProduct } from "../helpers/cache.ts";
 import { api } from "../helpers/http.ts";
 import { createProduct, updateProduct } from "../helpers/products.ts";
 
@@ -252,6 +253,8 @@ describe("cart: product service failures", () => {
       json: { productId: product.id, quantity: 3 },
     });
     await updateProduct(product.id, { faults: { get: "error" } });
+    // A cached product would serve the grow below; this is about the product service alone.
+    await forgetCachedProduct(product.id);
 
     const cart = await api("GET", "/api/cart", { headers: user.headers });
     expect(cart.status).toBe(200);

@@ -1,8 +1,10 @@
 import { sql } from "drizzle-orm";
 import { describe, expect, it } from "vitest";
-import { newUser } from "../helpers/auth.ts";
+import { lockPendingOrderCount } from "../../src/db/queries.ts";
+import { uuidv7 } from "../../src/lib/ids.ts";
+import { newUser, newUserId } from "../helpers/auth.ts";
 import { api } from "../helpers/http.ts";
-import { addToCart, CASH_ON_DELIVERY, cartWith, placeOrder, query } from "../helpers/orders.ts";
+import { addToCart, CASH_ON_DELIVERY, cartWith, placeOrder, query, withDb } from "../helpers/orders.ts";
 import { createProduct, readProduct, updateProduct } from "../helpers/products.ts";
 
 describe("orders under concurrency", () => {
@@ -70,5 +72,29 @@ describe("orders under concurrency", () => {
     const orders = await api("GET", "/api/orders", { headers: user.headers });
     expect(orders.body.data.orders).toHaveLength(1);
     expect((await readProduct(product.id)).stock).toBe(49);
+  });
+});
+
+describe("the open-orders cap under concurrency", () => {
+  it("lets only one of two concurrent placements take a user's last place", async () => {
+    const userId = newUserId();
+    const place = () =>
+      withDb((database) =>
+        database.transaction(async (tx) => {
+          if ((await lockPendingOrderCount(tx, userId)) >= 5) return false;
+          // Both transactions have counted before either inserts, unless the count is serialised.
+          await new Promise((resolve) => setTimeout(resolve, 200));
+          await tx.execute(sql`
+            INSERT INTO orders (id, user_id, status, payment_status, payment_method, total_amount, currency, shipping_address)
+            VALUES (${uuidv7()}, ${userId}, 'pending', 'pending', 'cash_on_delivery', 0, 'USD', '{}'::jsonb)`);
+          return true;
+        }),
+      );
+    for (let i = 0; i < 4; i++) expect(await place()).toBe(true);
+    expect((await Promise.all([place(), place()])).sort()).toEqual([false, true]);
+    const [row] = await query<{ count: number }>(
+      sql`SELECT count(*)::int AS count FROM orders WHERE user_id = ${userId} AND status = 'pending'`,
+    );
+    expect(row?.count).toBe(5);
   });
 });

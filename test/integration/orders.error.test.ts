@@ -1,15 +1,18 @@
 import { sql } from "drizzle-orm";
 import { describe, expect, it } from "vitest";
+import { stockReleasesInDoubt } from "../../src/services/stock.ts";
 import { newUser } from "../helpers/auth.ts";
 import { api } from "../helpers/http.ts";
 import {
   addToCart,
   CASH_ON_DELIVERY,
   cartWith,
+  paidOrder,
   placeOrder,
   query,
   runSweep,
   SEED_ORDER,
+  withDb,
 } from "../helpers/orders.ts";
 import { createProduct, readProduct, updateProduct } from "../helpers/products.ts";
 
@@ -77,6 +80,32 @@ describe("orders: bad input is a 400 envelope", () => {
     });
   }
 
+  it("refuses a card whose month has passed, naming its expiry, and takes one expiring this month", async () => {
+    const mmYY = (date: Date) =>
+      `${String(date.getUTCMonth() + 1).padStart(2, "0")}/${String(date.getUTCFullYear() % 100).padStart(2, "0")}`;
+    const now = new Date();
+    const lastMonth = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() - 1, 1));
+    const user = await newUser();
+    const product = await cartWith(user, 1, { stock: 10 });
+    for (const expiryDate of [mmYY(lastMonth), "12/25", "01/00"]) {
+      const res = await placeOrder(user, {
+        ...SEED_ORDER,
+        paymentDetails: { ...SEED_ORDER.paymentDetails, expiryDate },
+      });
+      expect(res.status, expiryDate).toBe(400);
+      expect(res.body.error).toEqual({
+        code: "VALIDATION_FAILED",
+        details: [{ path: "paymentDetails.expiryDate", message: "the card has expired" }],
+      });
+    }
+    expect((await readProduct(product.id)).stock).toBe(10);
+    const thisMonth = await placeOrder(user, {
+      ...SEED_ORDER,
+      paymentDetails: { ...SEED_ORDER.paymentDetails, expiryDate: mmYY(now) },
+    });
+    expect(thisMonth.status).toBe(201);
+  });
+
   it("rejects a bad limit, status or cursor on the order list", async () => {
     const user = await newUser();
     for (const query of ["limit=0", "limit=101", "limit=abc", "status=lost", "cursor=garbage"]) {
@@ -94,6 +123,37 @@ describe("orders: bad input is a 400 envelope", () => {
 });
 
 describe("orders: business conflicts", () => {
+  it("caps the orders a user holds pending, counting neither paid nor accepted ones", async () => {
+    const user = await newUser();
+    const admin = await newUser("ADMIN");
+    // A paid order does not count.
+    await cartWith(user, 1);
+    await paidOrder(user);
+    const pending: string[] = [];
+    for (let i = 0; i < 5; i++) {
+      await cartWith(user, 1);
+      const placed = await placeOrder(user, CASH_ON_DELIVERY);
+      expect(placed.status).toBe(201);
+      pending.push(placed.body.data.id);
+    }
+    const product = await cartWith(user, 2, { stock: 10 });
+    const refused = await placeOrder(user, CASH_ON_DELIVERY);
+    expect(refused.status).toBe(409);
+    expect(refused.body.error.code).toBe("TOO_MANY_OPEN_ORDERS");
+    expect((await readProduct(product.id)).stock).toBe(10);
+    const cart = await api("GET", "/api/cart", { headers: user.headers });
+    expect(cart.body.data.items.map((item: { productId: string }) => item.productId)).toEqual([product.id]);
+
+    // Cash on delivery accepted into processing is no longer pending: room for one more.
+    const accepted = await api("PUT", `/api/orders/${pending[0]}/status`, {
+      headers: admin.headers,
+      json: { status: "processing" },
+    });
+    expect(accepted.status).toBe(200);
+    expect((await placeOrder(user, CASH_ON_DELIVERY)).status).toBe(201);
+    expect((await readProduct(product.id)).stock).toBe(8);
+  });
+
   it("refuses to check out an empty cart", async () => {
     const user = await newUser();
     const res = await placeOrder(user);
@@ -202,6 +262,31 @@ describe("orders: stock owed back when a compensation fails", () => {
     expect((await readProduct(first.id)).stock).toBe(10);
     await runSweep();
     expect((await readProduct(first.id)).stock).toBe(10);
+    const [done] = await query<{ claimed: boolean; released: boolean }>(
+      sql`SELECT claimed_at IS NOT NULL AS claimed, released_at IS NOT NULL AS released
+          FROM stock_releases WHERE product_id = ${first.id}`,
+    );
+    expect(done).toEqual({ claimed: true, released: true });
+  });
+
+  it("keeps a release whose worker died between claim and call in doubt, never applied twice nor shown done", async () => {
+    const user = await newUser();
+    const { first } = await cartWhoseLastReservationFails(user);
+    await updateProduct(first.id, { faults: { release: "error" } });
+    expect((await placeOrder(user, CASH_ON_DELIVERY)).status).toBe(503);
+    await updateProduct(first.id, { faults: {} });
+    // A sweep claimed it and died before calling the product service, 11 minutes ago.
+    await query(
+      sql`UPDATE stock_releases SET claimed_at = now() - interval '11 minutes' WHERE product_id = ${first.id}`,
+    );
+
+    await runSweep();
+    expect((await readProduct(first.id)).stock).toBe(8);
+    const [row] = await query<{ released: boolean }>(
+      sql`SELECT released_at IS NOT NULL AS released FROM stock_releases WHERE product_id = ${first.id}`,
+    );
+    expect(row).toEqual({ released: false });
+    expect(await withDb((database) => stockReleasesInDoubt(database))).toBeGreaterThanOrEqual(1);
   });
 });
 

@@ -158,10 +158,16 @@ describe("payments (mock gateway)", () => {
   it("never cancels cash on delivery for want of payment", async () => {
     const user = await newUser();
     await cartWith(user, 1);
-    const order = (await placeOrder(user, CASH_ON_DELIVERY)).body.data;
-    await query(sql`UPDATE orders SET created_at = now() - interval '1 day' WHERE id = ${order.id}`);
+    const cash = (await placeOrder(user, CASH_ON_DELIVERY)).body.data;
+    await cartWith(user, 1);
+    const card = await declinedOrder(user);
+    // A day passes for both: every deadline they carry moves back with them.
+    await query(sql`
+      UPDATE orders SET created_at = created_at - interval '1 day', payment_due_at = payment_due_at - interval '1 day'
+      WHERE id IN (${cash.id}, ${card.id})`);
     await runSweep();
-    expect((await orderOf(user, order.id)).status).toBe("pending");
+    expect((await orderOf(user, card.id)).status).toBe("cancelled");
+    expect((await orderOf(user, cash.id)).status).toBe("pending");
   });
 
   it("replays a payment retry sent again with the same Idempotency-Key", async () => {

@@ -73,7 +73,7 @@ describe("service endpoints", () => {
     for (const [path, operations] of Object.entries(doc.body.paths as Record<string, object>)) {
       for (const method of Object.keys(operations)) documented.add(`${method.toUpperCase()} ${path}`);
     }
-    const undocumented = new Set(["GET /openapi.json", "GET /docs"]);
+    const undocumented = new Set(["GET /openapi.json", "GET /docs", "GET /live"]);
     const served = new Set(
       createApp()
         .routes.filter((route) => route.method !== "ALL")
@@ -81,6 +81,33 @@ describe("service endpoints", () => {
         .filter((route) => !undocumented.has(route)),
     );
     expect([...served].sort()).toEqual([...documented].sort());
+  });
+
+  it("declares what each route can answer: 401 and 503 under /api, 413 and 429 only on writes", async () => {
+    const doc = await api("GET", "/openapi.json");
+    const operations = Object.entries(
+      doc.body.paths as Record<string, Record<string, { responses: object; security?: unknown[] }>>,
+    ).flatMap(([path, byMethod]) =>
+      Object.entries(byMethod).map(([method, op]) => ({
+        path,
+        method,
+        op,
+        statuses: Object.keys(op.responses),
+      })),
+    );
+    for (const { path, method, op, statuses } of operations) {
+      const name = `${method.toUpperCase()} ${path}`;
+      expect(statuses, name).toContain("500");
+      const write = method !== "get";
+      expect(statuses.includes("413"), name).toBe(write);
+      expect(statuses.includes("429"), name).toBe(write);
+      if (path.startsWith("/api/")) {
+        expect(statuses, name).toEqual(expect.arrayContaining(["401", "503"]));
+        expect(op.security, name).toHaveLength(1);
+      } else {
+        expect(op.security, name).toEqual([]);
+      }
+    }
   });
 
   it("renders /docs with assets the worker serves itself", async () => {

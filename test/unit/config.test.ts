@@ -41,4 +41,30 @@ describe("config", () => {
       /UPSTASH_REDIS_REST_TOKEN/,
     );
   });
+
+  it("defaults the cache settings and keeps a Redis call cheaper than the call it saves", () => {
+    expect(getConfig({ ...valid })).toMatchObject({
+      CACHE_KEY_PREFIX: "order-service:",
+      CACHE_TIMEOUT_MS: 250,
+      PRODUCT_CACHE_TTL_SECONDS: 60,
+    });
+    expect(() => getConfig({ ...valid, CACHE_TIMEOUT_MS: "2000", UPSTREAM_TIMEOUT_MS: "1000" })).toThrow(
+      /CACHE_TIMEOUT_MS must be below UPSTREAM_TIMEOUT_MS/,
+    );
+    expect(() => getConfig({ ...valid, CACHE_KEY_PREFIX: "bad prefix*" })).toThrow(/CACHE_KEY_PREFIX/);
+    expect(() => getConfig({ ...valid, PRODUCT_CACHE_TTL_SECONDS: "-1" })).toThrow(
+      /PRODUCT_CACHE_TTL_SECONDS/,
+    );
+  });
+
+  it("requires an issuer and an audience for an identity provider's tokens", () => {
+    const provider = { ...valid, JWKS_URL: "https://idp.example.com/jwks.json" };
+    expect(() => getConfig(provider)).toThrow(
+      /JWT_ISSUER is required when JWKS_URL is set; JWT_AUDIENCE is required when JWKS_URL is set/,
+    );
+    expect(() => getConfig({ ...provider, JWT_ISSUER: "https://idp.example.com/" })).toThrow(/JWT_AUDIENCE/);
+    expect(
+      getConfig({ ...provider, JWT_ISSUER: "https://idp.example.com/", JWT_AUDIENCE: "orders" }),
+    ).toMatchObject({ JWT_ISSUER: "https://idp.example.com/", JWT_AUDIENCE: "orders" });
+  });
 });

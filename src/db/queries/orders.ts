@@ -1,8 +1,8 @@
 import { and, asc, desc, eq, inArray, lt, or, type SQL, sql } from "drizzle-orm";
 import type { Executor, Tx } from "../client.ts";
-import { type OrderStatus, orderItems, orderStatusHistory, orders, outbox } from "../schema.ts";
+import { type OrderStatus, orderItems, orderStatusHistory, orders } from "../schema.ts";
 
-/** Orders, their items, status history and outbox events. */
+/** Orders, their items and status history. */
 
 export type OrderRow = typeof orders.$inferSelect;
 export type OrderItemRow = typeof orderItems.$inferSelect;
@@ -10,7 +10,6 @@ export type HistoryRow = typeof orderStatusHistory.$inferSelect;
 export type NewOrder = typeof orders.$inferInsert;
 export type NewOrderItem = typeof orderItems.$inferInsert;
 export type NewHistory = typeof orderStatusHistory.$inferInsert;
-export type NewOutbox = typeof outbox.$inferInsert;
 
 export async function insertOrder(tx: Tx, order: NewOrder, items: NewOrderItem[]): Promise<OrderRow> {
   const [row] = await tx.insert(orders).values(order).returning();
@@ -84,10 +83,6 @@ export async function historyOf(db: Executor, orderId: string): Promise<HistoryR
     .orderBy(asc(orderStatusHistory.id));
 }
 
-export async function insertOutbox(tx: Tx, event: NewOutbox): Promise<void> {
-  await tx.insert(outbox).values(event);
-}
-
 /** Unpaid orders past their payment deadline, oldest deadline first. */
 export async function overdueOrderIds(db: Executor, now: Date, limit: number): Promise<string[]> {
   const rows = await db
@@ -107,4 +102,22 @@ export async function lockOverdueOrder(tx: Tx, orderId: string, now: Date): Prom
     .where(and(eq(orders.id, orderId), eq(orders.status, "pending"), lt(orders.paymentDueAt, now)))
     .for("update", { skipLocked: true });
   return row;
+}
+
+/** How many of a user's orders are still pending (awaiting payment, or cash on delivery not yet accepted). */
+export async function countPendingOrders(db: Executor, userId: number): Promise<number> {
+  const [row] = await db
+    .select({ count: sql<number>`count(*)::int` })
+    .from(orders)
+    .where(and(eq(orders.userId, userId), eq(orders.status, "pending")));
+  return row?.count ?? 0;
+}
+
+/**
+ * Serialises the user's order placements until `tx` ends (a transaction-scoped advisory lock keyed
+ * by the user), then counts their pending orders: two checkouts cannot both see room for one more.
+ */
+export async function lockPendingOrderCount(tx: Tx, userId: number): Promise<number> {
+  await tx.execute(sql`SELECT pg_advisory_xact_lock(hashtextextended(${`open-orders:${userId}`}, 0))`);
+  return countPendingOrders(tx, userId);
 }

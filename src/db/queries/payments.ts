@@ -1,4 +1,4 @@
-import { and, asc, desc, eq, lt, ne, sql } from "drizzle-orm";
+import { and, desc, eq, inArray, isNull, lt, ne, or, sql } from "drizzle-orm";
 import type { Executor, Tx } from "../client.ts";
 import { payments } from "../schema.ts";
 
@@ -53,14 +53,17 @@ export async function paymentOrderId(db: Executor, paymentId: string): Promise<s
 }
 
 /**
- * Gateway attempts still pending long after the gateway should have settled them: re-sent by the
- * sweep. Cash on delivery never goes through the gateway (it is settled on delivery).
+ * Gateway attempts still pending long after the gateway should have settled them, due to be re-sent
+ * by the sweep: never re-sent yet, or re-sent longer ago than their backoff (2 min, doubling, at
+ * most 1 h), the longest waiting first. An attempt the gateway keeps ignoring so falls behind the
+ * others instead of taking every sweep's batch. Cash on delivery never goes through the gateway.
  */
-export async function stalePendingPayments(
+export async function duePaymentResubmissions(
   db: Executor,
   olderThan: Date,
   limit: number,
 ): Promise<PaymentRow[]> {
+  const backoff = sql`least(interval '1 hour', interval '2 minutes' * power(2, ${payments.resubmissions} - 1))`;
   return db
     .select()
     .from(payments)
@@ -69,8 +72,17 @@ export async function stalePendingPayments(
         eq(payments.status, "pending"),
         ne(payments.method, "cash_on_delivery"),
         lt(payments.createdAt, olderThan),
+        or(isNull(payments.resubmittedAt), lt(payments.resubmittedAt, sql`now() - ${backoff}`)),
       ),
     )
-    .orderBy(asc(payments.createdAt))
+    .orderBy(sql`coalesce(${payments.resubmittedAt}, ${payments.createdAt})`)
     .limit(limit);
+}
+
+export async function markResubmitted(db: Executor, paymentIds: string[]): Promise<void> {
+  if (paymentIds.length === 0) return;
+  await db
+    .update(payments)
+    .set({ resubmittedAt: sql`now()`, resubmissions: sql`${payments.resubmissions} + 1` })
+    .where(inArray(payments.id, paymentIds));
 }

@@ -1,4 +1,4 @@
-import { and, asc, eq, isNull, lte, type SQL, sql } from "drizzle-orm";
+import { and, asc, eq, isNull, lt, lte, type SQL, sql } from "drizzle-orm";
 import type { Executor, Tx } from "../client.ts";
 import { stockReleases } from "../schema.ts";
 
@@ -18,7 +18,11 @@ export async function insertStockReleases(
 
 /** Owed releases due for an attempt, longest waiting first. */
 export async function pendingStockReleases(db: Executor, limit: number, orderId?: string) {
-  const conditions: SQL[] = [isNull(stockReleases.releasedAt), lte(stockReleases.nextAttemptAt, sql`now()`)];
+  const conditions: SQL[] = [
+    isNull(stockReleases.releasedAt),
+    isNull(stockReleases.claimedAt),
+    lte(stockReleases.nextAttemptAt, sql`now()`),
+  ];
   if (orderId) conditions.push(eq(stockReleases.orderId, orderId));
   return db
     .select()
@@ -28,23 +32,39 @@ export async function pendingStockReleases(db: Executor, limit: number, orderId?
     .limit(limit);
 }
 
+const releaseOf = (orderId: string, productId: string) =>
+  and(eq(stockReleases.orderId, orderId), eq(stockReleases.productId, productId));
+
 /**
- * Marks a release done before it is attempted (committed on its own), so that it can never be
- * applied twice; answers false when another worker claimed it first.
+ * Claims a release before it is attempted (committed on its own), so that it can never be applied
+ * twice; answers false when another worker claimed it first.
  */
 export async function claimStockRelease(db: Executor, orderId: string, productId: string): Promise<boolean> {
   const rows = await db
     .update(stockReleases)
-    .set({ releasedAt: sql`now()` })
+    .set({ claimedAt: sql`now()` })
     .where(
-      and(
-        eq(stockReleases.orderId, orderId),
-        eq(stockReleases.productId, productId),
-        isNull(stockReleases.releasedAt),
-      ),
+      and(releaseOf(orderId, productId), isNull(stockReleases.releasedAt), isNull(stockReleases.claimedAt)),
     )
     .returning({ productId: stockReleases.productId });
   return rows.length > 0;
+}
+
+/** Records that the product service confirmed a claimed release. */
+export async function markStockReleased(db: Executor, orderId: string, productId: string): Promise<void> {
+  await db.update(stockReleases).set({ releasedAt: sql`now()` }).where(releaseOf(orderId, productId));
+}
+
+/**
+ * Releases claimed before `claimedBefore` and never confirmed: their worker died between claim and
+ * call, or the call's outcome is unknown. Operators settle them by hand (README, "Database").
+ */
+export async function countStockReleasesInDoubt(db: Executor, claimedBefore: Date): Promise<number> {
+  const [row] = await db
+    .select({ count: sql<number>`count(*)::int` })
+    .from(stockReleases)
+    .where(and(isNull(stockReleases.releasedAt), lt(stockReleases.claimedAt, claimedBefore)));
+  return row?.count ?? 0;
 }
 
 /** Un-claims a release the product service refused, to be tried again after a growing delay (max 1 h). */
@@ -52,9 +72,9 @@ export async function deferStockRelease(db: Executor, orderId: string, productId
   await db
     .update(stockReleases)
     .set({
-      releasedAt: null,
+      claimedAt: null,
       attempts: sql`${stockReleases.attempts} + 1`,
       nextAttemptAt: sql`now() + least(interval '1 hour', interval '30 seconds' * power(2, ${stockReleases.attempts}))`,
     })
-    .where(and(eq(stockReleases.orderId, orderId), eq(stockReleases.productId, productId)));
+    .where(releaseOf(orderId, productId));
 }

@@ -1,5 +1,13 @@
 import { createRoute } from "@hono/zod-openapi";
-import { bearerAuth, errorResponses, jsonBody, jsonResponse, replayedHeader } from "../../lib/openapi.ts";
+import {
+  AUTHENTICATED,
+  bearerAuth,
+  errorResponses,
+  jsonBody,
+  jsonResponse,
+  replayedHeader,
+  WRITE,
+} from "../../lib/openapi.ts";
 import {
   AddItemBodySchema,
   CartItemSchema,
@@ -22,7 +30,7 @@ export const getCart = createRoute({
   security: bearerAuth,
   responses: {
     200: jsonResponse(CartEnvelope, "The cart, with totals in minor units"),
-    ...errorResponses(401),
+    ...errorResponses(...AUTHENTICATED),
   },
 });
 
@@ -39,7 +47,7 @@ export const addItem = createRoute({
   responses: {
     201: { ...jsonResponse(CartItemEnvelope, "A new line"), headers: replayedHeader },
     200: { ...jsonResponse(CartItemEnvelope, "An existing line grew"), headers: replayedHeader },
-    ...errorResponses(401, 404, 409, 503),
+    ...errorResponses(...AUTHENTICATED, ...WRITE, 400, 404, 409),
   },
 });
 
@@ -53,7 +61,7 @@ export const updateItem = createRoute({
   request: { params: ItemIdParamSchema, body: jsonBody(UpdateItemBodySchema) },
   responses: {
     200: jsonResponse(CartItemEnvelope, "The updated line"),
-    ...errorResponses(401, 404, 409, 503),
+    ...errorResponses(...AUTHENTICATED, ...WRITE, 400, 404, 409),
   },
 });
 
@@ -67,7 +75,7 @@ export const removeItem = createRoute({
   request: { params: ItemIdParamSchema },
   responses: {
     200: jsonResponse(CartEnvelope, "The cart without the line"),
-    ...errorResponses(401, 404),
+    ...errorResponses(...AUTHENTICATED, ...WRITE, 400, 404),
   },
 });
 
@@ -80,6 +88,6 @@ export const clearCart = createRoute({
   security: bearerAuth,
   responses: {
     200: jsonResponse(CartEnvelope, "The empty cart"),
-    ...errorResponses(401),
+    ...errorResponses(...AUTHENTICATED, ...WRITE),
   },
 });

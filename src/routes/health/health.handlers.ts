@@ -11,12 +11,13 @@ export const liveness: Handler<typeof routes.liveness> = (c) =>
   );
 
 export const readiness: Handler<typeof routes.readiness> = async (c) => {
-  const { status, dependencies } = await checkReadiness(c.var.services);
+  const { status, dependencies, outbox } = await checkReadiness(c.var.services);
   const body = {
     status,
     service: SERVICE_NAME,
     version: c.var.services.config.SERVICE_VERSION,
     dependencies,
+    outbox,
   };
   return status === "unavailable" ? c.json(body, 503) : c.json(body, 200);
 };

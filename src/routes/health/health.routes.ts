@@ -8,7 +8,7 @@ export const LivenessSchema = z
   .openapi("Liveness");
 
 const DependencySchema = z.object({
-  status: z.enum(["up", "down"]),
+  status: z.enum(["up", "down", "not_configured"]),
   required: z.boolean(),
   latencyMs: z.number().int(),
   error: z.string().optional(),
@@ -20,6 +20,16 @@ export const ReadinessSchema = z
     service: z.string(),
     version: z.string(),
     dependencies: z.record(z.string(), DependencySchema),
+    outbox: z
+      .object({
+        unsent: z.number().int(),
+        oldestUnsentAgeSeconds: z.number().int().nullable(),
+      })
+      .nullable()
+      .openapi({
+        description:
+          "Order events not yet handed to the queue (informational, never a readiness failure); null when the database cannot say",
+      }),
   })
   .openapi("Readiness");
 
@@ -29,6 +39,7 @@ export const liveness = createRoute({
   path: "/health",
   tags,
   summary: "Liveness",
+  security: [],
   responses: { 200: jsonResponse(LivenessSchema, "The worker is running"), ...errorResponses() },
 });
 
@@ -38,6 +49,7 @@ export const readiness = createRoute({
   path: "/health/ready",
   tags,
   summary: "Readiness: each dependency's state and latency",
+  security: [],
   responses: {
     200: jsonResponse(ReadinessSchema, "Every required dependency is up"),
     503: jsonResponse(ReadinessSchema, "A required dependency is down"),

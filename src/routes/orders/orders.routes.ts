@@ -1,5 +1,13 @@
 import { createRoute } from "@hono/zod-openapi";
-import { bearerAuth, errorResponses, jsonBody, jsonResponse, replayedHeader } from "../../lib/openapi.ts";
+import {
+  AUTHENTICATED,
+  bearerAuth,
+  errorResponses,
+  jsonBody,
+  jsonResponse,
+  replayedHeader,
+  WRITE,
+} from "../../lib/openapi.ts";
 import { envelope, IdempotencyKeyHeaderSchema } from "../../schemas/common.ts";
 import {
   CreateOrderBodySchema,
@@ -28,7 +36,7 @@ export const createOrder = createRoute({
   request: { headers: IdempotencyKeyHeaderSchema, body: jsonBody(CreateOrderBodySchema) },
   responses: {
     201: { ...jsonResponse(OrderEnvelope, "The order, pending payment"), headers: replayedHeader },
-    ...errorResponses(401, 409, 503),
+    ...errorResponses(...AUTHENTICATED, ...WRITE, 400, 409),
   },
 });
 
@@ -45,7 +53,7 @@ export const listOrders = createRoute({
       envelope(OrderPageSchema, "OrderPageResponse"),
       "One page; pass nextCursor for the next",
     ),
-    ...errorResponses(401, 503),
+    ...errorResponses(...AUTHENTICATED, 400),
   },
 });
 
@@ -57,7 +65,7 @@ export const getOrder = createRoute({
   summary: "One order (its owner or an admin)",
   security: bearerAuth,
   request: { params: OrderIdParamSchema },
-  responses: { 200: jsonResponse(OrderEnvelope, "The order"), ...errorResponses(401, 404, 503) },
+  responses: { 200: jsonResponse(OrderEnvelope, "The order"), ...errorResponses(...AUTHENTICATED, 400, 404) },
 });
 
 export const updateStatus = createRoute({
@@ -73,7 +81,7 @@ export const updateStatus = createRoute({
   request: { params: OrderIdParamSchema, body: jsonBody(UpdateStatusBodySchema) },
   responses: {
     200: jsonResponse(OrderEnvelope, "The updated order"),
-    ...errorResponses(401, 403, 404, 409, 503),
+    ...errorResponses(...AUTHENTICATED, ...WRITE, 400, 403, 404, 409),
   },
 });
 
@@ -87,7 +95,7 @@ export const getTracking = createRoute({
   request: { params: OrderIdParamSchema },
   responses: {
     200: jsonResponse(envelope(TrackingSchema, "TrackingResponse"), "Tracking"),
-    ...errorResponses(401, 404, 503),
+    ...errorResponses(...AUTHENTICATED, 400, 404),
   },
 });
 
@@ -105,6 +113,6 @@ export const retryPayment = createRoute({
   },
   responses: {
     200: { ...jsonResponse(OrderEnvelope, "The order, its new payment pending"), headers: replayedHeader },
-    ...errorResponses(401, 404, 409, 503),
+    ...errorResponses(...AUTHENTICATED, ...WRITE, 400, 404, 409),
   },
 });

@@ -1,8 +1,16 @@
 import type { Tx } from "../../db/client.ts";
-import { findOrder, insertOrder, type PaymentRow } from "../../db/queries.ts";
+import {
+  countPendingOrders,
+  findOrder,
+  insertOrder,
+  itemsOf,
+  lockPendingOrderCount,
+  type PaymentRow,
+} from "../../db/queries.ts";
 import { ApiError } from "../../lib/errors.ts";
 import { uuidv7 } from "../../lib/ids.ts";
 import { describeError, log } from "../../lib/log.ts";
+import type { OrderEvent } from "../../queues/messages.ts";
 import type { CartItem } from "../../schemas/cart.ts";
 import type { CreateOrderBody, Order } from "../../schemas/order.ts";
 import type { Product } from "../../schemas/product.ts";
@@ -86,15 +94,25 @@ export async function checkout(
 ): Promise<Order> {
   const started = Date.now();
   const cart = cartStub(deps.env, userId);
-  const lock = await cart.beginCheckout(CHECKOUT_LOCK_MS);
+  const orderId = uuidv7();
+  const lock = await cart.beginCheckout(CHECKOUT_LOCK_MS, orderId);
   if (!lock.ok) throw new ApiError(lock.code, lock.message);
 
   let ordered: PricedLine[] | null = null;
-  const orderId = uuidv7();
   try {
-    const { lines, currency } = await priceCart(deps, lock.value.items);
-    // Reach the database before touching stock: with it down, fail now with nothing reserved.
-    await deps.database.ping();
+    const items = lock.value.unsettled.length
+      ? await settleLapsedCheckouts(deps, cart, {
+          userId,
+          token: lock.value.token,
+          orderIds: lock.value.unsettled,
+        })
+      : lock.value.items;
+    if (items.length === 0)
+      throw new ApiError("EMPTY_CART", "The cart is empty: its lines were already ordered");
+    const { lines, currency } = await priceCart(deps, items);
+    // Checked before touching stock (and so also reaching the database: with it down, fail now with
+    // nothing reserved), and again, under a lock, in the order's transaction.
+    checkOpenOrders(await deps.database.read((db) => countPendingOrders(db, userId)), deps);
     const owed = { database: deps.database, orderId };
     const reserved = await reserveAll(deps.products, lines, owed);
     if (Date.now() - started > CHECKOUT_DEADLINE_MS) {
@@ -102,7 +120,7 @@ export async function checkout(
       throw new ApiError("UPSTREAM_UNAVAILABLE", "The product service is too slow to place this order now");
     }
 
-    let placed: { order: Order; payment: PaymentRow };
+    let placed: { order: Order; payment: PaymentRow; event: OrderEvent };
     try {
       placed = await deps.database.transaction((tx) =>
         writeOrder(tx, deps, { orderId, userId, body, lines, currency, completeKey }),
@@ -124,6 +142,7 @@ export async function checkout(
       throw error;
     }
     ordered = lines;
+    deps.events.publish([placed.event]);
     await submitToGateway(deps.env, placed.payment, deps.config.PAYMENT_SETTLE_DELAY_MS).catch(
       (error: unknown) =>
         // The attempt is pending in the database: the scheduled sweep re-submits it.
@@ -132,6 +151,17 @@ export async function checkout(
     return placed.order;
   } finally {
     await finishCheckout(cart, userId, lock.value.token, ordered);
+  }
+}
+
+/** SPEC §4: a user holds at most MAX_OPEN_ORDERS_PER_USER pending orders, so no account can pin stock. */
+function checkOpenOrders(pending: number, deps: OrderDeps): void {
+  const max = deps.config.MAX_OPEN_ORDERS_PER_USER;
+  if (pending >= max) {
+    throw new ApiError(
+      "TOO_MANY_OPEN_ORDERS",
+      `You already have ${max} orders awaiting payment or confirmation; pay for or cancel one first`,
+    );
   }
 }
 
@@ -147,8 +177,9 @@ async function writeOrder(
     currency: string;
     completeKey: CompleteKey;
   },
-): Promise<{ order: Order; payment: PaymentRow }> {
+): Promise<{ order: Order; payment: PaymentRow; event: OrderEvent }> {
   const { orderId, userId, body, lines, currency } = input;
+  checkOpenOrders(await lockPendingOrderCount(tx, userId), deps);
   const instrument = instrumentOf(body);
   // Millisecond timestamps from here, not now() with microseconds, so the keyset cursor round-trips.
   const now = new Date();
@@ -176,14 +207,40 @@ async function writeOrder(
     items,
   );
   const payment = await startPayment(tx, row, instrument, 1);
-  await recordChange(tx, row, {
+  const event = await recordChange(tx, row, {
     from: null,
     actor: { id: userId, role: "USER" },
     notify: "order_confirmation",
   });
   const order = toOrder(row, items);
   await input.completeKey(tx, 201, order);
-  return { order, payment };
+  return { order, payment, event };
+}
+
+/**
+ * A checkout whose worker died, or could not take the ordered lines out of the cart, left its lock
+ * to lapse: its order may stand while the cart still holds what it ordered. Before ordering again,
+ * look each such order up and take the lines of those that were placed out of the cart, so a cart
+ * is never ordered twice. Answers the cart's lines as they then are.
+ */
+async function settleLapsedCheckouts(
+  deps: OrderDeps,
+  cart: ReturnType<typeof cartStub>,
+  lapsed: { userId: number; token: string; orderIds: string[] },
+): Promise<CartItem[]> {
+  const settled = await Promise.all(
+    lapsed.orderIds.map(async (orderId) => {
+      const order = await deps.database.read((db) => findOrder(db, orderId));
+      const placed = order?.userId === lapsed.userId;
+      const lines = placed ? await deps.database.read((db) => itemsOf(db, [orderId])) : null;
+      if (placed)
+        log("warn", "settled a lapsed checkout whose order was placed", { orderId, userId: lapsed.userId });
+      return { orderId, lines: lines?.map(({ productId, quantity }) => ({ productId, quantity })) ?? null };
+    }),
+  );
+  const items = await cart.settleCheckouts(lapsed.userId, lapsed.token, settled);
+  if (!items) throw new ApiError("CHECKOUT_IN_PROGRESS", "A checkout of this cart is already in progress");
+  return items;
 }
 
 /**

@@ -1,7 +1,8 @@
 import type { Tx } from "../../db/client.ts";
-import { insertHistory, insertOutbox, type OrderRow } from "../../db/queries.ts";
+import { insertHistory, insertOutbox, type OrderRow, type OutboxRow } from "../../db/queries.ts";
 import type { OrderStatus, OutboxType } from "../../db/schema.ts";
 import { uuidv7 } from "../../lib/ids.ts";
+import type { OrderEvent } from "../../queues/messages.ts";
 import type { Actor } from "./deps.ts";
 
 export interface OrderChange {
@@ -14,9 +15,10 @@ export interface OrderChange {
 /**
  * Records a change of an order already written in `tx`: its history entry (who, when, from, to,
  * note) and its notification event in the outbox, both in the same transaction as the change, so
- * neither can be lost or sent for a change that rolled back.
+ * neither can be lost or sent for a change that rolled back. Answers the event, for the caller to
+ * publish once the transaction has committed (the sweep relays it if that never happens).
  */
-export async function recordChange(tx: Tx, order: OrderRow, change: OrderChange): Promise<void> {
+export async function recordChange(tx: Tx, order: OrderRow, change: OrderChange): Promise<OrderEvent> {
   await insertHistory(tx, {
     orderId: order.id,
     fromStatus: change.from,
@@ -25,7 +27,7 @@ export async function recordChange(tx: Tx, order: OrderRow, change: OrderChange)
     actorRole: change.actor.role,
     note: change.note ?? null,
   });
-  await insertOutbox(tx, {
+  const row = await insertOutbox(tx, {
     id: uuidv7(),
     orderId: order.id,
     userId: order.userId,
@@ -41,4 +43,16 @@ export async function recordChange(tx: Tx, order: OrderRow, change: OrderChange)
       note: change.note ?? null,
     },
   });
+  return toOrderEvent(row);
+}
+
+export function toOrderEvent(row: OutboxRow): OrderEvent {
+  return {
+    id: row.id,
+    type: row.type,
+    userId: row.userId,
+    orderId: row.orderId,
+    data: row.payload as OrderEvent["data"],
+    at: row.createdAt.toISOString(),
+  };
 }

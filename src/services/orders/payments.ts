@@ -15,9 +15,10 @@ import type { PaymentMethod } from "../../db/schema.ts";
 import { ApiError } from "../../lib/errors.ts";
 import { uuidv7 } from "../../lib/ids.ts";
 import { describeError, log } from "../../lib/log.ts";
+import type { OrderEvent } from "../../queues/messages.ts";
 import type { Order, Payment } from "../../schemas/order.ts";
 import type { CompleteKey } from "../idempotency.ts";
-import type { Actor, OrderDeps } from "./deps.ts";
+import { type Actor, type OrderDeps, SYSTEM } from "./deps.ts";
 import { recordChange } from "./events.ts";
 import { toOrder } from "./view.ts";
 
@@ -94,18 +95,24 @@ export async function submitToGateway(env: Env, payment: PaymentRow, delayMs: nu
 
 /**
  * Applies the gateway's verdict. Idempotent: an attempt already settled, or one whose order moved
- * on (cancelled, or paid by an admin) meanwhile, changes nothing but the attempt itself.
+ * on (cancelled, or paid by an admin) meanwhile, changes nothing but the attempt itself. A decline
+ * is a change of the order too (its payment status): recorded and notified like any other. Answers
+ * the event to publish once the transaction has committed, if the order changed.
  */
-export async function settlePayment(tx: Tx, paymentId: string, outcome: GatewayOutcome): Promise<void> {
+export async function settlePayment(
+  tx: Tx,
+  paymentId: string,
+  outcome: GatewayOutcome,
+): Promise<OrderEvent | null> {
   // Order first, then payment: the order every status change locks in, so the two cannot deadlock.
   const orderId = await paymentOrderId(tx, paymentId);
   const order = orderId ? await lockOrder(tx, orderId) : undefined;
   const payment = await lockPayment(tx, paymentId);
-  if (payment?.status !== "pending") return;
+  if (payment?.status !== "pending") return null;
   const current = order ? await latestPayment(tx, order.id) : undefined;
   if (order?.status !== "pending" || order.paymentStatus !== "pending" || current?.id !== payment.id) {
     await updatePayment(tx, payment.id, { status: "voided", settledAt: new Date() });
-    return;
+    return null;
   }
   if (!outcome.approved) {
     await updatePayment(tx, payment.id, {
@@ -113,14 +120,19 @@ export async function settlePayment(tx: Tx, paymentId: string, outcome: GatewayO
       declineReason: outcome.reason,
       settledAt: new Date(),
     });
-    await updateOrder(tx, order.id, { paymentStatus: "failed" });
-    return;
+    const declined = await updateOrder(tx, order.id, { paymentStatus: "failed" });
+    return recordChange(tx, declined, {
+      from: "pending",
+      actor: SYSTEM,
+      note: `Payment declined (${outcome.reason})`,
+      notify: "order_status_update",
+    });
   }
   await updatePayment(tx, payment.id, { status: "approved", settledAt: new Date() });
   const paid = await updateOrder(tx, order.id, { status: "paid", paymentStatus: "paid", paymentDueAt: null });
-  await recordChange(tx, paid, {
+  return recordChange(tx, paid, {
     from: "pending",
-    actor: { id: null, role: "SYSTEM" },
+    actor: SYSTEM,
     note: "Payment approved",
     notify: "payment_confirmation",
   });
@@ -135,7 +147,7 @@ export async function retryPayment(
   completeKey: CompleteKey,
 ): Promise<Order> {
   const instrument = instrumentOf(payment);
-  const { view, attempt } = await deps.database.transaction(async (tx) => {
+  const { view, attempt, event } = await deps.database.transaction(async (tx) => {
     const order = await lockOrder(tx, orderId);
     if (!order || order.userId !== actor.id) throw new ApiError("ORDER_NOT_FOUND", "No such order");
     if (order.status !== "pending" || order.paymentStatus !== "failed") {
@@ -152,10 +164,17 @@ export async function retryPayment(
       paymentDueAt: instrument.method === "cash_on_delivery" ? null : order.paymentDueAt,
     });
     const attempt = await startPayment(tx, updated, instrument, (previous?.attempt ?? 0) + 1);
+    const event = await recordChange(tx, updated, {
+      from: "pending",
+      actor,
+      note: `Payment retried (${instrument.method})`,
+      notify: "order_status_update",
+    });
     const view = toOrder(updated, await itemsOf(tx, [updated.id]));
     await completeKey(tx, 200, view);
-    return { view, attempt };
+    return { view, attempt, event };
   });
+  deps.events.publish([event]);
   await submitToGateway(deps.env, attempt, deps.config.PAYMENT_SETTLE_DELAY_MS).catch((error: unknown) =>
     // The attempt is pending in the database: the scheduled sweep re-submits it.
     log("warn", "payment submission deferred", { orderId, ...describeError(error) }),

@@ -11,6 +11,7 @@ import {
 import type { OrderStatus, OutboxType } from "../../db/schema.ts";
 import { ApiError } from "../../lib/errors.ts";
 import { describeError, log } from "../../lib/log.ts";
+import type { OrderEvent } from "../../queues/messages.ts";
 import type { Order, UpdateStatusBody } from "../../schemas/order.ts";
 import { applyStockReleases } from "../stock.ts";
 import type { Actor, OrderDeps } from "./deps.ts";
@@ -71,7 +72,7 @@ function notificationFor(to: OrderStatus): OutboxType {
 
 /**
  * Moves a locked order to `to`, with every side effect of the move written in `tx`: payment status,
- * tracking, stock owed back, history and notification.
+ * tracking, stock owed back, history and notification (answered, to publish after commit).
  */
 export async function applyTransition(
   tx: Tx,
@@ -79,7 +80,7 @@ export async function applyTransition(
   to: OrderStatus,
   actor: Actor,
   request: Partial<UpdateStatusBody> = {},
-): Promise<OrderRow> {
+): Promise<{ order: OrderRow; event: OrderEvent }> {
   const patch: Partial<NewOrder> = { status: to };
   switch (to) {
     case "paid":
@@ -115,13 +116,13 @@ export async function applyTransition(
     }
   }
   const updated = await updateOrder(tx, order.id, patch);
-  await recordChange(tx, updated, {
+  const event = await recordChange(tx, updated, {
     from: order.status,
     actor,
     note: request.note,
     notify: notificationFor(to),
   });
-  return updated;
+  return { order: updated, event };
 }
 
 /** `PUT /api/orders/{id}/status`: admins move orders along; owners may cancel. */
@@ -131,15 +132,16 @@ export async function changeStatus(
   orderId: string,
   request: UpdateStatusBody,
 ): Promise<Order> {
-  const { order, items } = await deps.database.transaction(async (tx) => {
+  const { order, items, event } = await deps.database.transaction(async (tx) => {
     const current = await lockOrder(tx, orderId);
     if (!current || (actor.role !== "ADMIN" && current.userId !== actor.id)) {
       throw new ApiError("ORDER_NOT_FOUND", "No such order");
     }
     checkTransition(current, request.status, actor, request);
-    const order = await applyTransition(tx, current, request.status, actor, request);
-    return { order, items: await itemsOf(tx, [order.id]) };
+    const { order, event } = await applyTransition(tx, current, request.status, actor, request);
+    return { order, event, items: await itemsOf(tx, [order.id]) };
   });
+  deps.events.publish([event]);
   if (order.status === "cancelled") {
     // Written in the transaction above; applied now, or by the sweep if the product service is down.
     await applyStockReleases(deps.database, deps.products, { orderId: order.id }).catch((error: unknown) =>
