@@ -26,7 +26,7 @@ export async function checkReadiness(services: Services) {
   }
   // Informational: a growing backlog means the queue is refusing events, not that we cannot serve.
   const outbox = services.database
-    .read((db) => outboxBacklog(db))
+    .once((db) => outboxBacklog(db))
     .then(
       ({ unsent, oldestAgeSeconds }) => ({ unsent, oldestUnsentAgeSeconds: oldestAgeSeconds }),
       () => null,

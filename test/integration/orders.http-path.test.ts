@@ -71,6 +71,7 @@ describe("orders: the database's two paths", () => {
     const ready = await without("DATABASE_WS_PROXY", "GET", "/health/ready", {});
     expect(ready.status).toBe(200);
     expect(ready.body.dependencies.database.status).toBe("up");
+    expect(ready.body.outbox).toMatchObject({ unsent: expect.any(Number) }); // the backlog read too
 
     // The same worker does need the WebSocket for a transaction: the override is in force.
     const cancel = await without("DATABASE_WS_PROXY", "PUT", `/api/orders/${order.id}/status`, user.headers, {
@@ -80,7 +81,7 @@ describe("orders: the database's two paths", () => {
     expect(cancel.body.error.code).toBe("DATABASE_UNAVAILABLE");
   });
 
-  it("answers 503 DATABASE_UNAVAILABLE on order routes when the HTTP endpoint is down, while carts keep working", async () => {
+  it("answers 503 DATABASE_UNAVAILABLE on order reads when the HTTP endpoint is down, while carts and checkout keep working", async () => {
     const { user, order } = await withOrder();
     for (const url of [`/api/orders/${order.id}`, "/api/orders", `/api/orders/${order.id}/tracking`]) {
       const res = await without("DATABASE_HTTP_ENDPOINT", "GET", url, user.headers);
@@ -89,17 +90,6 @@ describe("orders: the database's two paths", () => {
     }
 
     const product = await cartWith(user, 1, { stock: 10 });
-    const checkout = await without(
-      "DATABASE_HTTP_ENDPOINT",
-      "POST",
-      "/api/orders",
-      user.headers,
-      CASH_ON_DELIVERY,
-    );
-    expect(checkout.status).toBe(503);
-    expect(checkout.body.error.code).toBe("DATABASE_UNAVAILABLE");
-    expect((await readProduct(product.id)).stock).toBe(10);
-
     const cart = await without("DATABASE_HTTP_ENDPOINT", "GET", "/api/cart", user.headers);
     expect(cart.status).toBe(200);
     expect(cart.body.data.items).toHaveLength(1);
@@ -112,5 +102,16 @@ describe("orders: the database's two paths", () => {
     const ready = await without("DATABASE_HTTP_ENDPOINT", "GET", "/health/ready", {});
     expect(ready.status).toBe(503);
     expect(ready.body.dependencies.database).toMatchObject({ status: "down", required: true });
+
+    // Placing an order is a transaction: it takes the WebSocket path, which is still up.
+    const checkout = await without(
+      "DATABASE_HTTP_ENDPOINT",
+      "POST",
+      "/api/orders",
+      user.headers,
+      CASH_ON_DELIVERY,
+    );
+    expect(checkout.status).toBe(201);
+    expect((await readProduct(product.id)).stock).toBe(8);
   });
 });

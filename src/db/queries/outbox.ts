@@ -1,5 +1,5 @@
 import { and, desc, eq, inArray, isNotNull, isNull, lt, or, type SQL, sql } from "drizzle-orm";
-import type { Executor, Tx } from "../client.ts";
+import type { Executor, HttpDb, Tx } from "../client.ts";
 import { deadLetters, outbox } from "../schema.ts";
 
 /** The outbox (order events waiting to be relayed to the queue) and the dead letters. */
@@ -49,7 +49,7 @@ export async function prunePublished(db: Executor, before: Date, limit: number):
 
 /** How many events wait to be relayed, and how long the oldest has waited. */
 export async function outboxBacklog(
-  db: Executor,
+  db: Executor | HttpDb,
 ): Promise<{ unsent: number; oldestAgeSeconds: number | null }> {
   const [row] = await db
     .select({
