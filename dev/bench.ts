@@ -229,6 +229,17 @@ interface WranglerConfig {
   vars?: Record<string, unknown>;
   durable_objects?: { bindings?: { name: string; class_name: string }[] };
   migrations?: unknown[];
+  queues?: {
+    producers?: { binding: string; queue: string }[];
+    consumers?: {
+      queue: string;
+      max_batch_size?: number;
+      max_batch_timeout?: number;
+      max_retries?: number;
+      retry_delay?: number;
+      dead_letter_queue?: string;
+    }[];
+  };
 }
 
 interface WranglerApi {
@@ -280,6 +291,22 @@ async function startWorker(
   const vars = Object.fromEntries(
     Object.entries(config.vars ?? {}).map(([key, value]) => [key, String(value)]),
   );
+  // The order flow relays its notification events to these; the local broker runs them in workerd.
+  const queueProducers = Object.fromEntries(
+    (config.queues?.producers ?? []).map((producer) => [producer.binding, { queueName: producer.queue }]),
+  );
+  const queueConsumers = Object.fromEntries(
+    (config.queues?.consumers ?? []).map((consumer) => [
+      consumer.queue,
+      {
+        maxBatchSize: consumer.max_batch_size,
+        maxBatchTimeout: consumer.max_batch_timeout,
+        maxRetries: consumer.max_retries,
+        retryDelay: consumer.retry_delay,
+        deadLetterQueue: consumer.dead_letter_queue,
+      },
+    ]),
+  );
 
   const { module, version } = loadMiniflare();
   const options = module.convertV4MiniflareOptions({
@@ -291,6 +318,8 @@ async function startWorker(
     compatibilityDate: config.compatibility_date,
     compatibilityFlags: config.compatibility_flags ?? [],
     durableObjects,
+    queueProducers,
+    queueConsumers,
     bindings: { ...vars, ...bindings },
     host: "127.0.0.1",
     port: 0,
