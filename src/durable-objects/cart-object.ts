@@ -292,17 +292,22 @@ export class CartObject extends DurableObject<Env> {
 
   /**
    * Ends a checkout. When it placed an order, exactly the ordered quantities leave the cart: a line
-   * added or grown meanwhile keeps what was not ordered.
+   * added or grown meanwhile keeps what was not ordered. When it cannot tell whether its order was
+   * placed (`unsettledOrderId`), the order is left for the next checkout to look up and settle.
    */
   finishCheckout(
     userId: number,
     token: string,
     ordered: { productId: string; quantity: number }[] | null,
+    unsettledOrderId?: string,
   ): void {
     this.ctx.storage.transactionSync(() => {
       // Already finished (a retried call whose first attempt landed): removing the lines again
       // would take away units added since.
       if (this.sql.exec("DELETE FROM checkout_lock WHERE token = ?", token).rowsWritten === 0) return;
+      if (unsettledOrderId) {
+        this.sql.exec("INSERT OR IGNORE INTO unsettled_checkouts (order_id) VALUES (?)", unsettledOrderId);
+      }
       if (!ordered) return;
       this.removeOrdered(ordered);
       this.touch(userId);

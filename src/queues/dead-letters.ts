@@ -37,7 +37,9 @@ function toRow(message: Message<unknown>): NewDeadLetter {
 
 /** The dead-letter queue's consumer: keeps each dead letter in Postgres, where operators list and replay them. */
 export async function consumeDeadLetters(batch: MessageBatch<unknown>, env: Env): Promise<void> {
-  const rows = batch.messages.map(toRow);
+  // One event can arrive twice in a batch (at-least-once delivery): one row each, the last kept, as
+  // a single upsert cannot touch one row twice.
+  const rows = [...new Map(batch.messages.map(toRow).map((row) => [row.id, row])).values()];
   const database = new Database(getConfig(env));
   try {
     await database.read((db) => upsertDeadLetters(db, rows));

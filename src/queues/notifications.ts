@@ -1,5 +1,6 @@
 import { NotificationClient } from "../clients/notification.ts";
 import { getConfig } from "../config.ts";
+import { mapConcurrently } from "../lib/concurrency.ts";
 import { log } from "../lib/log.ts";
 import { backoffSeconds } from "./backoff.ts";
 import { type DeadLetter, OrderEventSchema } from "./messages.ts";
@@ -10,6 +11,12 @@ import { type DeadLetter, OrderEventSchema } from "./messages.ts";
  * that the dead letter records the last error (one the queue forwarded on its own would not).
  */
 export const NOTIFICATION_MAX_RETRIES = 10;
+
+/**
+ * Calls in flight at once. A Worker invocation keeps about six outbound connections open and queues
+ * the rest, and a queued call's timeout would run while it waits.
+ */
+const DELIVERY_CONCURRENCY = 6;
 
 type Verdict = "acked" | "retried" | "deadLettered";
 
@@ -45,7 +52,7 @@ export async function consumeNotifications(batch: MessageBatch<unknown>, env: En
     return "retried";
   };
 
-  const verdicts = await Promise.all(batch.messages.map(deliver));
+  const verdicts = await mapConcurrently(batch.messages, DELIVERY_CONCURRENCY, deliver);
   const count = (verdict: Verdict) => verdicts.filter((each) => each === verdict).length;
   log(count("acked") === verdicts.length ? "info" : "warn", "notification batch", {
     queue: batch.queue,

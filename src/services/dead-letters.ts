@@ -65,7 +65,11 @@ export async function replayDeadLetter(env: Env, database: Database, id: string)
       "The notifications queue is unavailable, please retry shortly",
     );
   }
-  const replayed = await database.read((db) => markReplayed(db, id));
+  const replayed =
+    (await database.read((db) => markReplayed(db, id, row.failedAt))) ??
+    // It failed again before we could mark it: it is back in the list, as it should be.
+    (await database.read((db) => findDeadLetter(db, id))) ??
+    row;
   log("info", "dead letter replayed", { id, type: row.eventType, orderId: row.orderId });
-  return toView(replayed ?? row);
+  return toView(replayed);
 }

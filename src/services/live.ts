@@ -1,26 +1,30 @@
+import { getConfig } from "../config.ts";
 import { ApiError } from "../lib/errors.ts";
 import { randomToken, sha256Hex } from "../lib/ids.ts";
 import { describeError, log } from "../lib/log.ts";
+import { signTicket, verifyTicket } from "../lib/tickets.ts";
 import { type LiveEvent, type OrderEvent, toLiveEvent } from "../queues/messages.ts";
 import { cartStub } from "./cart.ts";
 
 /**
  * Live order status (SPEC §4). Browsers cannot set headers on a WebSocket, so a page trades its
- * bearer token for a ticket, then connects with `?ticket=`. A ticket names its user (so the
- * upgrade reaches that user's object) and carries 256 random bits, of which the object keeps only
- * a hash until the ticket is used once or lapses.
+ * bearer token for a ticket, then connects with `?ticket=`. A ticket is signed (lib/tickets.ts):
+ * it names its user, so the upgrade reaches that user's object, and a forged or expired one is
+ * refused before any object is touched. The object keeps a hash of the ticket's nonce until it is
+ * used once or lapses.
  */
 export const LIVE_TICKET_TTL_MS = 30_000;
-const TICKET = /^(\d{1,15})\.([A-Za-z0-9_-]{43})$/;
+const PURPOSE = "live-ticket/v1";
 
 export async function issueLiveTicket(
   env: Env,
   userId: number,
 ): Promise<{ ticket: string; expiresAt: string }> {
-  const secret = randomToken(32);
+  const nonce = randomToken(16);
   const expiresAt = Date.now() + LIVE_TICKET_TTL_MS;
-  await cartStub(env, userId).issueLiveTicket(await sha256Hex(secret), expiresAt);
-  return { ticket: `${userId}.${secret}`, expiresAt: new Date(expiresAt).toISOString() };
+  await cartStub(env, userId).issueLiveTicket(await sha256Hex(nonce), expiresAt);
+  const ticket = await signTicket(getConfig(env).JWT_SECRET, PURPOSE, { userId, expiresAt, nonce });
+  return { ticket, expiresAt: new Date(expiresAt).toISOString() };
 }
 
 function invalidTicket(): ApiError {
@@ -31,18 +35,17 @@ function invalidTicket(): ApiError {
  * Upgrades to a WebSocket held by the ticket's user's object, which redeems the ticket first.
  * Refusals (426 without an upgrade, 401 for a bad ticket) happen before anything is accepted.
  */
-export async function connectLive(env: Env, upgrade: string | undefined, ticket: string | undefined) {
+export async function connectLive(env: Env, upgrade: string | undefined, text: string | undefined) {
   if (upgrade?.toLowerCase() !== "websocket") {
     throw new ApiError("UPGRADE_REQUIRED", "Connect with a WebSocket (Upgrade: websocket)", undefined, {
       Upgrade: "websocket",
     });
   }
-  const match = ticket ? TICKET.exec(ticket) : null;
-  if (!match) throw invalidTicket();
-  const [, userId, secret] = match as unknown as [string, string, string];
-  const response = await cartStub(env, Number(userId)).fetch(
+  const ticket = text ? await verifyTicket(getConfig(env).JWT_SECRET, PURPOSE, text) : null;
+  if (!ticket) throw invalidTicket();
+  const response = await cartStub(env, ticket.userId).fetch(
     new Request("https://cart.internal/live", {
-      headers: { upgrade: "websocket", "x-live-ticket-hash": await sha256Hex(secret) },
+      headers: { upgrade: "websocket", "x-live-ticket-hash": await sha256Hex(ticket.nonce) },
     }),
   );
   if (response.status !== 101 || !response.webSocket) throw invalidTicket();

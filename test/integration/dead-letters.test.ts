@@ -1,9 +1,10 @@
 import { sql } from "drizzle-orm";
 import { describe, expect, it } from "vitest";
+import { markReplayed } from "../../src/db/queries.ts";
 import { newUser } from "../helpers/auth.ts";
 import { api } from "../helpers/http.ts";
 import { failNotifications, receivedEventually } from "../helpers/notifications.ts";
-import { CASH_ON_DELIVERY, cartWith, eventually, placeOrder, query } from "../helpers/orders.ts";
+import { CASH_ON_DELIVERY, cartWith, eventually, placeOrder, query, withDb } from "../helpers/orders.ts";
 
 type Letter = { id: string; type: string | null; orderId: string | null; replays: number; lastError: string };
 
@@ -76,6 +77,34 @@ describe("dead letters", () => {
     const missing = await api("POST", "/api/admin/dead-letters/nope/replay", { headers: admin.headers });
     expect(missing.status).toBe(404);
     expect(missing.body.error.code).toBe("DEAD_LETTER_NOT_FOUND");
+  });
+
+  it("leaves a dead letter pending when its replay failed again before it was marked", async () => {
+    const id = `message:replay-race-${Date.now()}`;
+    await query(
+      sql`INSERT INTO dead_letters (id, body, attempts, last_error) VALUES (${id}, '{}'::jsonb, 1, 'first')`,
+    );
+    const [read] = await query<{ failed_at: Date }>(sql`SELECT failed_at FROM dead_letters WHERE id = ${id}`);
+    // The replayed event died again and came back before the replay was marked.
+    await query(
+      sql`UPDATE dead_letters SET failed_at = clock_timestamp() + interval '1.0001234 second', last_error = 'again' WHERE id = ${id}`,
+    );
+    const marked = await withDb((database) =>
+      database.read((db) => markReplayed(db, id, new Date(read?.failed_at as Date))),
+    );
+    expect(marked).toBeUndefined();
+    const [row] = await query<{ replayed_at: Date | null }>(
+      sql`SELECT replayed_at FROM dead_letters WHERE id = ${id}`,
+    );
+    expect(row?.replayed_at).toBeNull();
+    // Unchanged since it was read (Postgres keeps microseconds, the read value milliseconds): marked.
+    const [again] = await query<{ failed_at: Date }>(
+      sql`SELECT failed_at FROM dead_letters WHERE id = ${id}`,
+    );
+    const now = await withDb((database) =>
+      database.read((db) => markReplayed(db, id, new Date(again?.failed_at as Date))),
+    );
+    expect(now?.replays).toBe(1);
   });
 
   it("is for admins only", async () => {

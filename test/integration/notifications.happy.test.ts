@@ -2,7 +2,12 @@ import { sql } from "drizzle-orm";
 import { describe, expect, it } from "vitest";
 import { newUser } from "../helpers/auth.ts";
 import { api } from "../helpers/http.ts";
-import { deliveries, failNotifications, receivedEventually } from "../helpers/notifications.ts";
+import {
+  deliveries,
+  failNotifications,
+  type Received,
+  receivedEventually,
+} from "../helpers/notifications.ts";
 import {
   CASH_ON_DELIVERY,
   cartWith,
@@ -13,6 +18,8 @@ import {
   placeOrder,
   query,
 } from "../helpers/orders.ts";
+
+const byKey = (list: Received[]) => [...list].sort((a, b) => (a.key < b.key ? -1 : 1));
 
 async function outboxOf(orderId: string) {
   return query<{ id: string; type: string; published: boolean }>(
@@ -35,7 +42,9 @@ describe("notifications", () => {
       json: { status: "shipped", trackingNumber: "TRK-1", carrier: "BlueDart" },
     });
 
-    const notifications = await receivedEventually({ orderId: order.id }, 4);
+    // Sent concurrently within a batch, they may arrive in any order: sorted by key (UUIDv7 outbox
+    // ids), they are in the order the changes were committed.
+    const notifications = byKey(await receivedEventually({ orderId: order.id }, 4));
     expect(notifications.map((n) => [n.type, n.data.status, n.data.paymentStatus])).toEqual([
       ["order_confirmation", "pending", "pending"],
       ["payment_confirmation", "paid", "paid"],
@@ -68,7 +77,7 @@ describe("notifications", () => {
     });
     expect(retried.status).toBe(200);
 
-    const notifications = await receivedEventually({ orderId: placed.id }, 4);
+    const notifications = byKey(await receivedEventually({ orderId: placed.id }, 4));
     expect(notifications.map((n) => [n.type, n.data.status, n.data.paymentStatus])).toEqual([
       ["order_confirmation", "pending", "pending"],
       ["order_status_update", "pending", "failed"],

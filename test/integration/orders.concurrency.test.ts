@@ -1,6 +1,6 @@
 import { sql } from "drizzle-orm";
 import { describe, expect, it } from "vitest";
-import { lockPendingOrderCount } from "../../src/db/queries.ts";
+import { beginOrderPlacement } from "../../src/db/queries.ts";
 import { uuidv7 } from "../../src/lib/ids.ts";
 import { newUser, newUserId } from "../helpers/auth.ts";
 import { api } from "../helpers/http.ts";
@@ -81,7 +81,7 @@ describe("the open-orders cap under concurrency", () => {
     const place = () =>
       withDb((database) =>
         database.transaction(async (tx) => {
-          if ((await lockPendingOrderCount(tx, userId)) >= 5) return false;
+          if ((await beginOrderPlacement(tx, userId)).pending >= 5) return false;
           // Both transactions have counted before either inserts, unless the count is serialised.
           await new Promise((resolve) => setTimeout(resolve, 200));
           await tx.execute(sql`

@@ -138,4 +138,27 @@ describe("notifications consumer", () => {
     expect(row).toMatchObject({ attempts: NOTIFICATION_MAX_RETRIES + 1 });
     expect(row?.last_error).toMatch(/^HTTP 503/);
   });
+
+  it("stores an event dead-lettered twice in one batch once, with the rest of the batch", async () => {
+    const userId = newUserId();
+    const [twice, once] = [eventFor(userId), eventFor(userId)];
+    const letter = (event: unknown, lastError: string) => ({
+      id: crypto.randomUUID(),
+      timestamp: new Date(),
+      attempts: 1,
+      body: { deadLetter: true, messageId: crypto.randomUUID(), body: event, attempts: 1, lastError },
+    });
+    const batch = createMessageBatch("order-notifications-dlq", [
+      letter(twice, "HTTP 422: first"),
+      letter(once, "HTTP 422"),
+      letter(twice, "HTTP 422: second"),
+    ]);
+    const ctx = createExecutionContext();
+    await worker.queue(batch, env, ctx);
+    const result = await getQueueResult(batch, ctx);
+    expect(result.ackAll).toBe(true);
+    expect(result.retryMessages).toEqual([]);
+    expect(await deadLetterRow(twice.id)).toMatchObject({ last_error: "HTTP 422: second" });
+    expect(await deadLetterRow(once.id)).toMatchObject({ last_error: "HTTP 422" });
+  });
 });

@@ -114,10 +114,27 @@ export async function countPendingOrders(db: Executor, userId: number): Promise<
 }
 
 /**
- * Serialises the user's order placements until `tx` ends (a transaction-scoped advisory lock keyed
- * by the user), then counts their pending orders: two checkouts cannot both see room for one more.
+ * Starts placing an order in `tx`: answers the transaction's id (so that, should the COMMIT's
+ * answer be lost, another session can ask whether it landed), serialises the user's placements
+ * until `tx` ends (a transaction-scoped advisory lock keyed by the user), then counts their pending
+ * orders: two checkouts cannot both see room for one more.
  */
-export async function lockPendingOrderCount(tx: Tx, userId: number): Promise<number> {
-  await tx.execute(sql`SELECT pg_advisory_xact_lock(hashtextextended(${`open-orders:${userId}`}, 0))`);
-  return countPendingOrders(tx, userId);
+export async function beginOrderPlacement(
+  tx: Tx,
+  userId: number,
+): Promise<{ txid: string; pending: number }> {
+  const result = await tx.execute<{ txid: string }>(sql`
+    SELECT pg_current_xact_id()::text AS txid
+    FROM (SELECT pg_advisory_xact_lock(hashtextextended(${`open-orders:${userId}`}, 0))) AS locked`);
+  const txid = (result.rows[0] as { txid: string } | undefined)?.txid;
+  if (!txid) throw new Error("the database did not answer the transaction's id");
+  return { txid, pending: await countPendingOrders(tx, userId) };
+}
+
+/** `committed`, `aborted`, `in progress`, or null (too old to tell) for a transaction id. */
+export async function transactionStatus(db: Executor, txid: string): Promise<string | null> {
+  const result = await db.execute<{ status: string | null }>(
+    sql`SELECT pg_xact_status(${txid}::xid8) AS status`,
+  );
+  return (result.rows[0] as { status: string | null } | undefined)?.status ?? null;
 }

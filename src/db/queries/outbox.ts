@@ -112,11 +112,22 @@ export async function findDeadLetter(db: Executor, id: string): Promise<DeadLett
   return row;
 }
 
-export async function markReplayed(db: Executor, id: string): Promise<DeadLetterRow | undefined> {
+/**
+ * Marks a dead letter replayed, unless it failed again since `failedAt` (its replay already came
+ * back here): then it stays pending.
+ */
+export async function markReplayed(
+  db: Executor,
+  id: string,
+  failedAt: Date,
+): Promise<DeadLetterRow | undefined> {
   const [row] = await db
     .update(deadLetters)
     .set({ replayedAt: sql`now()`, replays: sql`${deadLetters.replays} + 1` })
-    .where(eq(deadLetters.id, id))
+    // Compared at the millisecond precision `failedAt` was read with (Postgres keeps microseconds).
+    .where(
+      and(eq(deadLetters.id, id), sql`date_trunc('milliseconds', ${deadLetters.failedAt}) = ${failedAt}`),
+    )
     .returning();
   return row;
 }

@@ -37,5 +37,6 @@ export const connect = createRoute({
   responses: {
     101: { description: "Switching Protocols: the WebSocket is open" },
     ...errorResponses(401, 426, 503),
+    401: { ...errorResponses(401)[401], description: "Missing, forged, expired or already used ticket" },
   },
 });

@@ -1,11 +1,12 @@
-import type { Tx } from "../../db/client.ts";
+import { Database, type Tx } from "../../db/client.ts";
 import {
+  beginOrderPlacement,
   countPendingOrders,
   findOrder,
   insertOrder,
   itemsOf,
-  lockPendingOrderCount,
   type PaymentRow,
+  transactionStatus,
 } from "../../db/queries.ts";
 import { ApiError } from "../../lib/errors.ts";
 import { uuidv7 } from "../../lib/ids.ts";
@@ -99,6 +100,7 @@ export async function checkout(
   if (!lock.ok) throw new ApiError(lock.code, lock.message);
 
   let ordered: PricedLine[] | null = null;
+  let unsettled: string | undefined;
   try {
     const items = lock.value.unsettled.length
       ? await settleLapsedCheckouts(deps, cart, {
@@ -121,24 +123,23 @@ export async function checkout(
     }
 
     let placed: { order: Order; payment: PaymentRow; event: OrderEvent };
+    const attempt: Attempt = { txid: null };
     try {
       placed = await deps.database.transaction((tx) =>
-        writeOrder(tx, deps, { orderId, userId, body, lines, currency, completeKey }),
+        writeOrder(tx, deps, { orderId, userId, body, lines, currency, completeKey, attempt }),
       );
     } catch (error) {
-      // A connection lost during COMMIT leaves the outcome unknown. If the order did land, its stock
+      // A connection lost around COMMIT leaves the outcome unknown. If the order did land, its stock
       // stays reserved and its lines leave the cart (a retry with the Idempotency-Key replays it).
-      // If the database cannot say, the stock stays reserved too: a leak, never an oversell.
-      const landed = await deps.database
-        .read((db) => findOrder(db, orderId))
-        .then(
-          (order) => (order ? "yes" : "no"),
-          () => "unknown",
-        );
-      if (landed === "yes") ordered = lines;
-      if (landed === "no") await releaseAll(deps.products, reserved, owed);
-      if (landed === "unknown")
+      // If the database cannot say yet, the stock stays reserved too: a leak, never an oversell.
+      const outcome = await commitOutcome(deps, attempt, error);
+      if (outcome === "committed") ordered = lines;
+      if (outcome === "aborted") await releaseAll(deps.products, reserved, owed);
+      if (outcome === "unknown") {
         log("error", "checkout outcome unknown; stock left reserved", { orderId, lines: reserved });
+        // The next checkout of this cart looks the order up first, and settles the cart if it landed.
+        unsettled = orderId;
+      }
       throw error;
     }
     ordered = lines;
@@ -150,7 +151,37 @@ export async function checkout(
     );
     return placed.order;
   } finally {
-    await finishCheckout(cart, userId, lock.value.token, ordered);
+    await finishCheckout(cart, userId, lock.value.token, ordered, unsettled);
+  }
+}
+
+/** The transaction id of the order's latest write attempt, once its first statement answered. */
+interface Attempt {
+  txid: string | null;
+}
+
+/**
+ * Whether a failed order transaction committed after all. Our own refusals, thrown inside it, and a
+ * failure before its first statement answered, never sent a COMMIT. Otherwise a new session asks
+ * Postgres for the transaction's status: `in progress` (the COMMIT may still land) or no answer is
+ * unknown, never "not placed", which would release the stock of an order that then lands.
+ */
+async function commitOutcome(
+  deps: OrderDeps,
+  attempt: Attempt,
+  error: unknown,
+): Promise<"committed" | "aborted" | "unknown"> {
+  if (error instanceof ApiError && error.code !== "DATABASE_UNAVAILABLE") return "aborted";
+  const txid = attempt.txid;
+  if (!txid) return "aborted";
+  const session = new Database(deps.config);
+  try {
+    const status = await session.read((db) => transactionStatus(db, txid));
+    return status === "committed" ? "committed" : status === "aborted" ? "aborted" : "unknown";
+  } catch {
+    return "unknown";
+  } finally {
+    await session.close();
   }
 }
 
@@ -176,10 +207,14 @@ async function writeOrder(
     lines: PricedLine[];
     currency: string;
     completeKey: CompleteKey;
+    attempt: Attempt;
   },
 ): Promise<{ order: Order; payment: PaymentRow; event: OrderEvent }> {
-  const { orderId, userId, body, lines, currency } = input;
-  checkOpenOrders(await lockPendingOrderCount(tx, userId), deps);
+  const { orderId, userId, body, lines, currency, attempt } = input;
+  attempt.txid = null;
+  const placement = await beginOrderPlacement(tx, userId);
+  attempt.txid = placement.txid;
+  checkOpenOrders(placement.pending, deps);
   const instrument = instrumentOf(body);
   // Millisecond timestamps from here, not now() with microseconds, so the keyset cursor round-trips.
   const now = new Date();
@@ -252,11 +287,12 @@ async function finishCheckout(
   userId: number,
   token: string,
   ordered: PricedLine[] | null,
+  unsettledOrderId?: string,
 ): Promise<void> {
   const lines = ordered?.map(({ productId, quantity }) => ({ productId, quantity })) ?? null;
   for (let attempt = 1; ; attempt++) {
     try {
-      await cart.finishCheckout(userId, token, lines);
+      await cart.finishCheckout(userId, token, lines, unsettledOrderId);
       return;
     } catch (error) {
       if (attempt === 3) {
