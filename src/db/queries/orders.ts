@@ -1,4 +1,4 @@
-import { and, asc, desc, eq, inArray, lt, or, type SQL, sql } from "drizzle-orm";
+import { and, asc, eq, inArray, lt, sql } from "drizzle-orm";
 import type { Executor, Tx } from "../client.ts";
 import { type OrderStatus, orderItems, orderStatusHistory, orders } from "../schema.ts";
 
@@ -53,34 +53,8 @@ export interface OrderPageQuery {
   after?: { createdAt: Date; id: string };
 }
 
-/** A user's orders, newest first, by keyset on (created_at, id): stable under concurrent inserts. */
-export async function listOrders(db: Executor, query: OrderPageQuery): Promise<OrderRow[]> {
-  const conditions: SQL[] = [eq(orders.userId, query.userId)];
-  if (query.status) conditions.push(eq(orders.status, query.status));
-  if (query.after) {
-    const { createdAt, id } = query.after;
-    conditions.push(
-      or(lt(orders.createdAt, createdAt), and(eq(orders.createdAt, createdAt), lt(orders.id, id))) as SQL,
-    );
-  }
-  return db
-    .select()
-    .from(orders)
-    .where(and(...conditions))
-    .orderBy(desc(orders.createdAt), desc(orders.id))
-    .limit(query.limit);
-}
-
 export async function insertHistory(tx: Tx, entry: NewHistory): Promise<void> {
   await tx.insert(orderStatusHistory).values(entry);
-}
-
-export async function historyOf(db: Executor, orderId: string): Promise<HistoryRow[]> {
-  return db
-    .select()
-    .from(orderStatusHistory)
-    .where(eq(orderStatusHistory.orderId, orderId))
-    .orderBy(asc(orderStatusHistory.id));
 }
 
 /** Unpaid orders past their payment deadline, oldest deadline first. */

@@ -6,6 +6,7 @@ import {
   type OrderRow,
 } from "../../db/queries.ts";
 import type { OrderStatus } from "../../db/schema.ts";
+import { decodeCursor, encodeCursor } from "../../lib/cursor.ts";
 import { ApiError } from "../../lib/errors.ts";
 import type { Order } from "../../schemas/order.ts";
 import type { Actor, OrderDeps } from "./deps.ts";
@@ -43,43 +44,21 @@ export async function getTracking(deps: OrderDeps, actor: Actor, orderId: string
   };
 }
 
-const CursorSchema = z.tuple([z.iso.datetime(), z.uuid()]);
-
-/** The cursor is opaque to clients: the last order's (createdAt, id), base64url-encoded. */
-function encodeCursor(order: OrderRow): string {
-  return btoa(JSON.stringify([order.createdAt.toISOString(), order.id]))
-    .replace(/=+$/, "")
-    .replace(/\+/g, "-")
-    .replace(/\//g, "_");
-}
-
-function decodeCursor(cursor: string): { createdAt: Date; id: string } {
-  try {
-    const [createdAt, id] = CursorSchema.parse(
-      JSON.parse(atob(cursor.replace(/-/g, "+").replace(/_/g, "/"))),
-    );
-    return { createdAt: new Date(createdAt), id };
-  } catch {
-    throw new ApiError("VALIDATION_FAILED", "The cursor is invalid", [
-      { path: "cursor", message: "is not a cursor this API issued" },
-    ]);
-  }
-}
-
 export async function listOwnOrders(
   deps: OrderDeps,
   userId: number,
   query: { limit: number; cursor?: string; status?: OrderStatus },
 ): Promise<{ orders: Order[]; nextCursor: string | null }> {
-  const after = query.cursor ? decodeCursor(query.cursor) : undefined;
+  const cursor = query.cursor ? decodeCursor(query.cursor, z.uuid()) : undefined;
+  const after = cursor && { createdAt: cursor.at, id: cursor.id };
   // One row more than asked tells whether another page exists.
   const rows = await deps.database.once((db) =>
     listOrdersWithItems(db, { userId, limit: query.limit + 1, status: query.status, after }),
   );
   const page = rows.slice(0, query.limit);
+  const last = page[page.length - 1];
   return {
     orders: page.map((order) => toOrder(order, order.items)),
-    nextCursor:
-      rows.length > query.limit && page.length > 0 ? encodeCursor(page[page.length - 1] as OrderRow) : null,
+    nextCursor: rows.length > query.limit && last ? encodeCursor(last.createdAt, last.id) : null,
   };
 }
