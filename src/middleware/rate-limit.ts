@@ -1,5 +1,6 @@
 import { createMiddleware } from "hono/factory";
 import type { AppEnv } from "../app-env.ts";
+import { addressKey } from "../lib/client-address.ts";
 import { ApiError } from "../lib/errors.ts";
 import { log } from "../lib/log.ts";
 
@@ -37,11 +38,14 @@ async function enforce(env: Env, key: string, limitPerMinute: number, what: stri
  * authentication waits for it here: a flood of bad tokens from one address still gets 429.
  */
 export const ipRateLimit = createMiddleware<AppEnv>(async (c, next) => {
-  if (!WRITES.has(c.req.method)) return next();
-  const ip = c.req.header("cf-connecting-ip") ?? "unknown";
+  // Cloudflare sets CF-Connecting-IP on every request from the internet. One without it came from
+  // inside (a service binding, another Worker) or a local tool: it is limited per user only, since
+  // one shared bucket for all of them would let any one internal caller throttle the rest.
+  const ip = c.req.header("cf-connecting-ip");
+  if (!WRITES.has(c.req.method) || !ip) return next();
   const verdict = enforce(
     c.env,
-    `ip:${ip}`,
+    `ip:${addressKey(ip)}`,
     c.var.services.config.RATE_LIMIT_IP_PER_MIN,
     "from this address",
   );

@@ -42,6 +42,29 @@ describe("rate limits", () => {
     expect((await call("DELETE", "/api/cart", other.headers)).status).toBe(200);
   });
 
+  it("counts IPv6 clients by their /64", async () => {
+    const call = workerWithLimits({ RATE_LIMIT_USER_PER_MIN: "0", RATE_LIMIT_IP_PER_MIN: "2" });
+    const hex = () => Math.floor(Math.random() * 0xffff).toString(16);
+    const prefix = `2001:db8:${hex()}:${hex()}`;
+    const users = await Promise.all([newUser(), newUser(), newUser()]);
+    const statuses = [];
+    for (const [index, user] of users.entries()) {
+      const ip = `${prefix}:${index + 1}::${hex()}`;
+      statuses.push((await call("DELETE", "/api/cart", { ...user.headers, "cf-connecting-ip": ip })).status);
+    }
+    expect(statuses).toEqual([200, 200, 429]);
+    const nextNetwork = `2001:db8:${hex()}:${hex()}::1`;
+    expect(
+      (await call("DELETE", "/api/cart", { ...users[0]?.headers, "cf-connecting-ip": nextNetwork })).status,
+    ).toBe(200);
+  });
+
+  it("limits writes without CF-Connecting-IP per user only, not in one shared bucket", async () => {
+    const call = workerWithLimits({ RATE_LIMIT_USER_PER_MIN: "0", RATE_LIMIT_IP_PER_MIN: "1" });
+    const users = await Promise.all([newUser(), newUser(), newUser()]);
+    for (const user of users) expect((await call("DELETE", "/api/cart", user.headers)).status).toBe(200);
+  });
+
   it("answers writes from one address past RATE_LIMIT_IP_PER_MIN with 429, whoever sends them", async () => {
     const call = workerWithLimits({ RATE_LIMIT_USER_PER_MIN: "0", RATE_LIMIT_IP_PER_MIN: "2" });
     const ip = `192.0.2.${Math.floor(Math.random() * 250) + 1}-${crypto.randomUUID()}`;
