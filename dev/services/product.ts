@@ -152,6 +152,8 @@ export async function startProductService(opts: ServiceOptions = {}): Promise<Ru
   const catalog = seedCatalog();
   // GET /api/products/{id} calls per product, so tests (and a developer) can see what the cache saves.
   const reads = new Map<string, number>();
+  // Health checks under /__probe/<tag>, counted per tag: a test's own product-service URL.
+  const probes = new Map<string, number>();
   const find = (id: string | undefined): Product => {
     const p = id === undefined ? undefined : catalog.get(id);
     if (!p) throw new HttpError(404, "Product not found");
@@ -160,6 +162,13 @@ export async function startProductService(opts: ServiceOptions = {}): Promise<Ru
 
   const router = new Router()
     .on("GET", "/health", ({ res }) => sendJson(res, 200, { status: "ok" }))
+    .on("GET", "/__probe/:tag/health", ({ res, params }) => {
+      probes.set(params.tag ?? "", (probes.get(params.tag ?? "") ?? 0) + 1);
+      sendJson(res, 200, { status: "ok" });
+    })
+    .on("GET", "/__admin/probes/:tag", ({ res, params }) =>
+      sendJson(res, 200, { count: probes.get(params.tag ?? "") ?? 0 }),
+    )
     .on("GET", "/api/products/:id", async (ctx) => {
       const id = ctx.params.id ?? "";
       reads.set(id, (reads.get(id) ?? 0) + 1);

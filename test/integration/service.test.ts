@@ -1,3 +1,4 @@
+import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { createApp } from "../../src/app.ts";
@@ -27,6 +28,32 @@ describe("service endpoints", () => {
         productService: { status: "up", required: true, latencyMs: expect.any(Number) },
       },
     });
+  });
+
+  it("says only up or down and how long, and checks its dependencies once every few seconds", async () => {
+    const tag = crypto.randomUUID();
+    const app = createApp();
+    const configured = {
+      ...env,
+      PRODUCT_SERVICE_URL: `${env.PRODUCT_SERVICE_URL}/__probe/${tag}`,
+      DATABASE_HTTP_ENDPOINT: "http://127.0.0.1:1/sql",
+    };
+    const ready = async () => {
+      const ctx = createExecutionContext();
+      const res = await app.fetch(new Request("https://orders.test/health/ready"), configured, ctx);
+      await waitOnExecutionContext(ctx);
+      return { status: res.status, body: (await res.json()) as any };
+    };
+    const first = await ready();
+    expect(first.status).toBe(503);
+    // Why the database is down (a refused connection) goes to the log, not to the public.
+    expect(Object.keys(first.body.dependencies.database).sort()).toEqual(["latencyMs", "required", "status"]);
+    expect(first.body.dependencies.database.status).toBe("down");
+    expect(JSON.stringify(first.body)).not.toMatch(/refused|connect|ECONN|error/i);
+    const second = await ready();
+    expect(second.body).toEqual(first.body);
+    const probes = await (await fetch(`${env.PRODUCT_SERVICE_URL}/__admin/probes/${tag}`)).json();
+    expect(probes).toEqual({ count: 1 });
   });
 
   it("answers an unknown route with a 404 envelope", async () => {

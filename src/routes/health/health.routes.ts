@@ -11,7 +11,6 @@ const DependencySchema = z.object({
   status: z.enum(["up", "down", "not_configured"]),
   required: z.boolean(),
   latencyMs: z.number().int(),
-  error: z.string().optional(),
 });
 
 export const ReadinessSchema = z
