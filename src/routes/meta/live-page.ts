@@ -102,6 +102,7 @@ const page = `<!doctype html>
     };
     socket.onmessage = (message) => {
       if (message.data === "pong") return;
+      setState("Connected", true);
       const event = JSON.parse(message.data);
       $("events").prepend(row([[new Date(event.at).toLocaleTimeString()], [event.orderId, "id"],
         [event.status], [event.paymentStatus]], true));
