@@ -7,8 +7,12 @@ import { DeadLetterSchema, OrderEventSchema } from "./messages.ts";
 import { NOTIFICATION_MAX_RETRIES } from "./notifications.ts";
 
 const MAX_ERROR_LENGTH = 1000;
-/** Storing dead letters waits out a database outage: 30 s, 1 min, 2 min … up to 15 min apart. */
+/**
+ * Storing dead letters waits out a database outage: 30 s, 1 min, 2 min … up to an hour apart, so the
+ * queue's 100 retries (wrangler.toml) cover about four days.
+ */
 const STORE_RETRY_BASE_SECONDS = 30;
+const STORE_RETRY_MAX_SECONDS = 60 * 60;
 
 /** One dead letter as stored: keyed by its event's id, or by its queue message id when it is no event. */
 function toRow(message: Message<unknown>): NewDeadLetter {
@@ -55,7 +59,11 @@ export async function consumeDeadLetters(batch: MessageBatch<unknown>, env: Env)
     }
   } catch (error) {
     for (const message of batch.messages) {
-      message.retry({ delaySeconds: backoffSeconds(message.attempts, STORE_RETRY_BASE_SECONDS) });
+      message.retry({
+        delaySeconds: backoffSeconds(message.attempts, STORE_RETRY_BASE_SECONDS, {
+          maxSeconds: STORE_RETRY_MAX_SECONDS,
+        }),
+      });
     }
     log("error", "could not store dead letters; retrying", {
       messages: rows.length,

@@ -43,11 +43,9 @@ export async function consumeNotifications(batch: MessageBatch<unknown>, env: En
       return deadLetter(env, message, delivery.error);
     }
     message.retry({
-      delaySeconds: backoffSeconds(
-        message.attempts,
-        config.NOTIFICATION_RETRY_BASE_SECONDS,
-        delivery.retryAfterSeconds,
-      ),
+      delaySeconds: backoffSeconds(message.attempts, config.NOTIFICATION_RETRY_BASE_SECONDS, {
+        atLeastSeconds: delivery.retryAfterSeconds,
+      }),
     });
     return "retried";
   };
