@@ -246,3 +246,13 @@ export const stockReleases = pgTable(
       .where(sql`${table.releasedAt} IS NULL AND ${table.claimedAt} IS NOT NULL`),
   ],
 );
+
+/**
+ * Orders a later checkout gave up on: it took over their cart's lapsed lock and found no such order.
+ * A placement of one of them that arrives after all refuses, so one cart is never ordered twice.
+ * Pruned by the sweep after a day (no checkout runs that long).
+ */
+export const abandonedCheckouts = pgTable("abandoned_checkouts", {
+  orderId: uuid("order_id").primaryKey(),
+  createdAt: timestamp("created_at", { withTimezone: true, mode: "date" }).notNull().defaultNow(),
+});

@@ -7,6 +7,7 @@ import {
   lockOverdueOrder,
   markResubmitted,
   overdueOrderIds,
+  pruneAbandonedCheckouts,
 } from "../db/queries.ts";
 import { mapConcurrently } from "../lib/concurrency.ts";
 import { describeError, log } from "../lib/log.ts";
@@ -18,6 +19,7 @@ import { applyTransition } from "./orders/status.ts";
 import { applyStockReleases, stockReleasesInDoubt } from "./stock.ts";
 
 const BATCH = 50;
+const DAY_MS = 24 * 60 * 60 * 1000;
 /** Cancellations in flight at once: the database client's pool holds 4 connections. */
 const CANCEL_CONCURRENCY = 4;
 /** A gateway settles within PAYMENT_SETTLE_DELAY_MS; an attempt pending this much longer was never acknowledged. */
@@ -119,6 +121,7 @@ export async function runSweep(env: Env): Promise<void> {
       "expireKeys",
       async () => {
         await database.read((db) => deleteExpiredIdempotencyKeys(db));
+        await database.read((db) => pruneAbandonedCheckouts(db, new Date(Date.now() - DAY_MS)));
         return {};
       },
     ],

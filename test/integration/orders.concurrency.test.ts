@@ -81,7 +81,7 @@ describe("the open-orders cap under concurrency", () => {
     const place = () =>
       withDb((database) =>
         database.transaction(async (tx) => {
-          if ((await beginOrderPlacement(tx, userId)).pending >= 5) return false;
+          if ((await beginOrderPlacement(tx, userId, uuidv7())).pending >= 5) return false;
           // Both transactions have counted before either inserts, unless the count is serialised.
           await new Promise((resolve) => setTimeout(resolve, 200));
           await tx.execute(sql`

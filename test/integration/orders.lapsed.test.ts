@@ -2,11 +2,12 @@ import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { sql } from "drizzle-orm";
 import { describe, expect, it } from "vitest";
+import { beginOrderPlacement } from "../../src/db/queries.ts";
 import { uuidv7 } from "../../src/lib/ids.ts";
 import { cartStub } from "../../src/services/cart.ts";
 import { newUser } from "../helpers/auth.ts";
 import { api } from "../helpers/http.ts";
-import { addToCart, CASH_ON_DELIVERY, cartWith, placeOrder, query } from "../helpers/orders.ts";
+import { addToCart, CASH_ON_DELIVERY, cartWith, placeOrder, query, withDb } from "../helpers/orders.ts";
 import { readProduct } from "../helpers/products.ts";
 
 type User = Awaited<ReturnType<typeof newUser>>;
@@ -69,5 +70,22 @@ describe("a checkout taking over a lapsed lock", () => {
       state.storage.sql.exec("SELECT order_id FROM unsettled_checkouts").toArray(),
     );
     expect(unsettled).toEqual([]);
+  });
+
+  it("fences off the lapsed checkout's order, should its placement still arrive", async () => {
+    const user = await newUser();
+    await cartWith(user, 1, { stock: 10 });
+    const slowOrderId = uuidv7();
+    await lapsedCheckout(user, slowOrderId);
+    expect((await placeOrder(user, CASH_ON_DELIVERY)).status).toBe(201);
+    // The slow checkout's transaction begins only now: it finds its order given up.
+    const late = await withDb((database) =>
+      database.transaction((tx) => beginOrderPlacement(tx, user.id, slowOrderId)),
+    );
+    expect(late.abandoned).toBe(true);
+    const other = await withDb((database) =>
+      database.transaction((tx) => beginOrderPlacement(tx, user.id, uuidv7())),
+    );
+    expect(other.abandoned).toBe(false);
   });
 });

@@ -1,6 +1,6 @@
 import { and, asc, eq, inArray, lt, sql } from "drizzle-orm";
 import type { Executor, Tx } from "../client.ts";
-import { type OrderStatus, orderItems, orderStatusHistory, orders } from "../schema.ts";
+import { abandonedCheckouts, type OrderStatus, orderItems, orderStatusHistory, orders } from "../schema.ts";
 
 /** Orders, their items and status history. */
 
@@ -87,22 +87,46 @@ export async function countPendingOrders(db: Executor, userId: number): Promise<
   return row?.count ?? 0;
 }
 
+/** The transaction-scoped advisory lock that serialises one user's order placements. */
+const placementLock = (userId: number) =>
+  sql`pg_advisory_xact_lock(hashtextextended(${`open-orders:${userId}`}, 0))`;
+
 /**
- * Starts placing an order in `tx`: answers the transaction's id (so that, should the COMMIT's
- * answer be lost, another session can ask whether it landed), serialises the user's placements
- * until `tx` ends (a transaction-scoped advisory lock keyed by the user), then counts their pending
- * orders: two checkouts cannot both see room for one more.
+ * Starts placing order `orderId` in `tx`: answers the transaction's id (so that, should the
+ * COMMIT's answer be lost, another session can ask whether it landed), serialises the user's
+ * placements until `tx` ends, then (in a statement of its own, so that it sees what committed while
+ * it waited) counts their pending orders and whether a later checkout gave this order up: two
+ * checkouts cannot both see room for one more, nor place one cart twice.
  */
 export async function beginOrderPlacement(
   tx: Tx,
   userId: number,
-): Promise<{ txid: string; pending: number }> {
-  const result = await tx.execute<{ txid: string }>(sql`
-    SELECT pg_current_xact_id()::text AS txid
-    FROM (SELECT pg_advisory_xact_lock(hashtextextended(${`open-orders:${userId}`}, 0))) AS locked`);
-  const txid = (result.rows[0] as { txid: string } | undefined)?.txid;
+  orderId: string,
+): Promise<{ txid: string; pending: number; abandoned: boolean }> {
+  const locked = await tx.execute<{ txid: string }>(
+    sql`SELECT pg_current_xact_id()::text AS txid FROM (SELECT ${placementLock(userId)}) AS locked`,
+  );
+  const txid = (locked.rows[0] as { txid: string } | undefined)?.txid;
   if (!txid) throw new Error("the database did not answer the transaction's id");
-  return { txid, pending: await countPendingOrders(tx, userId) };
+  const state = await tx.execute<{ pending: number; abandoned: boolean }>(sql`
+    SELECT (SELECT count(*)::int FROM ${orders} WHERE ${orders.userId} = ${userId} AND ${orders.status} = 'pending') AS pending,
+           EXISTS (SELECT 1 FROM ${abandonedCheckouts} WHERE ${abandonedCheckouts.orderId} = ${orderId}) AS abandoned`);
+  const row = state.rows[0] as { pending: number; abandoned: boolean } | undefined;
+  return { txid, pending: row?.pending ?? 0, abandoned: row?.abandoned ?? false };
+}
+
+/** Waits for (and then holds until `tx` ends) the user's placement lock. */
+export async function lockPlacements(tx: Tx, userId: number): Promise<void> {
+  await tx.execute(sql`SELECT ${placementLock(userId)}`);
+}
+
+/** Gives an order up for good: a placement of it that arrives later refuses (beginOrderPlacement). */
+export async function abandonCheckout(tx: Tx, orderId: string): Promise<void> {
+  await tx.insert(abandonedCheckouts).values({ orderId }).onConflictDoNothing();
+}
+
+export async function pruneAbandonedCheckouts(db: Executor, before: Date): Promise<void> {
+  await db.delete(abandonedCheckouts).where(lt(abandonedCheckouts.createdAt, before));
 }
 
 /** `committed`, `aborted`, `in progress`, or null (too old to tell) for a transaction id. */

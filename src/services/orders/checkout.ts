@@ -1,10 +1,14 @@
 import { Database, type Tx } from "../../db/client.ts";
 import {
+  abandonCheckout,
   beginOrderPlacement,
   countPendingOrders,
   findOrder,
+  findOrderWithItems,
   insertOrder,
   itemsOf,
+  latestPayment,
+  lockPlacements,
   type PaymentRow,
   transactionStatus,
 } from "../../db/queries.ts";
@@ -122,7 +126,7 @@ export async function checkout(
       throw new ApiError("UPSTREAM_UNAVAILABLE", "The product service is too slow to place this order now");
     }
 
-    let placed: { order: Order; payment: PaymentRow; event: OrderEvent };
+    let placed: { order: Order; payment: PaymentRow; event: OrderEvent | null };
     const attempt: Attempt = { txid: null };
     try {
       placed = await deps.database.transaction((tx) =>
@@ -133,17 +137,22 @@ export async function checkout(
       // stays reserved and its lines leave the cart (a retry with the Idempotency-Key replays it).
       // If the database cannot say yet, the stock stays reserved too: a leak, never an oversell.
       const outcome = await commitOutcome(deps, attempt, error);
-      if (outcome === "committed") ordered = lines;
       if (outcome === "aborted") await releaseAll(deps.products, reserved, owed);
       if (outcome === "unknown") {
         log("error", "checkout outcome unknown; stock left reserved", { orderId, lines: reserved });
         // The next checkout of this cart looks the order up first, and settles the cart if it landed.
         unsettled = orderId;
       }
-      throw error;
+      if (outcome !== "committed") throw error;
+      // Placed after all: answer it (its event is relayed by the sweep; a failed read-back still
+      // leaves the order standing, its lines out of the cart).
+      ordered = lines;
+      placed = await readPlacedOrder(deps, orderId).catch(() => {
+        throw error;
+      });
     }
     ordered = lines;
-    deps.events.publish([placed.event]);
+    if (placed.event) deps.events.publish([placed.event]);
     await submitToGateway(deps.env, placed.payment, deps.config.PAYMENT_SETTLE_DELAY_MS).catch(
       (error: unknown) =>
         // The attempt is pending in the database: the scheduled sweep re-submits it.
@@ -153,6 +162,16 @@ export async function checkout(
   } finally {
     await finishCheckout(cart, userId, lock.value.token, ordered, unsettled);
   }
+}
+
+/** An order whose transaction committed though its answer was lost, read back as the checkout answers it. */
+async function readPlacedOrder(deps: OrderDeps, orderId: string) {
+  const [order, payment] = await Promise.all([
+    deps.database.once((db) => findOrderWithItems(db, orderId)),
+    deps.database.read((db) => latestPayment(db, orderId)),
+  ]);
+  if (!order || !payment) throw new Error(`order ${orderId} committed but cannot be read back`);
+  return { order: toOrder(order, order.items), payment, event: null };
 }
 
 /** The transaction id of the order's latest write attempt, once its first statement answered. */
@@ -212,8 +231,14 @@ async function writeOrder(
 ): Promise<{ order: Order; payment: PaymentRow; event: OrderEvent }> {
   const { orderId, userId, body, lines, currency, attempt } = input;
   attempt.txid = null;
-  const placement = await beginOrderPlacement(tx, userId);
+  const placement = await beginOrderPlacement(tx, userId, orderId);
   attempt.txid = placement.txid;
+  if (placement.abandoned) {
+    throw new ApiError(
+      "CHECKOUT_IN_PROGRESS",
+      "This checkout took too long and a newer one of the cart took over",
+    );
+  }
   checkOpenOrders(placement.pending, deps);
   const instrument = instrumentOf(body);
   // Millisecond timestamps from here, not now() with microseconds, so the keyset cursor round-trips.
@@ -263,16 +288,24 @@ async function settleLapsedCheckouts(
   cart: ReturnType<typeof cartStub>,
   lapsed: { userId: number; token: string; orderIds: string[] },
 ): Promise<CartItem[]> {
-  const settled = await Promise.all(
-    lapsed.orderIds.map(async (orderId) => {
-      const order = await deps.database.read((db) => findOrder(db, orderId));
-      const placed = order?.userId === lapsed.userId;
-      const lines = placed ? await deps.database.read((db) => itemsOf(db, [orderId])) : null;
-      if (placed)
+  // Under the user's placement lock: a placement of one of these orders still running (its COMMIT
+  // in flight, say) finishes first, and one that has not begun yet will find its order abandoned.
+  const settled = await deps.database.transaction(async (tx) => {
+    await lockPlacements(tx, lapsed.userId);
+    const outcomes = [];
+    for (const orderId of lapsed.orderIds) {
+      const order = await findOrder(tx, orderId);
+      if (order?.userId === lapsed.userId) {
         log("warn", "settled a lapsed checkout whose order was placed", { orderId, userId: lapsed.userId });
-      return { orderId, lines: lines?.map(({ productId, quantity }) => ({ productId, quantity })) ?? null };
-    }),
-  );
+        const lines = await itemsOf(tx, [orderId]);
+        outcomes.push({ orderId, lines: lines.map(({ productId, quantity }) => ({ productId, quantity })) });
+      } else {
+        await abandonCheckout(tx, orderId);
+        outcomes.push({ orderId, lines: null });
+      }
+    }
+    return outcomes;
+  });
   const items = await cart.settleCheckouts(lapsed.userId, lapsed.token, settled);
   if (!items) throw new ApiError("CHECKOUT_IN_PROGRESS", "A checkout of this cart is already in progress");
   return items;
