@@ -63,7 +63,8 @@ export async function duePaymentResubmissions(
   olderThan: Date,
   limit: number,
 ): Promise<PaymentRow[]> {
-  const backoff = sql`least(interval '1 hour', interval '2 minutes' * power(2, ${payments.resubmissions} - 1))`;
+  // The exponent is clamped before multiplying: 2 min · 2^37 is past what an interval can hold.
+  const backoff = sql`least(interval '1 hour', interval '2 minutes' * power(2, least(greatest(${payments.resubmissions} - 1, 0), 6)))`;
   return db
     .select()
     .from(payments)

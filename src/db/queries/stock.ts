@@ -74,7 +74,7 @@ export async function deferStockRelease(db: Executor, orderId: string, productId
     .set({
       claimedAt: null,
       attempts: sql`${stockReleases.attempts} + 1`,
-      nextAttemptAt: sql`now() + least(interval '1 hour', interval '30 seconds' * power(2, ${stockReleases.attempts}))`,
+      nextAttemptAt: sql`now() + least(interval '1 hour', interval '30 seconds' * power(2, least(${stockReleases.attempts}, 7)))`,
     })
     .where(releaseOf(orderId, productId));
 }
