@@ -94,14 +94,15 @@ export class Database {
   /**
    * One transaction; a database that cannot be reached becomes 503 DATABASE_UNAVAILABLE. A deadlock
    * or serialization failure (SQLSTATE class 40) rolled everything back, so the work runs once more
-   * before the request gives up.
+   * before the request gives up, unless the work does something outside the database that must not
+   * happen twice (`retryOnConflict: false`).
    */
-  transaction<T>(work: (tx: Tx) => Promise<T>): Promise<T> {
+  transaction<T>(work: (tx: Tx) => Promise<T>, { retryOnConflict = true } = {}): Promise<T> {
     return withDatabase(async () => {
       try {
         return await this.db.transaction(work);
       } catch (error) {
-        if (!isRollback(error)) throw error;
+        if (!retryOnConflict || !isRollback(error)) throw error;
         return this.db.transaction(work);
       }
     });

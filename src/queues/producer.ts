@@ -86,15 +86,19 @@ export async function relayOutbox(env: Env, database: Database, now = Date.now()
   const olderThan = new Date(now - RELAY_GRACE_MS);
   let relayed = 0;
   for (let round = 0; round < RELAY_ROUNDS; round++) {
-    const events = await database.transaction(async (tx) => {
-      const claimed = (await claimUnpublished(tx, olderThan, SEND_BATCH)).map(toOrderEvent);
-      await enqueue(env, claimed);
-      await markPublished(
-        tx,
-        claimed.map((event) => event.id),
-      );
-      return claimed;
-    });
+    // Not re-run after a conflict: the batch has been sent by then, and the next sweep relays it.
+    const events = await database.transaction(
+      async (tx) => {
+        const claimed = (await claimUnpublished(tx, olderThan, SEND_BATCH)).map(toOrderEvent);
+        await enqueue(env, claimed);
+        await markPublished(
+          tx,
+          claimed.map((event) => event.id),
+        );
+        return claimed;
+      },
+      { retryOnConflict: false },
+    );
     relayed += events.length;
     await pushLive(env, events);
     if (events.length < SEND_BATCH) break;
