@@ -15,13 +15,18 @@ export const ShippingAddressSchema = z
   })
   .openapi("ShippingAddress");
 
-/** `MM/YY`, valid through the end of that month: a card whose month has passed is refused (SPEC §4). */
+/**
+ * `MM/YY`, valid through the end of that month: a card whose month has passed is refused (SPEC §4).
+ * "Passed" where the customer is: the month is judged 12 hours behind UTC (the westernmost time
+ * zone), so nobody's card is refused on the last evening of its month.
+ */
+const LATEST_OFFSET_MS = 12 * 60 * 60 * 1000;
 const Expiry = z
   .string()
   .regex(/^(0[1-9]|1[0-2])\/\d{2}$/, "must be MM/YY")
   .refine((expiry) => {
     const [month, year] = expiry.split("/").map(Number) as [number, number];
-    const now = new Date();
+    const now = new Date(Date.now() - LATEST_OFFSET_MS);
     return (
       2000 + year > now.getUTCFullYear() ||
       (2000 + year === now.getUTCFullYear() && month >= now.getUTCMonth() + 1)

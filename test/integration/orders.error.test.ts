@@ -84,7 +84,9 @@ describe("orders: bad input is a 400 envelope", () => {
     const mmYY = (date: Date) =>
       `${String(date.getUTCMonth() + 1).padStart(2, "0")}/${String(date.getUTCFullYear() % 100).padStart(2, "0")}`;
     const now = new Date();
-    const lastMonth = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() - 1, 1));
+    // Judged 12 h behind UTC, so "last month" is the one before the month of 12 hours ago.
+    const behind = new Date(Date.now() - 12 * 60 * 60 * 1000);
+    const lastMonth = new Date(Date.UTC(behind.getUTCFullYear(), behind.getUTCMonth() - 1, 1));
     const user = await newUser();
     const product = await cartWith(user, 1, { stock: 10 });
     for (const expiryDate of [mmYY(lastMonth), "12/25", "01/00"]) {
