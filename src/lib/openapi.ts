@@ -39,6 +39,15 @@ const ERROR_DESCRIPTIONS = {
 
 type ErrorStatus = keyof typeof ERROR_DESCRIPTIONS;
 
+const header = (description: string) => ({ description, schema: { type: "string" as const } });
+/** Headers some error answers carry. */
+const ERROR_HEADERS: Partial<Record<ErrorStatus, Record<string, ReturnType<typeof header>>>> = {
+  401: { "WWW-Authenticate": header('`Bearer realm="order-service"` on a refused bearer token') },
+  409: { "Retry-After": header("Seconds to wait, on IDEMPOTENCY_KEY_IN_FLIGHT") },
+  426: { Upgrade: header("`websocket`") },
+  429: { "Retry-After": header("Seconds until the limit lets a write through") },
+};
+
 type ErrorResponse = {
   description: string;
   content: { "application/json": { schema: typeof ErrorResponseSchema } };
@@ -63,6 +72,7 @@ export function errorResponses<const S extends readonly ErrorStatus[] = []>(...s
     status,
     {
       description: ERROR_DESCRIPTIONS[status],
+      ...(ERROR_HEADERS[status] ? { headers: ERROR_HEADERS[status] } : {}),
       content: { "application/json": { schema: ErrorResponseSchema } },
     },
   ]);
