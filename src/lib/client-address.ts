@@ -10,7 +10,16 @@ export function addressKey(address: string): string {
   );
   if (mapped?.[1]) return mapped[1];
   const hextets = expandIpv6(ip);
-  return hextets ? `${hextets.slice(0, 4).join(":")}::/64` : address.trim();
+  if (!hextets) return address.trim();
+  // IPv4-mapped written in hex (::ffff:c000:207) is the IPv4 client 192.0.2.7.
+  if (hextets.slice(0, 5).every((h) => h === "0") && hextets[5] === "ffff") {
+    const [high, low] = [
+      Number.parseInt(hextets[6] as string, 16),
+      Number.parseInt(hextets[7] as string, 16),
+    ];
+    return [high >> 8, high & 255, low >> 8, low & 255].join(".");
+  }
+  return `${hextets.slice(0, 4).join(":")}::/64`;
 }
 
 /** The eight hextets of an IPv6 address (without leading zeros), or null if it is not one. */

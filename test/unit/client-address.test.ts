@@ -20,6 +20,7 @@ describe("rate-limit keys of client addresses", () => {
   it("counts IPv4, also mapped into IPv6, by the address", () => {
     expect(addressKey("192.0.2.7")).toBe("192.0.2.7");
     expect(addressKey("::ffff:192.0.2.7")).toBe("192.0.2.7");
+    expect(addressKey("::ffff:c000:207")).toBe("192.0.2.7");
   });
 
   it("keeps anything else as given", () => {
