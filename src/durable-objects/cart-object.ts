@@ -9,6 +9,7 @@ import {
   type ProductSnapshot,
 } from "../schemas/cart.ts";
 import { type ItemRow, migrateCartSchema, reject, toCartItem } from "./cart-storage.ts";
+import { CheckoutLock } from "./checkout-lock.ts";
 import { LiveChannel } from "./live-channel.ts";
 
 /** Carts nobody touched for this long are emptied by the object's alarm (SPEC §4). */
@@ -28,9 +29,9 @@ export interface AddResult {
 }
 
 /**
- * One user's object: their cart, in the object's SQLite storage, and their live order-status
- * sockets (live-channel.ts). Every RPC method runs its read-modify-write
- * synchronously: input gates do not hold across non-storage awaits, so the worker fetches product
+ * One user's object: their cart, in the object's SQLite storage, its checkout lock
+ * (checkout-lock.ts) and their live order-status sockets (live-channel.ts). Every RPC method runs
+ * its read-modify-write synchronously: input gates do not hold across non-storage awaits, so the worker fetches product
  * data *before* calling in, and nothing here awaits between reading and writing.
  *
  * Storage layout: see cart-storage.ts.
@@ -38,12 +39,17 @@ export interface AddResult {
 export class CartObject extends DurableObject<Env> {
   private readonly sql: SqlStorage;
   private readonly live: LiveChannel;
+  private readonly checkouts: CheckoutLock;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.sql = ctx.storage.sql;
     migrateCartSchema(this.sql);
     this.live = new LiveChannel(ctx);
+    this.checkouts = new CheckoutLock(ctx.storage, {
+      items: () => this.items(),
+      touch: (userId) => this.touch(userId),
+    });
   }
 
   issueLiveTicket(hash: string, expiresAt: number): void {
@@ -225,109 +231,31 @@ export class CartObject extends DurableObject<Env> {
     });
   }
 
-  /**
-   * Starts a checkout of the order `orderId`: answers the lines to order and a token, or refuses
-   * while another checkout of this cart is in progress, so that concurrent checkouts of one cart
-   * yield one order. Taking over a lapsed lock records that checkout's order as unsettled: it may
-   * have been placed without its lines leaving the cart. Unsettled orders are answered too, for the
-   * worker to look up and settle (settleCheckouts) before ordering anything.
-   */
+  /** Starts a checkout of the order `orderId` (see CheckoutLock.begin). */
   beginCheckout(
     lockMs: number,
     orderId: string,
   ): CartResult<{ token: string; items: CartItem[]; unsettled: string[] }> {
-    return this.ctx.storage.transactionSync(() => {
-      const now = Date.now();
-      const lock = this.sql
-        .exec<{ expires_at: number; order_id: string | null }>(
-          "SELECT expires_at, order_id FROM checkout_lock",
-        )
-        .toArray()[0];
-      if (lock && lock.expires_at > now) {
-        return reject("CHECKOUT_IN_PROGRESS", "A checkout of this cart is already in progress");
-      }
-      if (lock?.order_id) {
-        this.sql.exec("INSERT OR IGNORE INTO unsettled_checkouts (order_id) VALUES (?)", lock.order_id);
-      }
-      const unsettled = this.sql
-        .exec<{ order_id: string }>("SELECT order_id FROM unsettled_checkouts")
-        .toArray()
-        .map((row) => row.order_id);
-      const items = this.items();
-      if (items.length === 0 && unsettled.length === 0) return reject("EMPTY_CART", "The cart is empty");
-      const token = crypto.randomUUID();
-      this.sql.exec(
-        `INSERT INTO checkout_lock (id, token, expires_at, order_id) VALUES (1, ?, ?, ?)
-         ON CONFLICT (id) DO UPDATE SET
-           token = excluded.token, expires_at = excluded.expires_at, order_id = excluded.order_id`,
-        token,
-        now + lockMs,
-        orderId,
-      );
-      return { ok: true, value: { token, items, unsettled } };
-    });
+    return this.checkouts.begin(lockMs, orderId);
   }
 
-  /**
-   * Settles lapsed checkouts the worker looked up: the lines of those whose order was placed leave
-   * the cart (`lines`), the others (`null`) simply stop being unsettled. Answers the cart's lines as
-   * they now are, or null if this checkout no longer holds the lock.
-   */
+  /** Settles lapsed checkouts the worker looked up (see CheckoutLock.settle). */
   settleCheckouts(
     userId: number,
     token: string,
     settled: { orderId: string; lines: { productId: string; quantity: number }[] | null }[],
   ): CartItem[] | null {
-    return this.ctx.storage.transactionSync(() => {
-      if (this.sql.exec("SELECT 1 FROM checkout_lock WHERE token = ?", token).toArray().length === 0)
-        return null;
-      for (const { orderId, lines } of settled) {
-        if (lines) this.removeOrdered(lines);
-        this.sql.exec("DELETE FROM unsettled_checkouts WHERE order_id = ?", orderId);
-      }
-      if (settled.some(({ lines }) => lines)) this.touch(userId);
-      return this.items();
-    });
+    return this.checkouts.settle(userId, token, settled);
   }
 
-  /**
-   * Ends a checkout. When it placed an order, exactly the ordered quantities leave the cart: a line
-   * added or grown meanwhile keeps what was not ordered. When it cannot tell whether its order was
-   * placed (`unsettledOrderId`), the order is left for the next checkout to look up and settle.
-   */
+  /** Ends a checkout (see CheckoutLock.finish). */
   finishCheckout(
     userId: number,
     token: string,
     ordered: { productId: string; quantity: number }[] | null,
     unsettledOrderId?: string,
   ): void {
-    this.ctx.storage.transactionSync(() => {
-      // Already finished (a retried call whose first attempt landed): removing the lines again
-      // would take away units added since.
-      if (this.sql.exec("DELETE FROM checkout_lock WHERE token = ?", token).rowsWritten === 0) return;
-      if (unsettledOrderId) {
-        this.sql.exec("INSERT OR IGNORE INTO unsettled_checkouts (order_id) VALUES (?)", unsettledOrderId);
-      }
-      if (!ordered) return;
-      this.removeOrdered(ordered);
-      this.touch(userId);
-    });
-  }
-
-  /** Takes ordered quantities out of the cart; a line grown since keeps what was not ordered. */
-  private removeOrdered(ordered: { productId: string; quantity: number }[]): void {
-    for (const line of ordered) {
-      this.sql.exec(
-        "DELETE FROM cart_items WHERE product_id = ? AND quantity <= ?",
-        line.productId,
-        line.quantity,
-      );
-      this.sql.exec(
-        "UPDATE cart_items SET quantity = quantity - ? WHERE product_id = ?",
-        line.quantity,
-        line.productId,
-      );
-    }
+    this.checkouts.finish(userId, token, ordered, unsettledOrderId);
   }
 
   /** Empties a cart idle for CART_TTL_MS; a cart touched since the alarm was set gets a new one. */

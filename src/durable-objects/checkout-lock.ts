@@ -1,0 +1,127 @@
+import type { CartItem, CartResult } from "../schemas/cart.ts";
+import { reject } from "./cart-storage.ts";
+
+/** What the checkout lock needs of the cart it guards. */
+export interface GuardedCart {
+  items(): CartItem[];
+  touch(userId: number): void;
+}
+
+type OrderedLine = { productId: string; quantity: number };
+
+/**
+ * The checkout half of a user's object: the lock that lets one checkout of the cart run at a time,
+ * and the orders of lapsed checkouts still to settle (tables checkout_lock and unsettled_checkouts,
+ * see cart-storage.ts). Every method is one synchronous transaction.
+ */
+export class CheckoutLock {
+  private readonly storage: DurableObjectStorage;
+  private readonly sql: SqlStorage;
+  private readonly cart: GuardedCart;
+
+  constructor(storage: DurableObjectStorage, cart: GuardedCart) {
+    this.storage = storage;
+    this.sql = storage.sql;
+    this.cart = cart;
+  }
+
+  /**
+   * Starts a checkout of the order `orderId`: answers the lines to order and a token, or refuses
+   * while another checkout of this cart is in progress, so that concurrent checkouts of one cart
+   * yield one order. Taking over a lapsed lock records that checkout's order as unsettled: it may
+   * have been placed without its lines leaving the cart. Unsettled orders are answered too, for the
+   * worker to look up and settle (settle) before ordering anything.
+   */
+  begin(
+    lockMs: number,
+    orderId: string,
+  ): CartResult<{ token: string; items: CartItem[]; unsettled: string[] }> {
+    return this.storage.transactionSync(() => {
+      const now = Date.now();
+      const lock = this.sql
+        .exec<{ expires_at: number; order_id: string | null }>(
+          "SELECT expires_at, order_id FROM checkout_lock",
+        )
+        .toArray()[0];
+      if (lock && lock.expires_at > now) {
+        return reject("CHECKOUT_IN_PROGRESS", "A checkout of this cart is already in progress");
+      }
+      if (lock?.order_id) {
+        this.sql.exec("INSERT OR IGNORE INTO unsettled_checkouts (order_id) VALUES (?)", lock.order_id);
+      }
+      const unsettled = this.sql
+        .exec<{ order_id: string }>("SELECT order_id FROM unsettled_checkouts")
+        .toArray()
+        .map((row) => row.order_id);
+      const items = this.cart.items();
+      if (items.length === 0 && unsettled.length === 0) return reject("EMPTY_CART", "The cart is empty");
+      const token = crypto.randomUUID();
+      this.sql.exec(
+        `INSERT INTO checkout_lock (id, token, expires_at, order_id) VALUES (1, ?, ?, ?)
+         ON CONFLICT (id) DO UPDATE SET
+           token = excluded.token, expires_at = excluded.expires_at, order_id = excluded.order_id`,
+        token,
+        now + lockMs,
+        orderId,
+      );
+      return { ok: true, value: { token, items, unsettled } };
+    });
+  }
+
+  /**
+   * Settles lapsed checkouts the worker looked up: the lines of those whose order was placed leave
+   * the cart (`lines`), the others (`null`) simply stop being unsettled. Answers the cart's lines as
+   * they now are, or null if this checkout no longer holds the lock.
+   */
+  settle(
+    userId: number,
+    token: string,
+    settled: { orderId: string; lines: OrderedLine[] | null }[],
+  ): CartItem[] | null {
+    return this.storage.transactionSync(() => {
+      if (this.sql.exec("SELECT 1 FROM checkout_lock WHERE token = ?", token).toArray().length === 0)
+        return null;
+      for (const { orderId, lines } of settled) {
+        if (lines) this.removeOrdered(lines);
+        this.sql.exec("DELETE FROM unsettled_checkouts WHERE order_id = ?", orderId);
+      }
+      if (settled.some(({ lines }) => lines)) this.cart.touch(userId);
+      return this.cart.items();
+    });
+  }
+
+  /**
+   * Ends a checkout. When it placed an order, exactly the ordered quantities leave the cart: a line
+   * added or grown meanwhile keeps what was not ordered. When it cannot tell whether its order was
+   * placed (`unsettledOrderId`), the order is left for the next checkout to look up and settle.
+   */
+  finish(userId: number, token: string, ordered: OrderedLine[] | null, unsettledOrderId?: string): void {
+    this.storage.transactionSync(() => {
+      // Already finished (a retried call whose first attempt landed): removing the lines again
+      // would take away units added since.
+      if (this.sql.exec("DELETE FROM checkout_lock WHERE token = ?", token).rowsWritten === 0) return;
+      if (unsettledOrderId) {
+        this.sql.exec("INSERT OR IGNORE INTO unsettled_checkouts (order_id) VALUES (?)", unsettledOrderId);
+      }
+      if (!ordered) return;
+      this.removeOrdered(ordered);
+      this.cart.touch(userId);
+    });
+  }
+
+  /** Takes ordered quantities out of the cart; a line grown since keeps what was not ordered. */
+  private removeOrdered(ordered: OrderedLine[]): void {
+    for (const line of ordered) {
+      this.sql.exec(
+        "DELETE FROM cart_items WHERE product_id = ? AND quantity <= ?",
+        line.productId,
+        line.quantity,
+      );
+      this.sql.exec(
+        "UPDATE cart_items SET quantity = quantity - ? WHERE product_id = ?",
+        line.quantity,
+        line.productId,
+      );
+    }
+  }
+}
