@@ -42,3 +42,19 @@ export async function newUser(role: Role = "USER") {
   const token = await tokenFor(id, { role });
   return { id, token, headers: { authorization: `Bearer ${token}` } };
 }
+
+/** Registers a user in the user-service stand-in, whose tokens then carry only the username. */
+export async function registerUser(username: string, userId: number, role: Role): Promise<void> {
+  const response = await fetch(`${env.USER_SERVICE_URL}/__admin/users`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ username, userId, role }),
+  });
+  if (response.status !== 201) throw new Error(`user stand-in answered ${response.status} to a registration`);
+}
+
+/** How often the user-service stand-in validated this user's tokens. */
+export async function validations(username: string): Promise<number> {
+  const response = await fetch(`${env.USER_SERVICE_URL}/__admin/users/${username}/validations`);
+  return ((await response.json()) as { count: number }).count;
+}

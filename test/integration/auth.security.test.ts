@@ -1,7 +1,7 @@
 import { env } from "cloudflare:workers";
 import { SignJWT } from "jose";
 import { describe, expect, it } from "vitest";
-import { newUserId, tokenFor } from "../helpers/auth.ts";
+import { newUserId, registerUser, tokenFor, validations } from "../helpers/auth.ts";
 import { api } from "../helpers/http.ts";
 
 const now = () => Math.floor(Date.now() / 1000);
@@ -15,20 +15,6 @@ async function expectUnauthorized(authorization: string | undefined) {
   expect(res.status).toBe(401);
   expect(res.body).toMatchObject({ success: false, error: { code: "UNAUTHORIZED" } });
   expect(res.headers.get("x-request-id")).toBeTruthy();
-}
-
-async function registerUser(username: string, userId: number, role: "USER" | "ADMIN") {
-  const response = await fetch(`${env.USER_SERVICE_URL}/__admin/users`, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({ username, userId, role }),
-  });
-  expect(response.status).toBe(201);
-}
-
-async function validations(username: string): Promise<number> {
-  const response = await fetch(`${env.USER_SERVICE_URL}/__admin/users/${username}/validations`);
-  return ((await response.json()) as { count: number }).count;
 }
 
 describe("auth: the JWT attack list", () => {

@@ -1,6 +1,6 @@
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { newUser, newUserId, tokenFor } from "../helpers/auth.ts";
+import { newUser, newUserId, registerUser, tokenFor } from "../helpers/auth.ts";
 import { hasRedis, workerWith } from "../helpers/cache.ts";
 import { createProduct, productReads } from "../helpers/products.ts";
 
@@ -49,12 +49,7 @@ describe("cache: Redis down", () => {
   it("still resolves user-service tokens, without the cache and without errors", async () => {
     const username = `shopper_${newUserId()}`;
     const userId = newUserId();
-    const registered = await fetch(`${env.USER_SERVICE_URL}/__admin/users`, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ username, userId, role: "USER" }),
-    });
-    expect(registered.status).toBe(201);
+    await registerUser(username, userId, "USER");
     const token = await tokenFor(username, { role: null });
     const res = await redisUnreachable()("GET", "/api/cart", {
       headers: { authorization: `Bearer ${token}` },

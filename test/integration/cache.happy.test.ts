@@ -1,7 +1,6 @@
-import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { sha256Hex } from "../../src/lib/ids.ts";
-import { newUser, newUserId, tokenFor } from "../helpers/auth.ts";
+import { newUser, newUserId, registerUser, tokenFor, validations } from "../helpers/auth.ts";
 import { hasRedis, redis, redisKey, workerWith } from "../helpers/cache.ts";
 import { api } from "../helpers/http.ts";
 import { addToCart, CASH_ON_DELIVERY, eventually, placeOrder } from "../helpers/orders.ts";
@@ -132,12 +131,7 @@ describe.skipIf(!hasRedis)("cache: product lookups through Redis", () => {
   it("caches a user-service answer until the token expires", async () => {
     const username = `shopper_${newUserId()}`;
     const userId = newUserId();
-    const registered = await fetch(`${env.USER_SERVICE_URL}/__admin/users`, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ username, userId, role: "USER" }),
-    });
-    expect(registered.status).toBe(201);
+    await registerUser(username, userId, "USER");
     const token = await tokenFor(username, { role: null, expiresIn: "10m" });
     const res = await api("GET", "/api/cart", { headers: { authorization: `Bearer ${token}` } });
     expect(res.body.data.userId).toBe(userId);
@@ -154,7 +148,6 @@ describe.skipIf(!hasRedis)("cache: product lookups through Redis", () => {
 
     const again = await api("GET", "/api/cart", { headers: { authorization: `Bearer ${token}` } });
     expect(again.body.data.userId).toBe(userId);
-    const validations = await fetch(`${env.USER_SERVICE_URL}/__admin/users/${username}/validations`);
-    expect(((await validations.json()) as { count: number }).count).toBe(1);
+    expect(await validations(username)).toBe(1);
   });
 });
