@@ -17,7 +17,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import pg from "pg";
-import { listen } from "./services/http.ts";
+import { listen, readBody } from "./services/http.ts";
 
 export interface SqlHttpOptions {
   port?: number;
@@ -141,7 +141,7 @@ async function handle(
   if (req.headers["neon-raw-text-output"] !== "true")
     throw new RequestError(400, "Only Neon-Raw-Text-Output: true is supported");
   const arrayMode = req.headers["neon-array-mode"] === "true";
-  const body = (await readBody(req)) as { query?: unknown; params?: unknown; queries?: unknown };
+  const body = (await readJsonBody(req)) as { query?: unknown; params?: unknown; queries?: unknown };
 
   if (Array.isArray(body.queries)) {
     const statements = body.queries.map(statement);
@@ -232,16 +232,11 @@ function shape(result: pg.QueryResult, arrayMode: boolean) {
   };
 }
 
-async function readBody(req: IncomingMessage): Promise<unknown> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > MAX_BODY_BYTES) throw new RequestError(413, "Request body too large");
-    chunks.push(chunk as Buffer);
-  }
+async function readJsonBody(req: IncomingMessage): Promise<unknown> {
+  const body = await readBody(req, MAX_BODY_BYTES);
+  if (body === null) throw new RequestError(413, "Request body too large");
   try {
-    return JSON.parse(Buffer.concat(chunks).toString("utf8"));
+    return JSON.parse(body.toString("utf8"));
   } catch {
     throw new RequestError(400, "Request body must be JSON");
   }

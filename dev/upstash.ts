@@ -15,7 +15,7 @@ import { randomBytes, timingSafeEqual } from "node:crypto";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { createClient, ErrorReply, MultiErrorReply, RESP_TYPES } from "redis";
-import { listen } from "./services/http.ts";
+import { listen, readBody } from "./services/http.ts";
 
 export interface UpstashEndpointOptions {
   /** The Redis behind the endpoint, e.g. redis://127.0.0.1:6379. */
@@ -138,16 +138,11 @@ function send(res: ServerResponse, status: number, body: unknown): void {
   res.end(text);
 }
 
-async function readBody(req: IncomingMessage): Promise<unknown> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > BODY_LIMIT) throw new RequestError(400, "ERR max request size exceeded");
-    chunks.push(chunk as Buffer);
-  }
+async function readCommands(req: IncomingMessage): Promise<unknown> {
+  const body = await readBody(req, BODY_LIMIT);
+  if (body === null) throw new RequestError(400, "ERR max request size exceeded");
   try {
-    return JSON.parse(Buffer.concat(chunks).toString("utf8"));
+    return JSON.parse(body.toString("utf8"));
   } catch {
     throw new RequestError(400, "ERR failed to parse command");
   }
@@ -228,7 +223,7 @@ export async function startUpstashEndpoint(options: UpstashEndpointOptions): Pro
       if (!FAULTS.has(target.fault)) throw new RequestError(404, `ERR unknown fault '${target.fault}'`);
       return playFault(target.fault, req, res);
     }
-    const body = await readBody(req);
+    const body = await readCommands(req);
     const base64 = req.headers["upstash-encoding"]?.toString().toLowerCase() === "base64";
 
     switch (target.route) {

@@ -37,17 +37,24 @@ export interface RunningService {
 
 const DEFAULT_BODY_LIMIT = 64 * 1024;
 
-export async function readJson(req: IncomingMessage, limit = DEFAULT_BODY_LIMIT): Promise<unknown> {
+/** A request's whole body, or null as soon as it passes `limit` bytes. */
+export async function readBody(req: IncomingMessage, limit: number): Promise<Buffer | null> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req) {
     size += (chunk as Buffer).length;
-    if (size > limit) throw new HttpError(413, "Request body too large");
+    if (size > limit) return null;
     chunks.push(chunk as Buffer);
   }
-  if (size === 0) throw new HttpError(400, "Request body must be JSON");
+  return Buffer.concat(chunks);
+}
+
+export async function readJson(req: IncomingMessage, limit = DEFAULT_BODY_LIMIT): Promise<unknown> {
+  const body = await readBody(req, limit);
+  if (body === null) throw new HttpError(413, "Request body too large");
+  if (body.length === 0) throw new HttpError(400, "Request body must be JSON");
   try {
-    return JSON.parse(Buffer.concat(chunks).toString("utf8"));
+    return JSON.parse(body.toString("utf8"));
   } catch {
     throw new HttpError(400, "Request body must be valid JSON");
   }
