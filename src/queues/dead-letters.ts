@@ -46,7 +46,7 @@ export async function consumeDeadLetters(batch: MessageBatch<unknown>, env: Env)
   const rows = [...new Map(batch.messages.map(toRow).map((row) => [row.id, row])).values()];
   const database = new Database(getConfig(env));
   try {
-    await database.read((db) => upsertDeadLetters(db, rows));
+    await database.once((db) => upsertDeadLetters(db, rows));
     batch.ackAll();
     for (const row of rows) {
       log("error", "notification dead-lettered", {

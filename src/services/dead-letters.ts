@@ -27,7 +27,7 @@ export async function listDeadLetterPage(
   query: { limit: number; cursor?: string; pending: boolean },
 ): Promise<{ deadLetters: DeadLetter[]; nextCursor: string | null }> {
   const cursor = query.cursor ? decodeCursor(query.cursor) : undefined;
-  const rows = await database.read((db) =>
+  const rows = await database.once((db) =>
     listDeadLetters(db, {
       limit: query.limit + 1,
       pendingOnly: query.pending,
@@ -47,7 +47,7 @@ export async function listDeadLetterPage(
  * still drops it if an earlier attempt did get through. If it fails again, it comes back here.
  */
 export async function replayDeadLetter(env: Env, database: Database, id: string): Promise<DeadLetter> {
-  const row = await database.read((db) => findDeadLetter(db, id));
+  const row = await database.once((db) => findDeadLetter(db, id));
   if (!row) throw new ApiError("DEAD_LETTER_NOT_FOUND", "No such dead letter");
   const event = OrderEventSchema.safeParse(row.body);
   if (!event.success) {
@@ -66,9 +66,9 @@ export async function replayDeadLetter(env: Env, database: Database, id: string)
     );
   }
   const replayed =
-    (await database.read((db) => markReplayed(db, id, row.failedAt))) ??
+    (await database.once((db) => markReplayed(db, id, row.failedAt))) ??
     // It failed again before we could mark it: it is back in the list, as it should be.
-    (await database.read((db) => findDeadLetter(db, id))) ??
+    (await database.once((db) => findDeadLetter(db, id))) ??
     row;
   log("info", "dead letter replayed", { id, type: row.eventType, orderId: row.orderId });
   return toView(replayed);

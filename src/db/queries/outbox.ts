@@ -62,7 +62,7 @@ export async function outboxBacklog(
 }
 
 /** Records dead letters; one that dies again (after a replay) is updated, not duplicated. */
-export async function upsertDeadLetters(db: Executor, letters: NewDeadLetter[]): Promise<void> {
+export async function upsertDeadLetters(db: Executor | HttpDb, letters: NewDeadLetter[]): Promise<void> {
   if (letters.length === 0) return;
   await db
     .insert(deadLetters)
@@ -87,7 +87,10 @@ export interface DeadLetterPageQuery {
 }
 
 /** Dead letters, most recent failure first, by keyset on (failed_at, id). */
-export async function listDeadLetters(db: Executor, query: DeadLetterPageQuery): Promise<DeadLetterRow[]> {
+export async function listDeadLetters(
+  db: Executor | HttpDb,
+  query: DeadLetterPageQuery,
+): Promise<DeadLetterRow[]> {
   const conditions: SQL[] = [];
   if (query.pendingOnly) conditions.push(isNull(deadLetters.replayedAt));
   if (query.after) {
@@ -107,7 +110,7 @@ export async function listDeadLetters(db: Executor, query: DeadLetterPageQuery):
     .limit(query.limit);
 }
 
-export async function findDeadLetter(db: Executor, id: string): Promise<DeadLetterRow | undefined> {
+export async function findDeadLetter(db: Executor | HttpDb, id: string): Promise<DeadLetterRow | undefined> {
   const [row] = await db.select().from(deadLetters).where(eq(deadLetters.id, id));
   return row;
 }
@@ -117,7 +120,7 @@ export async function findDeadLetter(db: Executor, id: string): Promise<DeadLett
  * back here): then it stays pending.
  */
 export async function markReplayed(
-  db: Executor,
+  db: Executor | HttpDb,
   id: string,
   failedAt: Date,
 ): Promise<DeadLetterRow | undefined> {
