@@ -1,5 +1,4 @@
 import { DurableObject } from "cloudflare:workers";
-import type { LiveEvent } from "../queues/messages.ts";
 import {
   type Cart,
   type CartItem,
@@ -8,6 +7,7 @@ import {
   MAX_LINE_QUANTITY,
   type ProductSnapshot,
 } from "../schemas/cart.ts";
+import type { LiveEvent } from "../schemas/live.ts";
 import { type ItemRow, migrateCartSchema, reject, toCartItem } from "./cart-storage.ts";
 import { CheckoutLock } from "./checkout-lock.ts";
 import { LiveChannel } from "./live-channel.ts";

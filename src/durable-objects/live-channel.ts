@@ -1,4 +1,4 @@
-import type { LiveEvent } from "../queues/messages.ts";
+import type { LiveEvent } from "../schemas/live.ts";
 
 /**
  * The live half of a user's object: single-use tickets and the user's open WebSockets, accepted

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { ORDER_STATUSES, OUTBOX_TYPES, PAYMENT_STATUSES } from "../db/schema.ts";
+import type { LiveEvent } from "../schemas/live.ts";
 
 /**
  * One order event on the notifications queue: an outbox row as relayed. Its id is the outbox row's
@@ -32,14 +33,6 @@ export const DeadLetterSchema = z.object({
 export type DeadLetter = z.infer<typeof DeadLetterSchema>;
 
 /** The event pushed live to the owner's open WebSockets (SPEC §4). */
-export interface LiveEvent {
-  type: "order.status";
-  orderId: string;
-  status: OrderEvent["data"]["status"];
-  paymentStatus: OrderEvent["data"]["paymentStatus"];
-  at: string;
-}
-
 export function toLiveEvent(event: OrderEvent): LiveEvent {
   return {
     type: "order.status",

@@ -19,3 +19,4 @@ export const LiveEventSchema = z
     at: Timestamp,
   })
   .openapi("LiveOrderEvent");
+export type LiveEvent = z.infer<typeof LiveEventSchema>;

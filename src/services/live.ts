@@ -3,7 +3,8 @@ import { ApiError } from "../lib/errors.ts";
 import { randomToken, sha256Hex } from "../lib/ids.ts";
 import { describeError, log } from "../lib/log.ts";
 import { signTicket, verifyTicket } from "../lib/tickets.ts";
-import { type LiveEvent, type OrderEvent, toLiveEvent } from "../queues/messages.ts";
+import { type OrderEvent, toLiveEvent } from "../queues/messages.ts";
+import type { LiveEvent } from "../schemas/live.ts";
 import { cartStub } from "./cart.ts";
 
 /**
