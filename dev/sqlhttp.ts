@@ -148,6 +148,12 @@ async function handle(
     const begin = beginStatement(req);
     const client = await pool.connect();
     let broken: Error | undefined;
+    // Checked out, the client is no longer watched by the pool: a backend that dies between two of
+    // its statements (terminated, or its database dropped) must fail this batch, not crash the process.
+    const onError = (error: Error) => {
+      broken = error;
+    };
+    client.on("error", onError);
     try {
       await client.query(begin);
       const results = [];
@@ -162,6 +168,7 @@ async function handle(
       }
       throw error;
     } finally {
+      client.off("error", onError);
       client.release(broken);
     }
     return;
