@@ -3,7 +3,8 @@ import { sql } from "drizzle-orm";
 import { drizzle as drizzleHttp, type NeonHttpDatabase } from "drizzle-orm/neon-http";
 import { drizzle, type NeonDatabase } from "drizzle-orm/neon-serverless";
 import type { Config } from "../config.ts";
-import { ApiError } from "../lib/errors.ts";
+import { ApiError, ERROR_STATUS, type ErrorCode } from "../lib/errors.ts";
+import { REFUSAL_SQLSTATE } from "./queries/refusals.ts";
 import * as schema from "./schema.ts";
 
 export type Db = NeonDatabase<typeof schema>;
@@ -11,6 +12,8 @@ export type Tx = Parameters<Parameters<Db["transaction"]>[0]>[0];
 export type Executor = Db | Tx;
 /** The driver's HTTP path: one request per statement (or per batch), no connection to open. */
 export type HttpDb = NeonHttpDatabase<typeof schema>;
+/** Anything a one-shot statement can run on: the Pool, a transaction, or the HTTP path. */
+export type Queryable = Executor | HttpDb;
 
 /** Past this, an unreachable database is reported as such instead of hanging the request. */
 const CONNECT_TIMEOUT_MS = 5000;
@@ -113,9 +116,26 @@ export class Database {
     return withDatabase(() => work(this.db));
   }
 
-  /** One statement (or a non-interactive batch) over HTTP, with the same error mapping. */
+  /** One statement over HTTP, with the same error mapping. */
   once<T>(work: (db: HttpDb) => Promise<T>): Promise<T> {
     return withDatabase(() => work(this.http));
+  }
+
+  /**
+   * A non-interactive transaction over HTTP: `work` sends its statements as one batch (`db.batch`),
+   * committed all together or not at all, in one request and on no connection of ours. A statement
+   * that must abort the batch calls `refuse()` (below), which rolls it back and becomes that
+   * ApiError here. Rolled back to resolve a conflict (SQLSTATE class 40), it is sent once more.
+   */
+  batch<T>(work: (db: HttpDb) => Promise<T>): Promise<T> {
+    return withDatabase(async () => {
+      try {
+        return await work(this.http);
+      } catch (error) {
+        if (!isRollback(error)) throw error;
+        return work(this.http);
+      }
+    });
   }
 
   async ping(): Promise<void> {
@@ -159,13 +179,38 @@ export function isUnavailable(error: unknown): boolean {
   return cause ? isUnavailable(cause) : true;
 }
 
-/** Runs database work, answering 503 DATABASE_UNAVAILABLE when the database is down. */
+/** The refusal a statement raised (queries/refusals.ts), as the ApiError it stands for. */
+function refusalOf(error: unknown): ApiError | undefined {
+  const { code, message, detail, cause } = (error ?? {}) as {
+    code?: unknown;
+    message?: unknown;
+    detail?: unknown;
+    cause?: unknown;
+  };
+  if (code === REFUSAL_SQLSTATE && typeof message === "string" && message in ERROR_STATUS) {
+    return new ApiError(message as ErrorCode, typeof detail === "string" ? detail : message);
+  }
+  return cause ? refusalOf(cause) : undefined;
+}
+
+/**
+ * Runs database work, answering 503 DATABASE_UNAVAILABLE when the database is down, and a refusal
+ * raised by a statement as the ApiError it names. The driver's error stays the ApiError's cause.
+ */
 export async function withDatabase<T>(work: () => Promise<T>): Promise<T> {
   try {
     return await work();
   } catch (error) {
+    const refusal = refusalOf(error);
+    if (refusal) throw refusal;
     if (isUnavailable(error)) {
-      throw new ApiError("DATABASE_UNAVAILABLE", "The order database is unavailable, please retry shortly");
+      throw new ApiError(
+        "DATABASE_UNAVAILABLE",
+        "The order database is unavailable, please retry shortly",
+        undefined,
+        undefined,
+        { cause: error },
+      );
     }
     throw error;
   }

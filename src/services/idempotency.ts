@@ -1,7 +1,9 @@
-import type { Database, Tx } from "../db/client.ts";
+import type { BatchItem } from "drizzle-orm/batch";
+import type { Database, HttpDb, Tx } from "../db/client.ts";
 import {
   claimIdempotencyKey,
   completeIdempotencyKey,
+  completeIdempotencyKeyInBatch,
   findIdempotencyKey,
   releaseIdempotencyKey,
 } from "../db/queries.ts";
@@ -34,8 +36,17 @@ export interface IdempotentResult<T> {
   replayed: boolean;
 }
 
-/** Stores the response in the same transaction as the change it describes; a no-op without a key. */
-export type CompleteKey = (tx: Tx, status: number, body: unknown) => Promise<void>;
+/**
+ * Stores the response with the change it describes, so that both land or neither: in an interactive
+ * transaction, or as a statement of a batch (Database.batch). Nothing to store without a key.
+ */
+export interface CompleteKey {
+  inTransaction(tx: Tx, status: number, body: unknown): Promise<void>;
+  /** The statement to add to the batch, or null without a key; it aborts the batch if the key was taken over. */
+  inBatch(db: HttpDb, status: number, body: unknown): BatchItem<"pg"> | null;
+}
+
+export const NO_KEY: CompleteKey = { inTransaction: async () => {}, inBatch: () => null };
 
 function inFlight(): ApiError {
   return new ApiError(
@@ -57,12 +68,12 @@ export async function idempotent<T>(
   work: (complete: CompleteKey) => Promise<{ status: number; body: T }>,
 ): Promise<IdempotentResult<T>> {
   const { userId, key, scope } = request;
-  if (!key) return { ...(await work(async () => {})), replayed: false };
+  if (!key) return { ...(await work(NO_KEY)), replayed: false };
 
   const requestHash = await sha256Hex(`${scope}\n${canonicalJson(request.body)}`);
   const claimToken = crypto.randomUUID();
   for (let attempt = 1; ; attempt++) {
-    const claimed = await database.read((db) =>
+    const claimed = await database.once((db) =>
       claimIdempotencyKey(db, {
         userId,
         key,
@@ -74,7 +85,7 @@ export async function idempotent<T>(
       }),
     );
     if (claimed) break;
-    const existing = await database.read((db) => findIdempotencyKey(db, userId, key));
+    const existing = await database.once((db) => findIdempotencyKey(db, userId, key));
     if (!existing) {
       // Freed since our claim (its holder failed): it is ours to claim afresh.
       if (attempt < CLAIM_ATTEMPTS) continue;
@@ -91,18 +102,22 @@ export async function idempotent<T>(
   }
 
   try {
-    const result = await work(async (tx, status, body) => {
-      if (!(await completeIdempotencyKey(tx, { userId, key, claimToken }, status, body))) {
-        throw new ApiError(
-          "IDEMPOTENCY_KEY_IN_FLIGHT",
-          "This request took too long; its Idempotency-Key was taken over",
-        );
-      }
+    const holder = { userId, key, claimToken };
+    const result = await work({
+      async inTransaction(tx, status, body) {
+        if (!(await completeIdempotencyKey(tx, holder, status, body))) {
+          throw new ApiError(
+            "IDEMPOTENCY_KEY_IN_FLIGHT",
+            "This request took too long; its Idempotency-Key was taken over",
+          );
+        }
+      },
+      inBatch: (db, status, body) => completeIdempotencyKeyInBatch(db, holder, status, body),
     });
     return { ...result, replayed: false };
   } catch (error) {
     await database
-      .read((db) => releaseIdempotencyKey(db, userId, key, claimToken))
+      .once((db) => releaseIdempotencyKey(db, userId, key, claimToken))
       .catch((releaseError) =>
         // The key's lock lapses after KEY_LOCK_SECONDS, after which a retry takes it over anyway.
         log("warn", "could not free an idempotency key", { userId, ...describeError(releaseError) }),

@@ -9,6 +9,7 @@ import {
   markStockReleased,
   pendingStockReleases,
 } from "../db/queries.ts";
+import { mapConcurrently } from "../lib/concurrency.ts";
 import { ApiError } from "../lib/errors.ts";
 import { describeError, log } from "../lib/log.ts";
 
@@ -26,9 +27,18 @@ const RELEASE_ATTEMPTS = 3;
  */
 
 /**
- * Reserves every line or none. Lines are reserved in product-id order (the order every checkout
- * uses), and if one fails, every reservation already made is released before the error is thrown.
- * Releases that cannot be made are recorded as owed under `orderId`, for the sweep to retry.
+ * Lines reserved at the same time. Each reservation is an atomic change of its own at the product
+ * service (no lock is held between calls), so they need no order among them; the cap stays under
+ * workerd's six connections per request, so that no call waits for a connection while its timeout
+ * runs (a call that timed out counts as possibly applied, and is never released).
+ */
+const RESERVE_CONCURRENCY = 4;
+
+/**
+ * Reserves every line or none, a few at a time, in product-id order. Once one fails, no further line
+ * is started, every reservation that was made is released, and the failure is thrown. A reservation
+ * whose outcome is unknown is not released (see above). Releases that cannot be made are recorded as
+ * owed under `orderId`, for the sweep to retry.
  */
 export async function reserveAll(
   products: ProductClient,
@@ -39,25 +49,32 @@ export async function reserveAll(
     a.productId < b.productId ? -1 : a.productId > b.productId ? 1 : 0,
   );
   const reserved: StockLine[] = [];
-  try {
-    for (const line of ordered) {
-      const change = await products.adjustStock(line.productId, -line.quantity).catch((error: unknown) => {
-        if (error instanceof ApiError && error.code === "PRODUCT_NOT_FOUND") {
-          throw new ApiError("PRODUCT_UNAVAILABLE", `Product ${line.productId} is no longer sold`);
-        }
-        throw error;
-      });
-      if (!change.ok) {
-        throw new ApiError("INSUFFICIENT_STOCK", `Not enough stock of product ${line.productId}`, [
-          { path: `items.${line.productId}`, message: "not enough stock" },
-        ]);
-      }
+  let failed: { error: unknown } | undefined;
+  await mapConcurrently(ordered, RESERVE_CONCURRENCY, async (line) => {
+    if (failed) return;
+    try {
+      await reserve(products, line);
       reserved.push(line);
+    } catch (error) {
+      failed ??= { error };
     }
-    return reserved;
-  } catch (error) {
-    await releaseAll(products, reserved, owed);
+  });
+  if (!failed) return reserved;
+  await releaseAll(products, reserved, owed);
+  throw failed.error;
+}
+
+async function reserve(products: ProductClient, line: StockLine): Promise<void> {
+  const change = await products.adjustStock(line.productId, -line.quantity).catch((error: unknown) => {
+    if (error instanceof ApiError && error.code === "PRODUCT_NOT_FOUND") {
+      throw new ApiError("PRODUCT_UNAVAILABLE", `Product ${line.productId} is no longer sold`);
+    }
     throw error;
+  });
+  if (!change.ok) {
+    throw new ApiError("INSUFFICIENT_STOCK", `Not enough stock of product ${line.productId}`, [
+      { path: `items.${line.productId}`, message: "not enough stock" },
+    ]);
   }
 }
 
@@ -102,7 +119,7 @@ export async function releaseAll(
   );
   if (unreleased.length === 0) return;
   try {
-    await owed.database.transaction((tx) => insertStockReleases(tx, owed.orderId, unreleased));
+    await owed.database.once((db) => insertStockReleases(db, owed.orderId, unreleased));
     log("warn", "stock release deferred to the sweep", { orderId: owed.orderId, lines: unreleased });
   } catch (error) {
     log("error", "stock release lost", { orderId: owed.orderId, lines: unreleased, ...describeError(error) });

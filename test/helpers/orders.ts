@@ -4,7 +4,11 @@ import type { SQL } from "drizzle-orm";
 import { expect } from "vitest";
 import { getConfig } from "../../src/config.ts";
 import { Database } from "../../src/db/client.ts";
+import type { OrderRow, Placement } from "../../src/db/queries.ts";
 import worker from "../../src/index.ts";
+import { uuidv7 } from "../../src/lib/ids.ts";
+import { changeRecords } from "../../src/services/orders/events.ts";
+import { newPayment } from "../../src/services/orders/payments.ts";
 import { api } from "./http.ts";
 import { createProduct, type TestProduct } from "./products.ts";
 
@@ -103,4 +107,51 @@ export async function runSweep() {
   const ctx = createExecutionContext();
   await worker.scheduled(createScheduledController({ cron: "* * * * *" }), env, ctx);
   await waitOnExecutionContext(ctx);
+}
+
+/**
+ * The rows of a bare pending cash-on-delivery order of one unit of `productId`, as checkout hands
+ * them to `placeOrder`, for tests that place orders below the HTTP surface.
+ */
+export function placementFor(
+  userId: number,
+  { orderId = uuidv7(), maxOpenOrders = 5, productId = "p-test" } = {},
+): Omit<Placement, "also"> {
+  const now = new Date();
+  const order: OrderRow = {
+    id: orderId,
+    userId,
+    status: "pending",
+    paymentStatus: "pending",
+    paymentMethod: "cash_on_delivery",
+    totalAmount: 100,
+    currency: "USD",
+    shippingAddress: CASH_ON_DELIVERY.shippingAddress,
+    trackingNumber: null,
+    carrier: null,
+    estimatedDelivery: null,
+    paymentDueAt: null,
+    createdAt: now,
+    updatedAt: now,
+  };
+  const line = {
+    orderId,
+    productId,
+    productName: "Test",
+    price: 100,
+    quantity: 1,
+    totalPrice: 100,
+    image: null,
+  };
+  return {
+    order,
+    items: [line],
+    payment: newPayment(order, { method: "cash_on_delivery", reference: null }, 1),
+    ...changeRecords(order, {
+      from: null,
+      actor: { id: userId, role: "USER" },
+      notify: "order_confirmation",
+    }),
+    maxOpenOrders,
+  };
 }

@@ -2,7 +2,7 @@ import { env } from "cloudflare:workers";
 import { and, eq } from "drizzle-orm";
 import { describe, expect, it } from "vitest";
 import { getConfig } from "../../src/config.ts";
-import { Database, type Db } from "../../src/db/client.ts";
+import { Database, type HttpDb } from "../../src/db/client.ts";
 import { claimIdempotencyKey } from "../../src/db/queries.ts";
 import { idempotencyKeys } from "../../src/db/schema.ts";
 import { canonicalJson, sha256Hex } from "../../src/lib/ids.ts";
@@ -31,9 +31,9 @@ class FreedBeforeLookup extends Database {
     this.reads = 0;
   }
 
-  override read<T>(work: (db: Db) => Promise<T>): Promise<T> {
-    if (this.reads === null || ++this.reads !== 2) return super.read(work);
-    return super.read(async (db) => {
+  override once<T>(work: (db: HttpDb) => Promise<T>): Promise<T> {
+    if (this.reads === null || ++this.reads !== 2) return super.once(work);
+    return super.once(async (db) => {
       await db
         .delete(idempotencyKeys)
         .where(and(eq(idempotencyKeys.userId, this.userId), eq(idempotencyKeys.key, this.key)));

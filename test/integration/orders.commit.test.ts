@@ -4,44 +4,75 @@ import { sql } from "drizzle-orm";
 import { beforeAll, describe, expect, it } from "vitest";
 import { ProductClient } from "../../src/clients/product.ts";
 import { getConfig } from "../../src/config.ts";
-import { Database, type Tx } from "../../src/db/client.ts";
+import { Database, type HttpDb } from "../../src/db/client.ts";
 import { ApiError } from "../../src/lib/errors.ts";
 import { EventPublisher } from "../../src/queues/producer.ts";
 import { cartStub } from "../../src/services/cart.ts";
+import { NO_KEY } from "../../src/services/idempotency.ts";
 import { checkout } from "../../src/services/orders/checkout.ts";
 import type { OrderDeps } from "../../src/services/orders/deps.ts";
 import { newUser } from "../helpers/auth.ts";
 import { api } from "../helpers/http.ts";
-import { CASH_ON_DELIVERY, cartWith, eventually, placeOrder, query } from "../helpers/orders.ts";
+import { CASH_ON_DELIVERY, cartWith, placeOrder, query } from "../helpers/orders.ts";
 import { readProduct } from "../helpers/products.ts";
 
 const SLOW_STREET = "SLOW COMMIT";
 const COMMIT_SECONDS = 2;
 
-const lostConnection = () => new ApiError("DATABASE_UNAVAILABLE", "Connection terminated unexpectedly");
+const lostConnection = () => new ApiError("DATABASE_UNAVAILABLE", "Network connection lost");
+
+type Loss =
+  /** The placement's answer is lost after `ms`, whether or not it has committed by then. */
+  | { giveUpMs: number }
+  /** The placement commits, then its answer is lost. */
+  | { afterCommit: true }
+  /** The placement's request is lost at once, but reaches the database `ms` later. */
+  | { arrivesLateMs: number };
 
 /**
- * The order database as a client sees it when the answer to its COMMIT is lost: the transaction runs
- * for real, but the client gives up after `giveUpMs` (a dropped connection) whether or not the COMMIT
- * has landed by then, or, with `afterCommit`, once the COMMIT has landed.
+ * The order database as a checkout sees it when the answer to its placement is lost: the batch runs
+ * for real, but the caller is told the request failed. `settlement` says what the next batch (the
+ * settlement of the lost placement) meets: the database, or the same outage. `late` is the lost
+ * placement's own outcome, for the test to wait on.
  */
-class CommitAnswerLost extends Database {
-  private readonly when: { giveUpMs: number } | { afterCommit: true };
-  constructor(when: { giveUpMs: number } | { afterCommit: true }) {
+class PlacementAnswerLost extends Database {
+  private calls = 0;
+  late: Promise<unknown> = Promise.resolve();
+  private readonly loss: Loss;
+  private readonly settlement: "reachable" | "unreachable";
+
+  constructor(loss: Loss, settlement: "reachable" | "unreachable" = "reachable") {
     super(getConfig(env));
-    this.when = when;
+    this.loss = loss;
+    this.settlement = settlement;
   }
-  override async transaction<T>(work: (tx: Tx) => Promise<T>): Promise<T> {
-    const real = super.transaction(work);
-    real.catch(() => {});
-    if ("afterCommit" in this.when) {
+
+  override async batch<T>(work: (db: HttpDb) => Promise<T>): Promise<T> {
+    this.calls += 1;
+    if (this.calls === 2 && this.settlement === "unreachable") throw lostConnection();
+    if (this.calls !== 1) return super.batch(work);
+    const loss = this.loss;
+    if ("arrivesLateMs" in loss) {
+      this.late = new Promise((resolve) => setTimeout(resolve, loss.arrivesLateMs)).then(() =>
+        super.batch(work).then(
+          () => "placed",
+          (error: unknown) => error,
+        ),
+      );
+      throw lostConnection();
+    }
+    const real = super.batch(work);
+    this.late = real.then(
+      () => "placed",
+      (error: unknown) => error,
+    );
+    if ("afterCommit" in loss) {
       await real;
       throw lostConnection();
     }
-    const giveUpMs = this.when.giveUpMs;
     return Promise.race([
       real,
-      new Promise<never>((_, reject) => setTimeout(() => reject(lostConnection()), giveUpMs)),
+      new Promise<never>((_, reject) => setTimeout(() => reject(lostConnection()), loss.giveUpMs)),
     ]);
   }
 }
@@ -60,7 +91,7 @@ async function checkoutOn(database: Database, userId: number, body: unknown) {
     events: new EventPublisher(env, database),
   };
   try {
-    return await checkout(deps, userId, body as never, async () => {});
+    return await checkout(deps, userId, body as never, NO_KEY);
   } finally {
     void deps.events.drain().finally(() => database.close());
   }
@@ -89,47 +120,84 @@ beforeAll(async () => {
   );
 });
 
-describe("a checkout whose COMMIT answer is lost", () => {
-  it("keeps the stock reserved while the COMMIT may still land, and never orders the cart twice", async () => {
+describe("a checkout whose placement answer is lost", () => {
+  it("waits for a COMMIT still in flight, and answers the order it placed", async () => {
     const user = await newUser();
     const product = await cartWith(user, 2, { stock: 10 });
-    const failure = await checkoutOn(new CommitAnswerLost({ giveUpMs: 700 }), user.id, slowOrder).catch(
-      (error) => error,
-    );
+    const database = new PlacementAnswerLost({ giveUpMs: 700 });
+    const order = await checkoutOn(database, user.id, slowOrder);
+    // The settlement waited for the placement's COMMIT (the user's placement lock) and found it.
+    expect(order).toMatchObject({ status: "pending", items: [{ productId: product.id, quantity: 2 }] });
+    expect(await database.late).toBe("placed");
+    expect(await query(sql`SELECT id FROM orders WHERE user_id = ${user.id}`)).toEqual([{ id: order.id }]);
+    expect((await readProduct(product.id)).stock).toBe(8);
+    expect((await api("GET", "/api/cart", { headers: user.headers })).body.data.items).toEqual([]);
+  });
+
+  it("answers an order whose COMMIT landed before the answer was lost as placed", async () => {
+    const user = await newUser();
+    const product = await cartWith(user, 2, { stock: 10 });
+    const order = await checkoutOn(new PlacementAnswerLost({ afterCommit: true }), user.id, CASH_ON_DELIVERY);
+    expect(order).toMatchObject({ status: "pending", items: [{ productId: product.id, quantity: 2 }] });
+    expect(await query(sql`SELECT id FROM orders WHERE user_id = ${user.id}`)).toEqual([{ id: order.id }]);
+    expect((await readProduct(product.id)).stock).toBe(8);
+    // Placed: its lines left the cart, and its event is relayed by the sweep.
+    expect((await api("GET", "/api/cart", { headers: user.headers })).body.data.items).toEqual([]);
+    expect(
+      await query(sql`SELECT type FROM outbox WHERE order_id = ${order.id} AND published_at IS NULL`),
+    ).toEqual([{ type: "order_confirmation" }]);
+  });
+
+  it("fences off a placement that arrives after its settlement, and gives the stock back", async () => {
+    const user = await newUser();
+    const product = await cartWith(user, 2, { stock: 10 });
+    const database = new PlacementAnswerLost({ arrivesLateMs: 500 });
+    const failure = await checkoutOn(database, user.id, CASH_ON_DELIVERY).catch((error) => error);
     expect(failure).toBeInstanceOf(ApiError);
     expect((failure as ApiError).code).toBe("DATABASE_UNAVAILABLE");
-    // Postgres said "in progress": not released, since the COMMIT may (and here does) land.
+    // Settled as not placed: released at once, and the cart keeps its lines for a retry.
+    expect((await readProduct(product.id)).stock).toBe(10);
+    expect((await api("GET", "/api/cart", { headers: user.headers })).body.data.items).toMatchObject([
+      { productId: product.id, quantity: 2 },
+    ]);
+    // The lost placement reaches the database afterwards, and refuses: no order without its stock.
+    const late = await database.late;
+    expect(late).toBeInstanceOf(ApiError);
+    expect((late as ApiError).code).toBe("CHECKOUT_IN_PROGRESS");
+    expect(await query(sql`SELECT id FROM orders WHERE user_id = ${user.id}`)).toEqual([]);
+
+    const retried = await placeOrder(user, CASH_ON_DELIVERY);
+    expect(retried.status).toBe(201);
     expect((await readProduct(product.id)).stock).toBe(8);
+  });
+
+  it("keeps the stock reserved when the outcome cannot be told, and never orders the cart twice", async () => {
+    const user = await newUser();
+    const product = await cartWith(user, 2, { stock: 10 });
+    const database = new PlacementAnswerLost({ giveUpMs: 700 }, "unreachable");
+    const failure = await checkoutOn(database, user.id, slowOrder).catch((error) => error);
+    expect(failure).toBeInstanceOf(ApiError);
+    expect((failure as ApiError).code).toBe("DATABASE_UNAVAILABLE");
+    // Neither placed nor fenced off as far as the checkout knows: not released, since it may (and here does) land.
+    expect((await readProduct(product.id)).stock).toBe(8);
+    expect(
+      await runInDurableObject(cartStub(env, user.id), (_object, state) =>
+        state.storage.sql.exec("SELECT order_id FROM unsettled_checkouts").toArray(),
+      ),
+    ).toHaveLength(1);
 
     // Retried at once, while the COMMIT is still in flight: the next checkout waits for it to land,
     // finds the order, and does not order the cart again.
     const retried = await placeOrder(user, CASH_ON_DELIVERY);
     expect(retried.status).toBe(409);
     expect(retried.body.error.code).toBe("EMPTY_CART");
-
-    const orders = await eventually(
-      () => query<{ id: string }>(sql`SELECT id FROM orders WHERE user_id = ${user.id}`),
-      (rows) => rows.length === 1,
-    );
-    expect(orders).toHaveLength(1);
+    expect(await database.late).toBe("placed");
+    expect(await query(sql`SELECT id FROM orders WHERE user_id = ${user.id}`)).toHaveLength(1);
     expect((await readProduct(product.id)).stock).toBe(8);
     const unsettled = await runInDurableObject(cartStub(env, user.id), (_object, state) =>
       state.storage.sql.exec("SELECT order_id FROM unsettled_checkouts").toArray(),
     );
     expect(unsettled).toEqual([]);
-    expect((await api("GET", "/api/cart", { headers: user.headers })).body.data.items).toEqual([]);
-    expect(await query(sql`SELECT id FROM orders WHERE user_id = ${user.id}`)).toHaveLength(1);
-    expect((await readProduct(product.id)).stock).toBe(8);
-  });
-
-  it("answers an order whose COMMIT landed before the answer was lost as placed", async () => {
-    const user = await newUser();
-    const product = await cartWith(user, 2, { stock: 10 });
-    const order = await checkoutOn(new CommitAnswerLost({ afterCommit: true }), user.id, slowOrder);
-    expect(order).toMatchObject({ status: "pending", items: [{ productId: product.id, quantity: 2 }] });
-    expect(await query(sql`SELECT id FROM orders WHERE user_id = ${user.id}`)).toEqual([{ id: order.id }]);
-    expect((await readProduct(product.id)).stock).toBe(8);
-    // Placed: its lines left the cart.
     expect((await api("GET", "/api/cart", { headers: user.headers })).body.data.items).toEqual([]);
   });
 });

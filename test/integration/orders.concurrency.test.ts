@@ -1,10 +1,18 @@
 import { sql } from "drizzle-orm";
 import { describe, expect, it } from "vitest";
-import { beginOrderPlacement } from "../../src/db/queries.ts";
-import { uuidv7 } from "../../src/lib/ids.ts";
+import { placeOrder as placeOrderRows } from "../../src/db/queries.ts";
+import { ApiError } from "../../src/lib/errors.ts";
 import { newUser, newUserId } from "../helpers/auth.ts";
 import { api } from "../helpers/http.ts";
-import { addToCart, CASH_ON_DELIVERY, cartWith, placeOrder, query, withDb } from "../helpers/orders.ts";
+import {
+  addToCart,
+  CASH_ON_DELIVERY,
+  cartWith,
+  placementFor,
+  placeOrder,
+  query,
+  withDb,
+} from "../helpers/orders.ts";
 import { createProduct, readProduct, updateProduct } from "../helpers/products.ts";
 
 describe("orders under concurrency", () => {
@@ -33,6 +41,32 @@ describe("orders under concurrency", () => {
       const cart = await api("GET", "/api/cart", { headers: buyer.headers });
       expect(cart.body.data.items.length).toBe(results[index]?.status === 201 ? 0 : 1);
     }
+  });
+
+  it("sells a 10-unit flash sale to exactly 10 of 200 simultaneous buyers, with no 5xx", async () => {
+    const product = await createProduct({ stock: 200 });
+    const buyers = await Promise.all(Array.from({ length: 200 }, () => newUser()));
+    await Promise.all(buyers.map((buyer) => addToCart(buyer, product.id, 1)));
+    await updateProduct(product.id, { stock: 10 });
+
+    // Every checkout at once, each with its own Idempotency-Key, as a storefront sends them. None
+    // holds a database connection of its own, so the database's connection limit is never reached.
+    const results = await Promise.all(
+      buyers.map((buyer, index) =>
+        placeOrder(buyer, CASH_ON_DELIVERY, { "Idempotency-Key": `flash-${buyer.id}-${index}` }),
+      ),
+    );
+    const byStatus = new Map<string, number>();
+    for (const res of results) {
+      const outcome = res.status === 201 ? "201" : `${res.status} ${res.body.error?.code}`;
+      byStatus.set(outcome, (byStatus.get(outcome) ?? 0) + 1);
+    }
+    expect(Object.fromEntries(byStatus)).toEqual({ "201": 10, "409 INSUFFICIENT_STOCK": 190 });
+    expect((await readProduct(product.id)).stock).toBe(0);
+    const [sold] = await query<{ orders: number; units: number }>(
+      sql`SELECT count(*)::int AS orders, sum(quantity)::int AS units FROM order_items WHERE product_id = ${product.id}`,
+    );
+    expect(sold).toEqual({ orders: 10, units: 10 });
   });
 
   it("turns 10 concurrent POSTs with one Idempotency-Key into one order", async () => {
@@ -78,17 +112,22 @@ describe("orders under concurrency", () => {
 describe("the open-orders cap under concurrency", () => {
   it("lets only one of two concurrent placements take a user's last place", async () => {
     const userId = newUserId();
+    // Each placement holds its transaction open a while after counting and inserting: without the
+    // user's placement lock, both would count 4 pending orders before either commits.
     const place = () =>
       withDb((database) =>
-        database.transaction(async (tx) => {
-          if ((await beginOrderPlacement(tx, userId, uuidv7())).pending >= 5) return false;
-          // Both transactions have counted before either inserts, unless the count is serialised.
-          await new Promise((resolve) => setTimeout(resolve, 200));
-          await tx.execute(sql`
-            INSERT INTO orders (id, user_id, status, payment_status, payment_method, total_amount, currency, shipping_address)
-            VALUES (${uuidv7()}, ${userId}, 'pending', 'pending', 'cash_on_delivery', 0, 'USD', '{}'::jsonb)`);
-          return true;
-        }),
+        database
+          .batch((db) =>
+            placeOrderRows(db, { ...placementFor(userId), also: db.execute(sql`SELECT pg_sleep(0.3)`) }),
+          )
+          .then(
+            () => true,
+            (error: unknown) => {
+              expect(error).toBeInstanceOf(ApiError);
+              expect((error as ApiError).code).toBe("TOO_MANY_OPEN_ORDERS");
+              return false;
+            },
+          ),
       );
     for (let i = 0; i < 4; i++) expect(await place()).toBe(true);
     expect((await Promise.all([place(), place()])).sort()).toEqual([false, true]);

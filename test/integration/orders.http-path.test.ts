@@ -5,6 +5,7 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { createApp } from "../../src/app.ts";
 import { newUser } from "../helpers/auth.ts";
+import { api } from "../helpers/http.ts";
 import { CASH_ON_DELIVERY, cartWith, placeOrder } from "../helpers/orders.ts";
 import { readProduct } from "../helpers/products.ts";
 
@@ -81,7 +82,7 @@ describe("orders: the database's two paths", () => {
     expect(cancel.body.error.code).toBe("DATABASE_UNAVAILABLE");
   });
 
-  it("answers 503 DATABASE_UNAVAILABLE on order reads when the HTTP endpoint is down, while carts and checkout keep working", async () => {
+  it("answers 503 DATABASE_UNAVAILABLE on order routes when the HTTP endpoint is down, while carts keep working", async () => {
     const { user, order } = await withOrder();
     for (const url of [`/api/orders/${order.id}`, "/api/orders", `/api/orders/${order.id}/tracking`]) {
       const res = await without("DATABASE_HTTP_ENDPOINT", "GET", url, user.headers);
@@ -103,7 +104,7 @@ describe("orders: the database's two paths", () => {
     expect(ready.status).toBe(503);
     expect(ready.body.dependencies.database).toMatchObject({ status: "down", required: true });
 
-    // Placing an order is a transaction: it takes the WebSocket path, which is still up.
+    // Checkout is a count and a batch over the HTTP path: refused before any stock is reserved.
     const checkout = await without(
       "DATABASE_HTTP_ENDPOINT",
       "POST",
@@ -111,7 +112,10 @@ describe("orders: the database's two paths", () => {
       user.headers,
       CASH_ON_DELIVERY,
     );
-    expect(checkout.status).toBe(201);
-    expect((await readProduct(product.id)).stock).toBe(8);
+    expect(checkout.status).toBe(503);
+    expect(checkout.body.error.code).toBe("DATABASE_UNAVAILABLE");
+    expect((await readProduct(product.id)).stock).toBe(10);
+    const kept = await api("GET", "/api/cart", { headers: user.headers });
+    expect(kept.body.data.items).toMatchObject([{ productId: product.id, quantity: 2 }]);
   });
 });

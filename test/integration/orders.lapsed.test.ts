@@ -2,12 +2,21 @@ import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { sql } from "drizzle-orm";
 import { describe, expect, it } from "vitest";
-import { beginOrderPlacement } from "../../src/db/queries.ts";
+import { placeOrder as placeOrderRows } from "../../src/db/queries.ts";
+import { ApiError } from "../../src/lib/errors.ts";
 import { uuidv7 } from "../../src/lib/ids.ts";
 import { cartStub } from "../../src/services/cart.ts";
 import { newUser } from "../helpers/auth.ts";
 import { api } from "../helpers/http.ts";
-import { addToCart, CASH_ON_DELIVERY, cartWith, placeOrder, query, withDb } from "../helpers/orders.ts";
+import {
+  addToCart,
+  CASH_ON_DELIVERY,
+  cartWith,
+  placementFor,
+  placeOrder,
+  query,
+  withDb,
+} from "../helpers/orders.ts";
 import { readProduct } from "../helpers/products.ts";
 
 type User = Awaited<ReturnType<typeof newUser>>;
@@ -78,14 +87,17 @@ describe("a checkout taking over a lapsed lock", () => {
     const slowOrderId = uuidv7();
     await lapsedCheckout(user, slowOrderId);
     expect((await placeOrder(user, CASH_ON_DELIVERY)).status).toBe(201);
-    // The slow checkout's transaction begins only now: it finds its order given up.
-    const late = await withDb((database) =>
-      database.transaction((tx) => beginOrderPlacement(tx, user.id, slowOrderId)),
-    );
-    expect(late.abandoned).toBe(true);
-    const other = await withDb((database) =>
-      database.transaction((tx) => beginOrderPlacement(tx, user.id, uuidv7())),
-    );
-    expect(other.abandoned).toBe(false);
+    // The slow checkout's placement arrives only now: it finds its order given up, and writes nothing.
+    const place = (orderId: string) =>
+      withDb((database) =>
+        database.batch((db) => placeOrderRows(db, { ...placementFor(user.id, { orderId }), also: null })),
+      );
+    const late = await place(slowOrderId).catch((error: unknown) => error);
+    expect(late).toBeInstanceOf(ApiError);
+    expect((late as ApiError).code).toBe("CHECKOUT_IN_PROGRESS");
+    expect(await query(sql`SELECT id FROM orders WHERE id = ${slowOrderId}`)).toEqual([]);
+    // Another order of the same user is not fenced off.
+    await place(uuidv7());
+    expect(await ordersOf(user)).toHaveLength(2);
   });
 });

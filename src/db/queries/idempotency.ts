@@ -1,6 +1,7 @@
 import { and, eq, isNull, lt, or, sql } from "drizzle-orm";
-import type { Executor, Tx } from "../client.ts";
+import type { HttpDb, Queryable, Tx } from "../client.ts";
 import { idempotencyKeys } from "../schema.ts";
+import { refuseWhen } from "./refusals.ts";
 
 /** Idempotency keys. */
 
@@ -21,7 +22,7 @@ export interface IdempotencyClaim {
  * (lock lapsed, no response). Answers the row when this request now owns the key, else undefined.
  */
 export async function claimIdempotencyKey(
-  db: Executor,
+  db: Queryable,
   claim: IdempotencyClaim,
 ): Promise<IdempotencyRow | undefined> {
   const lockedUntil = sql`now() + make_interval(secs => ${claim.lockSeconds})`;
@@ -63,7 +64,7 @@ export async function claimIdempotencyKey(
 }
 
 export async function findIdempotencyKey(
-  db: Executor,
+  db: Queryable,
   userId: number,
   key: string,
 ): Promise<IdempotencyRow | undefined> {
@@ -74,33 +75,54 @@ export async function findIdempotencyKey(
   return row;
 }
 
+export interface KeyHolder {
+  userId: number;
+  key: string;
+  claimToken: string;
+}
+
+/** What storing a response writes, and the row it may change: none once the key was taken over (its lock lapsed). */
+const completion = (holder: KeyHolder, status: number, body: unknown) => ({
+  set: { responseStatus: status, responseBody: body, lockedUntil: null },
+  where: and(
+    eq(idempotencyKeys.userId, holder.userId),
+    eq(idempotencyKeys.key, holder.key),
+    eq(idempotencyKeys.claimToken, holder.claimToken),
+    isNull(idempotencyKeys.responseStatus),
+  ),
+});
+
 /**
  * Stores the response of the request holding the key; answers false when the key was taken over
  * meanwhile (its lock lapsed), in which case the caller must roll its change back.
  */
 export async function completeIdempotencyKey(
   tx: Tx,
-  claim: { userId: number; key: string; claimToken: string },
+  holder: KeyHolder,
   status: number,
   body: unknown,
 ): Promise<boolean> {
-  const rows = await tx
-    .update(idempotencyKeys)
-    .set({ responseStatus: status, responseBody: body, lockedUntil: null })
-    .where(
-      and(
-        eq(idempotencyKeys.userId, claim.userId),
-        eq(idempotencyKeys.key, claim.key),
-        eq(idempotencyKeys.claimToken, claim.claimToken),
-        isNull(idempotencyKeys.responseStatus),
-      ),
-    )
-    .returning({ key: idempotencyKeys.key });
+  const { set, where } = completion(holder, status, body);
+  const rows = await tx.update(idempotencyKeys).set(set).where(where).returning({ key: idempotencyKeys.key });
   return rows.length > 0;
 }
 
+/** The same as one statement of a batch, which it aborts (IDEMPOTENCY_KEY_IN_FLIGHT) if the key was taken over. */
+export function completeIdempotencyKeyInBatch(db: HttpDb, holder: KeyHolder, status: number, body: unknown) {
+  const { set, where } = completion(holder, status, body);
+  // Embedded in SQL, drizzle puts the update in parentheses itself.
+  const completed = db.update(idempotencyKeys).set(set).where(where).returning({ key: idempotencyKeys.key });
+  return db.execute(
+    sql`WITH completed AS ${completed} ${refuseWhen(
+      sql`NOT EXISTS (SELECT 1 FROM completed)`,
+      "IDEMPOTENCY_KEY_IN_FLIGHT",
+      "This request took too long; its Idempotency-Key was taken over",
+    )}`,
+  );
+}
+
 /** Frees a key whose request failed, so the client may retry with it (unless another request took it over). */
-export async function releaseIdempotencyKey(db: Executor, userId: number, key: string, claimToken: string) {
+export async function releaseIdempotencyKey(db: Queryable, userId: number, key: string, claimToken: string) {
   await db
     .delete(idempotencyKeys)
     .where(
@@ -113,6 +135,6 @@ export async function releaseIdempotencyKey(db: Executor, userId: number, key: s
     );
 }
 
-export async function deleteExpiredIdempotencyKeys(db: Executor): Promise<void> {
+export async function deleteExpiredIdempotencyKeys(db: Queryable): Promise<void> {
   await db.delete(idempotencyKeys).where(lt(idempotencyKeys.expiresAt, sql`now()`));
 }

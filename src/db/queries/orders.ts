@@ -1,6 +1,18 @@
 import { and, asc, eq, inArray, lt, sql } from "drizzle-orm";
-import type { Executor, Tx } from "../client.ts";
-import { abandonedCheckouts, type OrderStatus, orderItems, orderStatusHistory, orders } from "../schema.ts";
+import type { BatchItem } from "drizzle-orm/batch";
+import type { Executor, HttpDb, Queryable, Tx } from "../client.ts";
+import {
+  abandonedCheckouts,
+  type OrderStatus,
+  orderItems,
+  orderStatusHistory,
+  orders,
+  outbox,
+  payments,
+} from "../schema.ts";
+import type { NewOutbox, OutboxRow } from "./outbox.ts";
+import type { NewPayment, PaymentRow } from "./payments.ts";
+import { refuseWhen } from "./refusals.ts";
 
 /** Orders, their items and status history. */
 
@@ -79,60 +91,111 @@ export async function lockOverdueOrder(tx: Tx, orderId: string, now: Date): Prom
 }
 
 /** How many of a user's orders are still pending (awaiting payment, or cash on delivery not yet accepted). */
-export async function countPendingOrders(db: Executor, userId: number): Promise<number> {
-  const [row] = await db
-    .select({ count: sql<number>`count(*)::int` })
-    .from(orders)
-    .where(and(eq(orders.userId, userId), eq(orders.status, "pending")));
+export async function countPendingOrders(db: Queryable, userId: number): Promise<number> {
+  const [row] = await db.select({ count: sql<number>`count(*)::int` }).from(orders).where(pendingOf(userId));
   return row?.count ?? 0;
 }
 
-/** The transaction-scoped advisory lock that serialises one user's order placements. */
-const placementLock = (userId: number) =>
-  sql`pg_advisory_xact_lock(hashtextextended(${`open-orders:${userId}`}, 0))`;
+const pendingOf = (userId: number) => and(eq(orders.userId, userId), eq(orders.status, "pending"));
 
 /**
- * Starts placing order `orderId` in `tx`: answers the transaction's id (so that, should the
- * COMMIT's answer be lost, another session can ask whether it landed), serialises the user's
- * placements until `tx` ends, then (in a statement of its own, so that it sees what committed while
- * it waited) counts their pending orders and whether a later checkout gave this order up: two
- * checkouts cannot both see room for one more, nor place one cart twice.
+ * The transaction-scoped advisory lock that serialises one user's order placements, and their
+ * settlement: taken first, and held until the transaction ends.
  */
-export async function beginOrderPlacement(
-  tx: Tx,
-  userId: number,
-  orderId: string,
-): Promise<{ txid: string; pending: number; abandoned: boolean }> {
-  const locked = await tx.execute<{ txid: string }>(
-    sql`SELECT pg_current_xact_id()::text AS txid FROM (SELECT ${placementLock(userId)}) AS locked`,
+const lockPlacements = (db: HttpDb, userId: number) =>
+  db.execute(sql`SELECT pg_advisory_xact_lock(hashtextextended(${`open-orders:${userId}`}, 0))`);
+
+export interface Placement {
+  order: OrderRow;
+  items: OrderItemRow[];
+  payment: NewPayment;
+  history: NewHistory;
+  event: NewOutbox;
+  /** The user's pending orders may not reach this many. */
+  maxOpenOrders: number;
+  /** A statement the batch must also run (the idempotency record), or null. */
+  also: BatchItem<"pg"> | null;
+}
+
+/**
+ * Places an order in one batch, a transaction of its own: the order, its items, payment attempt,
+ * history entry and outbox event. Under the user's placement lock, and in a statement of its own
+ * so that it sees what committed while the lock was awaited, it refuses (rolling everything back)
+ * when the user already has `maxOpenOrders` pending orders, or when a settlement gave this order up
+ * (`settlePlacements`): two checkouts cannot both take a user's last place, nor one cart be ordered
+ * twice.
+ */
+export async function placeOrder(
+  db: HttpDb,
+  placement: Placement,
+): Promise<{ payment: PaymentRow; event: OutboxRow }> {
+  const { order, maxOpenOrders } = placement;
+  const statements: [BatchItem<"pg">, ...BatchItem<"pg">[]] = [
+    lockPlacements(db, order.userId),
+    db.execute(
+      refuseWhen(
+        sql`EXISTS (SELECT 1 FROM ${abandonedCheckouts} WHERE ${abandonedCheckouts.orderId} = ${order.id})`,
+        "CHECKOUT_IN_PROGRESS",
+        "This checkout took too long and a newer one of the cart took over",
+      ),
+    ),
+    db.execute(
+      refuseWhen(
+        sql`(SELECT count(*) FROM ${orders} WHERE ${pendingOf(order.userId)}) >= ${maxOpenOrders}`,
+        "TOO_MANY_OPEN_ORDERS",
+        `You already have ${maxOpenOrders} orders awaiting payment or confirmation; pay for or cancel one first`,
+      ),
+    ),
+    db.insert(orders).values(order),
+    db.insert(orderItems).values(placement.items),
+    db.insert(payments).values(placement.payment).returning(),
+    db.insert(orderStatusHistory).values(placement.history),
+    db.insert(outbox).values(placement.event).returning(),
+  ];
+  if (placement.also) statements.push(placement.also);
+  const results = (await db.batch(statements)) as unknown[];
+  const [payment] = results[5] as PaymentRow[];
+  const [event] = results[7] as OutboxRow[];
+  if (!payment || !event) throw new Error(`order ${order.id} was placed without its payment or event`);
+  return { payment, event };
+}
+
+export type PlacedLines = Map<string, { productId: string; quantity: number }[]>;
+
+/**
+ * Settles placements of the user's orders whose outcome is unknown (an answer lost, a worker that
+ * died): under the user's placement lock, so that a placement still running finishes first, it
+ * answers the lines of those that were placed and gives up for good on the others, whose placement
+ * then refuses should it arrive later. One batch, so its answer is all or nothing too.
+ */
+export async function settlePlacements(db: HttpDb, userId: number, orderIds: string[]): Promise<PlacedLines> {
+  const ids = sql.join(
+    orderIds.map((id) => sql`(${id}::uuid)`),
+    sql`, `,
   );
-  const txid = (locked.rows[0] as { txid: string } | undefined)?.txid;
-  if (!txid) throw new Error("the database did not answer the transaction's id");
-  const state = await tx.execute<{ pending: number; abandoned: boolean }>(sql`
-    SELECT (SELECT count(*)::int FROM ${orders} WHERE ${orders.userId} = ${userId} AND ${orders.status} = 'pending') AS pending,
-           EXISTS (SELECT 1 FROM ${abandonedCheckouts} WHERE ${abandonedCheckouts.orderId} = ${orderId}) AS abandoned`);
-  const row = state.rows[0] as { pending: number; abandoned: boolean } | undefined;
-  return { txid, pending: row?.pending ?? 0, abandoned: row?.abandoned ?? false };
-}
-
-/** Waits for (and then holds until `tx` ends) the user's placement lock. */
-export async function lockPlacements(tx: Tx, userId: number): Promise<void> {
-  await tx.execute(sql`SELECT ${placementLock(userId)}`);
-}
-
-/** Gives an order up for good: a placement of it that arrives later refuses (beginOrderPlacement). */
-export async function abandonCheckout(tx: Tx, orderId: string): Promise<void> {
-  await tx.insert(abandonedCheckouts).values({ orderId }).onConflictDoNothing();
+  const [, , lines] = await db.batch([
+    lockPlacements(db, userId),
+    db.execute(sql`
+      INSERT INTO ${abandonedCheckouts} (${sql.identifier(abandonedCheckouts.orderId.name)})
+      SELECT wanted.id FROM (VALUES ${ids}) AS wanted (id)
+      WHERE NOT EXISTS (SELECT 1 FROM ${orders} WHERE ${orders.id} = wanted.id AND ${orders.userId} = ${userId})
+      ON CONFLICT DO NOTHING`),
+    db
+      .select({ orderId: orderItems.orderId, productId: orderItems.productId, quantity: orderItems.quantity })
+      .from(orderItems)
+      .innerJoin(orders, eq(orders.id, orderItems.orderId))
+      .where(and(inArray(orderItems.orderId, orderIds), eq(orders.userId, userId)))
+      .orderBy(asc(orderItems.orderId), asc(orderItems.productId)),
+  ]);
+  const placed: PlacedLines = new Map();
+  for (const { orderId, productId, quantity } of lines) {
+    const order = placed.get(orderId) ?? [];
+    order.push({ productId, quantity });
+    placed.set(orderId, order);
+  }
+  return placed;
 }
 
 export async function pruneAbandonedCheckouts(db: Executor, before: Date): Promise<void> {
   await db.delete(abandonedCheckouts).where(lt(abandonedCheckouts.createdAt, before));
-}
-
-/** `committed`, `aborted`, `in progress`, or null (too old to tell) for a transaction id. */
-export async function transactionStatus(db: Executor, txid: string): Promise<string | null> {
-  const result = await db.execute<{ status: string | null }>(
-    sql`SELECT pg_xact_status(${txid}::xid8) AS status`,
-  );
-  return (result.rows[0] as { status: string | null } | undefined)?.status ?? null;
 }

@@ -1,5 +1,5 @@
 import { and, desc, eq, inArray, isNotNull, isNull, lt, or, type SQL, sql } from "drizzle-orm";
-import type { Executor, HttpDb, Tx } from "../client.ts";
+import type { Executor, Queryable, Tx } from "../client.ts";
 import { deadLetters, outbox } from "../schema.ts";
 
 /** The outbox (order events waiting to be relayed to the queue) and the dead letters. */
@@ -49,7 +49,7 @@ export async function prunePublished(db: Executor, before: Date, limit: number):
 
 /** How many events wait to be relayed, and how long the oldest has waited. */
 export async function outboxBacklog(
-  db: Executor | HttpDb,
+  db: Queryable,
 ): Promise<{ unsent: number; oldestAgeSeconds: number | null }> {
   const [row] = await db
     .select({
@@ -62,7 +62,7 @@ export async function outboxBacklog(
 }
 
 /** Records dead letters; one that dies again (after a replay) is updated, not duplicated. */
-export async function upsertDeadLetters(db: Executor | HttpDb, letters: NewDeadLetter[]): Promise<void> {
+export async function upsertDeadLetters(db: Queryable, letters: NewDeadLetter[]): Promise<void> {
   if (letters.length === 0) return;
   await db
     .insert(deadLetters)
@@ -87,10 +87,7 @@ export interface DeadLetterPageQuery {
 }
 
 /** Dead letters, most recent failure first, by keyset on (failed_at, id). */
-export async function listDeadLetters(
-  db: Executor | HttpDb,
-  query: DeadLetterPageQuery,
-): Promise<DeadLetterRow[]> {
+export async function listDeadLetters(db: Queryable, query: DeadLetterPageQuery): Promise<DeadLetterRow[]> {
   const conditions: SQL[] = [];
   if (query.pendingOnly) conditions.push(isNull(deadLetters.replayedAt));
   if (query.after) {
@@ -110,7 +107,7 @@ export async function listDeadLetters(
     .limit(query.limit);
 }
 
-export async function findDeadLetter(db: Executor | HttpDb, id: string): Promise<DeadLetterRow | undefined> {
+export async function findDeadLetter(db: Queryable, id: string): Promise<DeadLetterRow | undefined> {
   const [row] = await db.select().from(deadLetters).where(eq(deadLetters.id, id));
   return row;
 }
@@ -120,7 +117,7 @@ export async function findDeadLetter(db: Executor | HttpDb, id: string): Promise
  * back here): then it stays pending.
  */
 export async function markReplayed(
-  db: Executor | HttpDb,
+  db: Queryable,
   id: string,
   failedAt: Date,
 ): Promise<DeadLetterRow | undefined> {

@@ -1,5 +1,5 @@
 import { and, desc, eq, inArray, isNull, lt, ne, or, sql } from "drizzle-orm";
-import type { Executor, Tx } from "../client.ts";
+import type { Executor, Queryable, Tx } from "../client.ts";
 import { payments } from "../schema.ts";
 
 /** Payment attempts. */
@@ -12,7 +12,7 @@ export async function insertPayment(tx: Tx, payment: NewPayment): Promise<Paymen
   return row as PaymentRow;
 }
 
-export async function latestPayment(db: Executor, orderId: string): Promise<PaymentRow | undefined> {
+export async function latestPayment(db: Queryable, orderId: string): Promise<PaymentRow | undefined> {
   const [row] = await db
     .select()
     .from(payments)

@@ -1,16 +1,16 @@
 import { and, asc, eq, isNull, lt, lte, type SQL, sql } from "drizzle-orm";
-import type { Executor, Tx } from "../client.ts";
+import type { Executor, Queryable } from "../client.ts";
 import { stockReleases } from "../schema.ts";
 
 /** Stock owed back to the product service. */
 
 export async function insertStockReleases(
-  tx: Tx,
+  db: Queryable,
   orderId: string,
   items: { productId: string; quantity: number }[],
 ) {
   if (items.length === 0) return;
-  await tx
+  await db
     .insert(stockReleases)
     .values(items.map((item) => ({ orderId, productId: item.productId, quantity: item.quantity })))
     .onConflictDoNothing();

@@ -1,16 +1,11 @@
-import { Database, type Tx } from "../../db/client.ts";
 import {
-  abandonCheckout,
-  beginOrderPlacement,
   countPendingOrders,
-  findOrder,
-  findOrderWithItems,
-  insertOrder,
-  itemsOf,
   latestPayment,
-  lockPlacements,
+  type OrderRow,
   type PaymentRow,
-  transactionStatus,
+  type Placement,
+  placeOrder,
+  settlePlacements,
 } from "../../db/queries.ts";
 import { ApiError } from "../../lib/errors.ts";
 import { uuidv7 } from "../../lib/ids.ts";
@@ -23,14 +18,14 @@ import { cartStub } from "../cart.ts";
 import type { CompleteKey } from "../idempotency.ts";
 import { releaseAll, reserveAll } from "../stock.ts";
 import type { OrderDeps } from "./deps.ts";
-import { recordChange } from "./events.ts";
-import { instrumentOf, startPayment, submitToGateway } from "./payments.ts";
+import { changeRecords, toOrderEvent } from "./events.ts";
+import { instrumentOf, newPayment, submitToGateway } from "./payments.ts";
 import { toOrder } from "./view.ts";
 
 /**
  * A checkout gives up (releasing what it reserved) once it has run this long, so that it always
  * ends before the cart's checkout lock, which lapses in case the worker dies mid-checkout.
- * Outbound calls are capped at 3 s each, and a 50-line cart is reserved one line at a time.
+ * Outbound calls are capped at 3 s each, and a 50-line cart is reserved four lines at a time.
  */
 const CHECKOUT_DEADLINE_MS = 4 * 60_000;
 const CHECKOUT_LOCK_MS = 5 * 60_000;
@@ -88,8 +83,9 @@ async function priceCart(
 /**
  * Places an order from the user's cart (SPEC §4): lock the cart against a concurrent checkout,
  * re-price it, reserve stock (all lines or none), then write the order, its items, history,
- * payment attempt, outbox event and idempotency record in one transaction. Any failure after
- * the reservation gives the stock back; the cart is only emptied of what was ordered, after commit.
+ * payment attempt, outbox event and idempotency record in one batched transaction over HTTP (one
+ * request, no connection of our own). Any failure after the reservation gives the stock back; the
+ * cart is only emptied of what was ordered, after commit.
  */
 export async function checkout(
   deps: OrderDeps,
@@ -115,10 +111,14 @@ export async function checkout(
       : lock.value.items;
     if (items.length === 0)
       throw new ApiError("EMPTY_CART", "The cart is empty: its lines were already ordered");
-    const { lines, currency } = await priceCart(deps, items);
-    // Checked before touching stock (and so also reaching the database: with it down, fail now with
-    // nothing reserved), and again, under a lock, in the order's transaction.
-    checkOpenOrders(await deps.database.read((db) => countPendingOrders(db, userId)), deps);
+    // The open orders are counted while the cart is priced: checked before touching stock (and so
+    // also reaching the database: with it down, fail now with nothing reserved), and again, under
+    // the user's placement lock, in the order's batch.
+    const [{ lines, currency }, pending] = await Promise.all([
+      priceCart(deps, items),
+      deps.database.once((db) => countPendingOrders(db, userId)),
+    ]);
+    checkOpenOrders(pending, deps);
     const owed = { database: deps.database, orderId };
     const reserved = await reserveAll(deps.products, lines, owed);
     if (Date.now() - started > CHECKOUT_DEADLINE_MS) {
@@ -126,81 +126,70 @@ export async function checkout(
       throw new ApiError("UPSTREAM_UNAVAILABLE", "The product service is too slow to place this order now");
     }
 
-    let placed: { order: Order; payment: PaymentRow; event: OrderEvent | null };
-    const attempt: Attempt = { txid: null };
+    const placement = newPlacement(deps, { orderId, userId, body, lines, currency });
+    const order = toOrder(placement.order, placement.items);
+    let placed: { payment: PaymentRow | undefined; event: OrderEvent | null };
     try {
-      placed = await deps.database.transaction((tx) =>
-        writeOrder(tx, deps, { orderId, userId, body, lines, currency, completeKey, attempt }),
+      const written = await deps.database.batch((db) =>
+        placeOrder(db, { ...placement, also: completeKey.inBatch(db, 201, order) }),
       );
+      placed = { payment: written.payment, event: toOrderEvent(written.event) };
     } catch (error) {
-      // A connection lost around COMMIT leaves the outcome unknown. If the order did land, its stock
-      // stays reserved and its lines leave the cart (a retry with the Idempotency-Key replays it).
-      // If the database cannot say yet, the stock stays reserved too: a leak, never an oversell.
-      const outcome = await commitOutcome(deps, attempt, error);
-      if (outcome === "aborted") await releaseAll(deps.products, reserved, owed);
+      // With the answer lost (a dropped request, a timeout), the batch may have committed, or may
+      // still: settle it. If it did land, its stock stays reserved and its lines leave the cart (a
+      // retry with the Idempotency-Key replays it). If even that cannot be told, the stock stays
+      // reserved too: a leak, never an oversell.
+      const outcome = await placementOutcome(deps, userId, orderId, error);
+      if (outcome === "not placed") await releaseAll(deps.products, reserved, owed);
       if (outcome === "unknown") {
         log("error", "checkout outcome unknown; stock left reserved", { orderId, lines: reserved });
-        // The next checkout of this cart looks the order up first, and settles the cart if it landed.
+        // The next checkout of this cart settles the order first, and the cart if it landed.
         unsettled = orderId;
       }
-      if (outcome !== "committed") throw error;
-      // Placed after all: answer it (its event is relayed by the sweep; a failed read-back still
-      // leaves the order standing, its lines out of the cart).
+      if (outcome !== "placed") throw error;
+      // Placed after all: answer it. The sweep relays its event; its payment attempt is read back
+      // for the gateway (or, failing that, re-submitted by the sweep).
       ordered = lines;
-      placed = await readPlacedOrder(deps, orderId).catch(() => {
-        throw error;
-      });
+      placed = {
+        payment: await deps.database.once((db) => latestPayment(db, orderId)).catch(() => undefined),
+        event: null,
+      };
     }
     ordered = lines;
     if (placed.event) deps.events.publish([placed.event]);
-    await submitToGateway(deps.env, placed.payment, deps.config.PAYMENT_SETTLE_DELAY_MS).catch(
-      (error: unknown) =>
-        // The attempt is pending in the database: the scheduled sweep re-submits it.
-        log("warn", "payment submission deferred", { orderId: placed.order.id, ...describeError(error) }),
-    );
-    return placed.order;
+    if (placed.payment) {
+      await submitToGateway(deps.env, placed.payment, deps.config.PAYMENT_SETTLE_DELAY_MS).catch(
+        (error: unknown) =>
+          // The attempt is pending in the database: the scheduled sweep re-submits it.
+          log("warn", "payment submission deferred", { orderId, ...describeError(error) }),
+      );
+    }
+    return order;
   } finally {
     await finishCheckout(cart, userId, lock.value.token, ordered, unsettled);
   }
 }
 
-/** An order whose transaction committed though its answer was lost, read back as the checkout answers it. */
-async function readPlacedOrder(deps: OrderDeps, orderId: string) {
-  const [order, payment] = await Promise.all([
-    deps.database.once((db) => findOrderWithItems(db, orderId)),
-    deps.database.read((db) => latestPayment(db, orderId)),
-  ]);
-  if (!order || !payment) throw new Error(`order ${orderId} committed but cannot be read back`);
-  return { order: toOrder(order, order.items), payment, event: null };
-}
-
-/** The transaction id of the order's latest write attempt, once its first statement answered. */
-interface Attempt {
-  txid: string | null;
-}
-
 /**
- * Whether a failed order transaction committed after all. Our own refusals, thrown inside it, and a
- * failure before its first statement answered, never sent a COMMIT. Otherwise a new session asks
- * Postgres for the transaction's status: `in progress` (the COMMIT may still land) or no answer is
- * unknown, never "not placed", which would release the stock of an order that then lands.
+ * Whether an order whose batch failed was placed after all. Our own refusals, answered by the
+ * database, rolled it back. Any other failure may have lost the answer of a batch that committed, or
+ * that is still on its way: settling the order (`settlePlacements`) waits for a placement in flight,
+ * and fences off one that has not begun, so that "not placed" stays true. Unknown only when the
+ * database cannot be asked.
  */
-async function commitOutcome(
+async function placementOutcome(
   deps: OrderDeps,
-  attempt: Attempt,
+  userId: number,
+  orderId: string,
   error: unknown,
-): Promise<"committed" | "aborted" | "unknown"> {
-  if (error instanceof ApiError && error.code !== "DATABASE_UNAVAILABLE") return "aborted";
-  const txid = attempt.txid;
-  if (!txid) return "aborted";
-  const session = new Database(deps.config);
+): Promise<"placed" | "not placed" | "unknown"> {
+  if (error instanceof ApiError && error.code !== "DATABASE_UNAVAILABLE") return "not placed";
   try {
-    const status = await session.read((db) => transactionStatus(db, txid));
-    return status === "committed" ? "committed" : status === "aborted" ? "aborted" : "unknown";
-  } catch {
+    const placed = await deps.database.batch((db) => settlePlacements(db, userId, [orderId]));
+    return placed.has(orderId) ? "placed" : "not placed";
+  } catch (settleError) {
+    log("warn", "could not settle a failed placement", { orderId, ...describeError(settleError) });
     return "unknown";
-  } finally {
-    await session.close();
   }
 }
 
@@ -215,96 +204,68 @@ function checkOpenOrders(pending: number, deps: OrderDeps): void {
   }
 }
 
-/** The order, its items, first history entry, payment attempt, outbox event and idempotency record. */
-async function writeOrder(
-  tx: Tx,
+/** The rows of a new order: the order, its items, first history entry, payment attempt and outbox event. */
+function newPlacement(
   deps: OrderDeps,
-  input: {
-    orderId: string;
-    userId: number;
-    body: CreateOrderBody;
-    lines: PricedLine[];
-    currency: string;
-    completeKey: CompleteKey;
-    attempt: Attempt;
-  },
-): Promise<{ order: Order; payment: PaymentRow; event: OrderEvent }> {
-  const { orderId, userId, body, lines, currency, attempt } = input;
-  attempt.txid = null;
-  const placement = await beginOrderPlacement(tx, userId, orderId);
-  attempt.txid = placement.txid;
-  if (placement.abandoned) {
-    throw new ApiError(
-      "CHECKOUT_IN_PROGRESS",
-      "This checkout took too long and a newer one of the cart took over",
-    );
-  }
-  checkOpenOrders(placement.pending, deps);
+  input: { orderId: string; userId: number; body: CreateOrderBody; lines: PricedLine[]; currency: string },
+): Omit<Placement, "also"> {
+  const { orderId, userId, body, lines, currency } = input;
   const instrument = instrumentOf(body);
   // Millisecond timestamps from here, not now() with microseconds, so the keyset cursor round-trips.
   const now = new Date();
-  const items = lines.map((line) => ({ ...line, orderId }));
-  const row = await insertOrder(
-    tx,
-    {
-      id: orderId,
-      userId,
-      status: "pending",
-      paymentStatus: "pending",
-      paymentMethod: instrument.method,
-      totalAmount: lines.reduce((sum, line) => sum + line.totalPrice, 0),
-      currency,
-      shippingAddress: body.shippingAddress,
-      estimatedDelivery: new Date(now.getTime() + DELIVERY_DAYS * DAY_MS),
-      // Cash on delivery is paid on delivery, so it is never cancelled for want of payment.
-      paymentDueAt:
-        instrument.method === "cash_on_delivery"
-          ? null
-          : new Date(now.getTime() + deps.config.PAYMENT_TIMEOUT_MINUTES * 60_000),
-      createdAt: now,
-      updatedAt: now,
-    },
-    items,
-  );
-  const payment = await startPayment(tx, row, instrument, 1);
-  const event = await recordChange(tx, row, {
+  const order: OrderRow = {
+    id: orderId,
+    userId,
+    status: "pending",
+    paymentStatus: "pending",
+    paymentMethod: instrument.method,
+    totalAmount: lines.reduce((sum, line) => sum + line.totalPrice, 0),
+    currency,
+    shippingAddress: body.shippingAddress,
+    trackingNumber: null,
+    carrier: null,
+    estimatedDelivery: new Date(now.getTime() + DELIVERY_DAYS * DAY_MS),
+    // Cash on delivery is paid on delivery, so it is never cancelled for want of payment.
+    paymentDueAt:
+      instrument.method === "cash_on_delivery"
+        ? null
+        : new Date(now.getTime() + deps.config.PAYMENT_TIMEOUT_MINUTES * 60_000),
+    createdAt: now,
+    updatedAt: now,
+  };
+  const { history, event } = changeRecords(order, {
     from: null,
     actor: { id: userId, role: "USER" },
     notify: "order_confirmation",
   });
-  const order = toOrder(row, items);
-  await input.completeKey(tx, 201, order);
-  return { order, payment, event };
+  return {
+    order,
+    items: lines.map((line) => ({ ...line, orderId })),
+    payment: newPayment(order, instrument, 1),
+    history,
+    event,
+    maxOpenOrders: deps.config.MAX_OPEN_ORDERS_PER_USER,
+  };
 }
 
 /**
  * A checkout whose worker died, or could not take the ordered lines out of the cart, left its lock
  * to lapse: its order may stand while the cart still holds what it ordered. Before ordering again,
- * look each such order up and take the lines of those that were placed out of the cart, so a cart
- * is never ordered twice. Answers the cart's lines as they then are.
+ * settle each such order (`settlePlacements`: a placement still running finishes first, and one that
+ * has not begun will refuse) and take the lines of those that were placed out of the cart, so a
+ * cart is never ordered twice. Answers the cart's lines as they then are.
  */
 async function settleLapsedCheckouts(
   deps: OrderDeps,
   cart: ReturnType<typeof cartStub>,
   lapsed: { userId: number; token: string; orderIds: string[] },
 ): Promise<CartItem[]> {
-  // Under the user's placement lock: a placement of one of these orders still running (its COMMIT
-  // in flight, say) finishes first, and one that has not begun yet will find its order abandoned.
-  const settled = await deps.database.transaction(async (tx) => {
-    await lockPlacements(tx, lapsed.userId);
-    const outcomes = [];
-    for (const orderId of lapsed.orderIds) {
-      const order = await findOrder(tx, orderId);
-      if (order?.userId === lapsed.userId) {
-        log("warn", "settled a lapsed checkout whose order was placed", { orderId, userId: lapsed.userId });
-        const lines = await itemsOf(tx, [orderId]);
-        outcomes.push({ orderId, lines: lines.map(({ productId, quantity }) => ({ productId, quantity })) });
-      } else {
-        await abandonCheckout(tx, orderId);
-        outcomes.push({ orderId, lines: null });
-      }
-    }
-    return outcomes;
+  const placed = await deps.database.batch((db) => settlePlacements(db, lapsed.userId, lapsed.orderIds));
+  const settled = lapsed.orderIds.map((orderId) => {
+    const lines = placed.get(orderId) ?? null;
+    if (lines)
+      log("warn", "settled a lapsed checkout whose order was placed", { orderId, userId: lapsed.userId });
+    return { orderId, lines };
   });
   const items = await cart.settleCheckouts(lapsed.userId, lapsed.token, settled);
   if (!items) throw new ApiError("CHECKOUT_IN_PROGRESS", "A checkout of this cart is already in progress");

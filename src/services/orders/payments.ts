@@ -5,6 +5,7 @@ import {
   latestPayment,
   lockOrder,
   lockPayment,
+  type NewPayment,
   type OrderRow,
   type PaymentRow,
   paymentOrderId,
@@ -56,13 +57,9 @@ export function gatewayOutcome({ method, reference }: Instrument): GatewayOutcom
 }
 
 /** Records a new payment attempt for an order, pending until the gateway (or delivery, for cash) settles it. */
-export async function startPayment(
-  tx: Tx,
-  order: OrderRow,
-  instrument: Instrument,
-  attempt: number,
-): Promise<PaymentRow> {
-  return insertPayment(tx, {
+/** A new pending attempt to pay for `order` with `instrument`. */
+export function newPayment(order: OrderRow, instrument: Instrument, attempt: number): NewPayment {
+  return {
     id: uuidv7(),
     orderId: order.id,
     attempt,
@@ -71,7 +68,16 @@ export async function startPayment(
     reference: instrument.reference,
     amount: order.totalAmount,
     currency: order.currency,
-  });
+  };
+}
+
+export async function startPayment(
+  tx: Tx,
+  order: OrderRow,
+  instrument: Instrument,
+  attempt: number,
+): Promise<PaymentRow> {
+  return insertPayment(tx, newPayment(order, instrument, attempt));
 }
 
 function gateway(env: Env, paymentId: string) {
@@ -171,7 +177,7 @@ export async function retryPayment(
       notify: "order_status_update",
     });
     const view = toOrder(updated, await itemsOf(tx, [updated.id]));
-    await completeKey(tx, 200, view);
+    await completeKey.inTransaction(tx, 200, view);
     return { view, attempt, event };
   });
   deps.events.publish([event]);
