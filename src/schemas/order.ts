@@ -2,8 +2,17 @@ import { z } from "@hono/zod-openapi";
 import { ORDER_STATUSES, PAYMENT_METHODS, PAYMENT_STATUSES } from "../db/schema.ts";
 import { Currency, MinorUnits, Timestamp } from "./common.ts";
 
+/**
+ * Free text: at most `max` characters as sent, then trimmed, and not blank. The pattern puts "not
+ * blank" into the document too: its minLength alone would promise that "  " is accepted.
+ */
 const text = (max: number) =>
-  z.string().trim().min(1, "must not be empty").max(max, `must be at most ${max} characters`);
+  z
+    .string()
+    .max(max, `must be at most ${max} characters`)
+    .trim()
+    .min(1, "must not be empty")
+    .regex(/\S/, "must not be empty");
 
 export const ShippingAddressSchema = z
   .object({

@@ -37,6 +37,12 @@ describe("orders: bad input is a 400 envelope", () => {
   const invalid: [string, unknown][] = [
     ["no shipping address", { paymentMethod: "cash_on_delivery" }],
     ["an empty street", { ...SEED_ORDER, shippingAddress: { ...address, street: "" } }],
+    // The document says so too (pattern \S, maxLength as sent): found by the fuzz test.
+    ["a street of spaces", { ...SEED_ORDER, shippingAddress: { ...address, street: " \t " } }],
+    [
+      "a city longer than 100 characters as sent",
+      { ...SEED_ORDER, shippingAddress: { ...address, city: ` ${"a".repeat(100)}` } },
+    ],
     ["a missing postal code", { ...SEED_ORDER, shippingAddress: { ...address, postalCode: undefined } }],
     ["an unknown payment method", { shippingAddress: address, paymentMethod: "bitcoin", paymentDetails: {} }],
     ["no payment method", { shippingAddress: address }],
