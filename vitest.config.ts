@@ -35,6 +35,9 @@ export default defineConfig({
           // configure their own limits.
           RATE_LIMIT_IP_PER_MIN: "0",
           RATE_LIMIT_USER_PER_MIN: "0",
+          // `npm run fuzz -- --runs N --seed S` (dev/fuzz.ts); empty: the fuzz test's bounded CI defaults.
+          FUZZ_RUNS: process.env.FUZZ_RUNS ?? "",
+          FUZZ_SEED: process.env.FUZZ_SEED ?? "",
         },
       },
     })),

@@ -17,5 +17,8 @@ declare namespace Cloudflare {
     CACHE_KEY_PREFIX: string;
     CACHE_TIMEOUT_MS: string;
     TEST_UPSTASH_DOWN_REST_URL: string;
+    /** The fuzz test's run count and seed; empty for its defaults. */
+    FUZZ_RUNS: string;
+    FUZZ_SEED: string;
   }
 }

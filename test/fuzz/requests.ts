@@ -1,0 +1,184 @@
+import fc from "fast-check";
+import { mutated, type Schema, valid } from "./arbitraries.ts";
+import { type Route, resolve, schemaErrors } from "./contract.ts";
+
+/**
+ * A generated request, as fast-check prints it when a property fails. Ids the service made
+ * (cart lines, orders, dead letters, tickets) are drawn from pools filled as the run goes, by
+ * index: the plan stays a plain value that shrinks, and the failure message shows what was sent.
+ */
+export type Auth = "none" | "garbage" | "basic" | "expired" | "forged" | "user" | "fresh" | "admin";
+export type Pool = "items" | "orders" | "deadLetters" | "tickets" | "products";
+export type PoolPick = { pool: Pool; index: number };
+export type Value = string | PoolPick;
+
+export interface Plan {
+  auth: Auth;
+  params: Record<string, Value>;
+  query: Record<string, Value | undefined>;
+  headers: Record<string, string | undefined>;
+  body?: { json: unknown; productPick?: number } | { raw: string } | { oversized: number };
+  contentType?: string;
+  /** Checkout only: put a product in the caller's cart first, so that some checkouts succeed. */
+  fillCart?: boolean;
+}
+
+export const VALID_AUTH: Auth[] = ["user", "fresh", "admin"];
+
+const POOL_OF_PARAM: Record<string, Pool> = {
+  item_id: "items",
+  order_id: "orders",
+  dead_letter_id: "deadLetters",
+  ticket: "tickets",
+};
+
+/** Printable ASCII: what a header value can carry (Headers trims the ends). */
+const headerText = fc.string({
+  unit: fc.integer({ min: 0x20, max: 0x7e }).map((c) => String.fromCharCode(c)),
+});
+
+const anyText = fc.oneof(
+  fc.string(),
+  fc.string({ unit: "grapheme", maxLength: 20 }),
+  fc.constantFrom("", "..", "%2F", "null", "-1", "0", "1e3", "00000000-0000-0000-0000-000000000000"),
+);
+
+function paramValue(name: string, schema: Schema, inPath: boolean): fc.Arbitrary<Value> {
+  const pool = POOL_OF_PARAM[name];
+  const options: fc.Arbitrary<Value>[] = [valid(schema, resolve).map(String), anyText];
+  if (pool) options.push(fc.nat(50).map((index) => ({ pool, index })));
+  // An empty, "." or ".." segment never reaches the route: the URL resolves it to another path.
+  return fc.oneof(...options).filter((value) => !inPath || !["", ".", ".."].includes(value as string));
+}
+
+function bodyOf(route: Route): fc.Arbitrary<Pick<Plan, "body" | "contentType">> {
+  const contentType = fc.constantFrom(
+    "application/json",
+    "application/json",
+    "application/json",
+    "application/json; charset=utf-8",
+    "text/plain",
+    undefined,
+  );
+  if (route.method === "GET") return fc.constant({});
+  if (!route.body) {
+    // Bodies on routes that take none must be ignored.
+    return fc.option(fc.record({ body: fc.record({ json: fc.jsonValue({ maxDepth: 1 }) }), contentType }), {
+      freq: 3,
+      nil: {},
+    }) as fc.Arbitrary<Pick<Plan, "body" | "contentType">>;
+  }
+  const schema = route.body;
+  const json = fc.oneof(
+    { weight: 3, arbitrary: valid(schema, resolve) },
+    { weight: 3, arbitrary: mutated(schema, resolve) },
+  );
+  const productPick =
+    route.id === "POST /api/cart/items" ? fc.option(fc.nat(10), { nil: undefined }) : fc.constant(undefined);
+  const body = fc.oneof(
+    { weight: 6, arbitrary: fc.record({ json, productPick }, { requiredKeys: ["json"] }) },
+    {
+      weight: 1,
+      arbitrary: fc.record({
+        raw: fc.oneof(fc.string(), fc.constantFrom("{", "[1,", "nul", "{}x")),
+      }),
+    },
+    // Past the 64 KiB limit: sent as a JSON object of that many bytes.
+    { weight: 1, arbitrary: fc.record({ oversized: fc.integer({ min: 64 * 1024 + 1, max: 80_000 }) }) },
+    { weight: 1, arbitrary: fc.constant(undefined) },
+  );
+  return fc.record({ body, contentType }, { requiredKeys: [] });
+}
+
+export function planOf(route: Route): fc.Arbitrary<Plan> {
+  const params = Object.fromEntries(
+    route.parameters
+      .filter((p) => p.in === "path")
+      .map((p) => [p.name, paramValue(p.name, p.schema, true)] as const),
+  );
+  const queryParams = route.parameters.filter((p) => p.in === "query");
+  if (route.auth === "ticket") queryParams.push({ name: "ticket", in: "query", schema: { type: "string" } });
+  const query = Object.fromEntries(
+    queryParams.map((p) => [p.name, fc.option(paramValue(p.name, p.schema, false), { nil: undefined })]),
+  );
+  const headers = Object.fromEntries(
+    route.parameters
+      .filter((p) => p.in === "header")
+      .map((p) => [
+        p.name,
+        fc.option(fc.oneof(valid(p.schema, resolve).map(String), headerText), { nil: undefined }),
+      ]),
+  );
+  if (route.auth === "ticket") {
+    headers.upgrade = fc.option(fc.constantFrom("websocket", "WebSocket", "h2c", ""), { nil: undefined });
+  }
+  headers["x-request-id"] = fc.option(headerText, { freq: 4, nil: undefined });
+  // A quarter without a valid token: enough to see every refusal, most runs reach the handler.
+  const auth = fc.oneof(
+    ...(["none", "garbage", "basic", "expired", "forged"] as const).map((name) => ({
+      weight: 1,
+      arbitrary: fc.constant<Auth>(name),
+    })),
+    { weight: 8, arbitrary: fc.constant<Auth>("user") },
+    { weight: 3, arbitrary: fc.constant<Auth>("fresh") },
+    { weight: 4, arbitrary: fc.constant<Auth>("admin") },
+  );
+  return fc
+    .record({
+      auth,
+      params: fc.record(params),
+      query: fc.record(query, { requiredKeys: [] }),
+      headers: fc.record(headers, { requiredKeys: [] }),
+      rest: bodyOf(route),
+      fillCart: route.id === "POST /api/orders" ? fc.boolean() : fc.constant(undefined),
+    })
+    .map(({ rest, fillCart, ...plan }) => ({ ...plan, ...rest, ...(fillCart ? { fillCart } : {}) }));
+}
+
+/** How a query or header value reads once the service has it as text. */
+function readsAs(value: string, schema: Schema, strict: boolean): unknown {
+  let resolved = schema;
+  while (resolved.$ref) resolved = resolve(resolved.$ref);
+  if (resolved.type === "integer" || resolved.type === "number") {
+    if (strict) return /^-?\d+$/.test(value) ? Number(value) : value;
+    return value.trim() === "" ? value : Number(value);
+  }
+  return value;
+}
+
+/**
+ * Whether the resolved inputs are valid against the document: "valid" read strictly (the way a
+ * careful client writes them), "invalid" even read leniently (e.g. `1e1` for an integer), else
+ * "unclear" and no expectation follows.
+ */
+export function judgeInputs(
+  route: Route,
+  sent: {
+    params: Record<string, string>;
+    query: Record<string, string>;
+    headers: Headers;
+    body: unknown;
+    json: boolean;
+  },
+): "valid" | "invalid" | "unclear" {
+  let verdict: "valid" | "invalid" | "unclear" = "valid";
+  const weigh = (value: string | null, parameter: { schema: Schema; required?: boolean }) => {
+    if (value === null) {
+      if (parameter.required) verdict = "invalid";
+      return;
+    }
+    const strict = schemaErrors(parameter.schema, readsAs(value, parameter.schema, true)).length === 0;
+    const lenient = schemaErrors(parameter.schema, readsAs(value, parameter.schema, false)).length === 0;
+    if (!strict && !lenient) verdict = "invalid";
+    else if (!strict && verdict === "valid") verdict = "unclear";
+  };
+  for (const parameter of route.parameters) {
+    if (parameter.in === "path") weigh(sent.params[parameter.name] ?? null, parameter);
+    if (parameter.in === "query") weigh(sent.query[parameter.name] ?? null, parameter);
+    if (parameter.in === "header") weigh(sent.headers.get(parameter.name), parameter);
+  }
+  if (route.body) {
+    if (!sent.json || schemaErrors(route.body, sent.body).length > 0) verdict = "invalid";
+  }
+  return verdict;
+}
