@@ -35,7 +35,15 @@ export function openApiDocument(app: ReturnType<typeof createRouter>, version: s
         "integer in minor units next to a currency code.",
       license: { name: "Proprietary" },
     },
-    servers: [{ url: "/", description: "This deployment" }],
+    // The storefront calls this API from browsers: it is not internal. The same document is served
+    // by every environment, each describing itself at "/".
+    servers: [
+      {
+        url: "/",
+        description: "The deployment serving this document (production, staging or local)",
+        "x-internal": false,
+      },
+    ],
   });
 }
 
@@ -67,7 +75,9 @@ export function createApp() {
     scheme: "bearer",
     bearerFormat: "JWT",
     description:
-      "HS256 tokens from the user service, or RS256/ES256 tokens from the JWKS_URL identity provider",
+      "HS256 tokens from the user service, or RS256/ES256 tokens from the JWKS_URL identity provider, " +
+      "verified as RFC8725 recommends: algorithms pinned per key type, exp required, nbf honoured, and " +
+      "issuer and audience checked on the identity provider's tokens",
   });
   app.openAPIRegistry.registerComponent("securitySchemes", "liveTicket", {
     type: "apiKey",

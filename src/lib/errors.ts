@@ -36,6 +36,9 @@ export const ERROR_STATUS = {
 export type ErrorCode = keyof typeof ERROR_STATUS;
 export const ERROR_CODES = Object.keys(ERROR_STATUS) as [ErrorCode, ...ErrorCode[]];
 
+/** At most this many field details in a 400 (the document states the bound: ErrorResponse). */
+export const MAX_ERROR_DETAILS = 50;
+
 export interface ErrorDetail {
   path: string;
   message: string;

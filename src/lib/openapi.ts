@@ -1,7 +1,7 @@
 import { OpenAPIHono, type RouteConfig, type RouteHandler, type z } from "@hono/zod-openapi";
 import type { AppEnv } from "../app-env.ts";
 import { ErrorResponseSchema } from "../schemas/common.ts";
-import { ApiError } from "./errors.ts";
+import { ApiError, MAX_ERROR_DETAILS } from "./errors.ts";
 
 /**
  * Every router is made here so that a schema failure anywhere (body, params, query) becomes the
@@ -14,7 +14,7 @@ export function createRouter() {
         throw new ApiError(
           "VALIDATION_FAILED",
           "The request is invalid",
-          result.error.issues.map((issue) => ({
+          result.error.issues.slice(0, MAX_ERROR_DETAILS).map((issue) => ({
             path: issue.path.join(".") || result.target,
             message: issue.message,
           })),
@@ -39,17 +39,34 @@ const ERROR_DESCRIPTIONS = {
 
 type ErrorStatus = keyof typeof ERROR_DESCRIPTIONS;
 
-const header = (description: string) => ({ description, schema: { type: "string" as const } });
+type HeaderSchema = { type: "string"; maxLength?: number; pattern?: string; enum?: string[] };
+const header = (description: string, schema: Omit<HeaderSchema, "type">) => ({
+  description,
+  schema: { type: "string" as const, ...schema },
+});
+const seconds = (description: string) => header(description, { maxLength: 10, pattern: "^[0-9]+$" });
+
+/** On every answer to a browser whose Origin is in CORS_ORIGINS (middleware/cors.ts). */
+const CORS_HEADERS = {
+  "Access-Control-Allow-Origin": header("The caller's Origin, when it is one of CORS_ORIGINS", {
+    maxLength: 2048,
+    pattern: "^https?://",
+  }),
+};
+
 /** Headers some error answers carry. */
 const ERROR_HEADERS: Partial<Record<ErrorStatus, Record<string, ReturnType<typeof header>>>> = {
-  401: { "WWW-Authenticate": header('`Bearer realm="order-service"` on a refused bearer token') },
-  409: { "Retry-After": header("Seconds to wait, on IDEMPOTENCY_KEY_IN_FLIGHT") },
-  426: { Upgrade: header("`websocket`") },
-  429: { "Retry-After": header("Seconds until the limit lets a write through") },
+  401: {
+    "WWW-Authenticate": header("On a refused bearer token", { enum: ['Bearer realm="order-service"'] }),
+  },
+  409: { "Retry-After": seconds("Seconds to wait, on IDEMPOTENCY_KEY_IN_FLIGHT") },
+  426: { Upgrade: header("The protocol to upgrade to", { enum: ["websocket"] }) },
+  429: { "Retry-After": seconds("Seconds until the limit lets a write through") },
 };
 
 type ErrorResponse = {
   description: string;
+  headers: Record<string, ReturnType<typeof header>>;
   content: { "application/json": { schema: typeof ErrorResponseSchema } };
 };
 
@@ -72,7 +89,7 @@ export function errorResponses<const S extends readonly ErrorStatus[] = []>(...s
     status,
     {
       description: ERROR_DESCRIPTIONS[status],
-      ...(ERROR_HEADERS[status] ? { headers: ERROR_HEADERS[status] } : {}),
+      headers: { ...CORS_HEADERS, ...ERROR_HEADERS[status] },
       content: { "application/json": { schema: ErrorResponseSchema } },
     },
   ]);
@@ -87,8 +104,16 @@ export function jsonBody<T extends z.ZodType>(schema: T, description?: string) {
   };
 }
 
-export function jsonResponse<T extends z.ZodType>(schema: T, description: string) {
-  return { description, content: { "application/json": { schema } } };
+export function jsonResponse<T extends z.ZodType>(
+  schema: T,
+  description: string,
+  headers: Record<string, { description: string; schema: HeaderSchema }> = {},
+) {
+  return {
+    description,
+    headers: { ...CORS_HEADERS, ...headers },
+    content: { "application/json": { schema } },
+  };
 }
 
 export const bearerAuth = [{ bearerAuth: [] }];
@@ -97,9 +122,8 @@ export type AppRouteHandler<R extends RouteConfig> = RouteHandler<R, AppEnv>;
 
 /** Set on a response that replays an earlier request's (same Idempotency-Key and body). */
 export const replayedHeader = {
-  "Idempotent-Replayed": {
-    description:
-      "`true` when this is the stored response of an earlier request with the same Idempotency-Key",
-    schema: { type: "string" as const, enum: ["true"] },
-  },
+  "Idempotent-Replayed": header(
+    "`true` when this is the stored response of an earlier request with the same Idempotency-Key",
+    { enum: ["true"] },
+  ),
 };

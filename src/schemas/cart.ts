@@ -1,5 +1,5 @@
 import { z } from "@hono/zod-openapi";
-import { Currency, MinorUnits, Timestamp } from "./common.ts";
+import { Currency, int32, MinorUnits, Timestamp, UserId } from "./common.ts";
 import { ProductId } from "./product.ts";
 
 export const MAX_LINE_QUANTITY = 99;
@@ -10,7 +10,7 @@ const Quantity = z
   .int("must be an integer")
   .min(1, "must be at least 1")
   .max(MAX_LINE_QUANTITY, `must be at most ${MAX_LINE_QUANTITY}`)
-  .openapi({ example: 1 });
+  .openapi({ example: 1, format: "int32" });
 
 // Unknown fields (a client's price, name or userId) are stripped, never applied.
 export const AddItemBodySchema = z
@@ -22,6 +22,7 @@ export const UpdateItemBodySchema = z.object({ quantity: Quantity }).openapi("Up
 export const ItemIdParamSchema = z.object({
   item_id: z
     .uuid("must be a cart item id")
+    .max(36)
     .openapi({ param: { name: "item_id", in: "path" }, example: "0193a1b2-7c4d-7e8f-9a0b-1c2d3e4f5a6b" }),
 });
 
@@ -32,7 +33,7 @@ export const CartItemSchema = z
     productName: z.string(),
     price: MinorUnits,
     currency: Currency,
-    quantity: z.number().int(),
+    quantity: int32(1, MAX_LINE_QUANTITY),
     totalPrice: MinorUnits,
     image: z.string().nullable(),
   })
@@ -41,9 +42,11 @@ export const CartItemSchema = z
 export const CartSchema = z
   .object({
     id: z.string(),
-    userId: z.number().int(),
-    items: z.array(CartItemSchema),
-    totalItems: z.number().int().openapi({ description: "Sum of the lines' quantities" }),
+    userId: UserId,
+    items: z.array(CartItemSchema).max(MAX_CART_LINES),
+    totalItems: int32(0, MAX_CART_LINES * MAX_LINE_QUANTITY).openapi({
+      description: "Sum of the lines' quantities",
+    }),
     totalAmount: MinorUnits,
     currency: Currency,
     updatedAt: Timestamp,

@@ -1,5 +1,5 @@
 import { z } from "@hono/zod-openapi";
-import { ERROR_CODES } from "../lib/errors.ts";
+import { ERROR_CODES, MAX_ERROR_DETAILS } from "../lib/errors.ts";
 
 export const ErrorResponseSchema = z
   .object({
@@ -7,7 +7,10 @@ export const ErrorResponseSchema = z
     message: z.string(),
     error: z.object({
       code: z.enum(ERROR_CODES),
-      details: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
+      details: z
+        .array(z.object({ path: z.string(), message: z.string() }))
+        .max(MAX_ERROR_DETAILS)
+        .optional(),
     }),
   })
   .openapi("ErrorResponse");
@@ -18,13 +21,34 @@ export function envelope<T extends z.ZodType>(data: T, name?: string) {
   return name ? schema.openapi(name) : schema;
 }
 
-export const Timestamp = z.iso.datetime().openapi({ example: "2026-11-25T12:00:00.000Z" });
+/** As `Date.prototype.toISOString` writes it (24 characters; 27 past the year 9999). */
+export const Timestamp = z.iso.datetime().max(27).openapi({ example: "2026-11-25T12:00:00.000Z" });
 export const Currency = z
   .string()
+  .max(3)
   .regex(/^[A-Z]{3}$/)
   .openapi({ example: "USD" });
+/**
+ * Integers with the range and format the document states for them: what JavaScript numbers hold
+ * exactly (int64 up to 2^53 - 1), or a 32-bit count.
+ */
+export const int64 = (min = 0) =>
+  z.number().int().min(min).max(Number.MAX_SAFE_INTEGER).openapi({ format: "int64" });
+export const int32 = (min = 0, max = 2_147_483_647) =>
+  z.number().int().min(min).max(max).openapi({ format: "int32" });
+
 /** Money is an integer in minor units (99999 = 999.99) next to a currency code. */
-export const MinorUnits = z.number().int().openapi({ example: 99999 });
+export const MinorUnits = int64().openapi({ example: 99999 });
+/** A user id, as tokens carry it. */
+export const UserId = int64(1);
+/** Keyset cursors are base64url (lib/cursor.ts). */
+export const Cursor = (max: number) =>
+  z
+    .string()
+    .max(max)
+    .regex(/^[A-Za-z0-9_-]*$/, "is not a cursor this API issued")
+    .optional()
+    .openapi({ description: "nextCursor of the previous page" });
 
 /** `Idempotency-Key` on POSTs (SPEC §4). */
 export const IdempotencyKeyHeaderSchema = z.object({

@@ -13,7 +13,7 @@ export const LiveTicketSchema = z
 export const LiveEventSchema = z
   .object({
     type: z.literal("order.status"),
-    orderId: z.uuid(),
+    orderId: z.uuid().max(36),
     status: z.enum(ORDER_STATUSES),
     paymentStatus: z.enum(PAYMENT_STATUSES),
     at: Timestamp,

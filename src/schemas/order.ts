@@ -1,6 +1,7 @@
 import { z } from "@hono/zod-openapi";
 import { ORDER_STATUSES, PAYMENT_METHODS, PAYMENT_STATUSES } from "../db/schema.ts";
-import { Currency, MinorUnits, Timestamp } from "./common.ts";
+import { MAX_CART_LINES, MAX_LINE_QUANTITY } from "./cart.ts";
+import { Currency, Cursor, int32, MinorUnits, Timestamp, UserId } from "./common.ts";
 
 /**
  * Free text: at most `max` characters as sent, then trimmed, and not blank. The pattern puts "not
@@ -32,6 +33,7 @@ export const ShippingAddressSchema = z
 const LATEST_OFFSET_MS = 12 * 60 * 60 * 1000;
 const Expiry = z
   .string()
+  .max(5)
   .regex(/^(0[1-9]|1[0-2])\/\d{2}$/, "must be MM/YY")
   .refine((expiry) => {
     const [month, year] = expiry.split("/").map(Number) as [number, number];
@@ -46,6 +48,7 @@ const Expiry = z
 // Only a masked number is accepted (the last four digits visible): a full card number never reaches us.
 const MaskedCardNumber = z
   .string()
+  .max(24)
   .regex(
     /^[*Xx•]{4}([ -]?[*Xx•]{4}){1,2}[ -]?[*Xx•]{0,4}[ -]?\d{4}$/,
     "must be a masked card number like **** **** **** 1234",
@@ -57,11 +60,19 @@ const CardDetails = z
   .openapi("CardPaymentDetails");
 const UpiDetails = z
   .object({
-    upiId: z.string().regex(/^[A-Za-z0-9._-]{2,256}@[A-Za-z]{2,64}$/, "must be a UPI id like name@bank"),
+    upiId: z
+      .string()
+      .max(321)
+      .regex(/^[A-Za-z0-9._-]{2,256}@[A-Za-z]{2,64}$/, "must be a UPI id like name@bank"),
   })
   .openapi("UpiPaymentDetails");
 const NetBankingDetails = z
-  .object({ bankCode: z.string().regex(/^[A-Z0-9]{2,11}$/, "must be a bank code like HDFC") })
+  .object({
+    bankCode: z
+      .string()
+      .max(11)
+      .regex(/^[A-Z0-9]{2,11}$/, "must be a bank code like HDFC"),
+  })
   .openapi("NetBankingPaymentDetails");
 const NoDetails = z.object({}).optional().openapi("CashOnDeliveryPaymentDetails");
 
@@ -100,7 +111,7 @@ export const OrderItemSchema = z
     productId: z.string(),
     productName: z.string(),
     price: MinorUnits,
-    quantity: z.number().int(),
+    quantity: int32(1, MAX_LINE_QUANTITY),
     totalPrice: MinorUnits,
     image: z.string().nullable(),
   })
@@ -111,14 +122,14 @@ export const PaymentStatusSchema = z.enum(PAYMENT_STATUSES).openapi("PaymentStat
 
 export const OrderSchema = z
   .object({
-    id: z.uuid(),
-    userId: z.number().int(),
+    id: z.uuid().max(36),
+    userId: UserId,
     status: OrderStatusSchema,
     paymentStatus: PaymentStatusSchema,
     paymentMethod: z.enum(PAYMENT_METHODS),
     totalAmount: MinorUnits,
     currency: Currency,
-    items: z.array(OrderItemSchema),
+    items: z.array(OrderItemSchema).max(MAX_CART_LINES),
     shippingAddress: ShippingAddressSchema,
     trackingNumber: z.string().nullable(),
     carrier: z.string().nullable(),
@@ -130,18 +141,24 @@ export const OrderSchema = z
 
 export type Order = z.infer<typeof OrderSchema>;
 
+/** The largest page of orders (and of dead letters) one request may ask for. */
+export const MAX_PAGE = 100;
+
 export const OrderIdParamSchema = z.object({
-  order_id: z.uuid("must be an order id").openapi({ param: { name: "order_id", in: "path" } }),
+  order_id: z
+    .uuid("must be an order id")
+    .max(36)
+    .openapi({ param: { name: "order_id", in: "path" } }),
 });
 
 export const ListOrdersQuerySchema = z.object({
-  limit: z.coerce.number().int().min(1).max(100).default(20).openapi({ example: 20 }),
-  cursor: z.string().max(200).optional().openapi({ description: "nextCursor of the previous page" }),
+  limit: z.coerce.number().int().min(1).max(MAX_PAGE).default(20).openapi({ example: 20, format: "int32" }),
+  cursor: Cursor(200),
   status: OrderStatusSchema.optional(),
 });
 
 export const OrderPageSchema = z
-  .object({ orders: z.array(OrderSchema), nextCursor: z.string().nullable() })
+  .object({ orders: z.array(OrderSchema).max(MAX_PAGE), nextCursor: z.string().nullable() })
   .openapi("OrderPage");
 
 export const UpdateStatusBodySchema = z
@@ -157,7 +174,7 @@ export type UpdateStatusBody = z.infer<typeof UpdateStatusBodySchema>;
 
 export const TrackingSchema = z
   .object({
-    orderId: z.uuid(),
+    orderId: z.uuid().max(36),
     status: OrderStatusSchema,
     paymentStatus: PaymentStatusSchema,
     trackingNumber: z.string().nullable(),

@@ -45,8 +45,8 @@ export const addItem = createRoute({
   security: bearerAuth,
   request: { headers: IdempotencyKeyHeaderSchema, body: jsonBody(AddItemBodySchema) },
   responses: {
-    201: { ...jsonResponse(CartItemEnvelope, "A new line"), headers: replayedHeader },
-    200: { ...jsonResponse(CartItemEnvelope, "An existing line grew"), headers: replayedHeader },
+    201: jsonResponse(CartItemEnvelope, "A new line", replayedHeader),
+    200: jsonResponse(CartItemEnvelope, "An existing line grew", replayedHeader),
     ...errorResponses(...AUTHENTICATED, ...WRITE, 400, 404, 409),
   },
 });

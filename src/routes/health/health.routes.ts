@@ -1,5 +1,6 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { errorResponses, jsonResponse } from "../../lib/openapi.ts";
+import { int32, int64 } from "../../schemas/common.ts";
 
 const tags = ["Health"];
 
@@ -10,7 +11,7 @@ export const LivenessSchema = z
 const DependencySchema = z.object({
   status: z.enum(["up", "down", "not_configured"]),
   required: z.boolean(),
-  latencyMs: z.number().int(),
+  latencyMs: int32(),
 });
 
 export const ReadinessSchema = z
@@ -21,8 +22,9 @@ export const ReadinessSchema = z
     dependencies: z.record(z.string(), DependencySchema),
     outbox: z
       .object({
-        unsent: z.number().int(),
-        oldestUnsentAgeSeconds: z.number().int().nullable(),
+        unsent: int64(),
+        // Postgres' own clock against its own timestamps: never negative unless a row was dated ahead.
+        oldestUnsentAgeSeconds: int32(-2_147_483_648).nullable(),
       })
       .nullable()
       .openapi({

@@ -35,7 +35,7 @@ export const createOrder = createRoute({
   security: bearerAuth,
   request: { headers: IdempotencyKeyHeaderSchema, body: jsonBody(CreateOrderBodySchema) },
   responses: {
-    201: { ...jsonResponse(OrderEnvelope, "The order, pending payment"), headers: replayedHeader },
+    201: jsonResponse(OrderEnvelope, "The order, pending payment", replayedHeader),
     ...errorResponses(...AUTHENTICATED, ...WRITE, 400, 409),
   },
 });
@@ -112,7 +112,7 @@ export const retryPayment = createRoute({
     body: jsonBody(RetryPaymentBodySchema),
   },
   responses: {
-    200: { ...jsonResponse(OrderEnvelope, "The order, its new payment pending"), headers: replayedHeader },
+    200: jsonResponse(OrderEnvelope, "The order, its new payment pending", replayedHeader),
     ...errorResponses(...AUTHENTICATED, ...WRITE, 400, 404, 409),
   },
 });
