@@ -11,7 +11,10 @@ import type { Resolve, Schema } from "./arbitraries.ts";
 export const DOCUMENT_ID = "https://order-service.test/openapi.json";
 
 type Parameter = { name: string; in: "path" | "query" | "header"; required?: boolean; schema: Schema };
-type Response = { content?: { "application/json"?: { schema: Schema } } };
+type Response = {
+  headers?: Record<string, { schema: Schema }>;
+  content?: { "application/json"?: { schema: Schema } };
+};
 type Operation = {
   operationId: string;
   security?: Record<string, string[]>[];
@@ -81,19 +84,21 @@ export function schemaErrors(schema: Schema, value: unknown): string[] {
 }
 
 /** What the document declares for a route's answer with this status, or why the answer breaks it. */
-export function contractViolations(
-  route: Route,
-  status: number,
-  contentType: string | null,
-  body: unknown,
-): string[] {
+export function contractViolations(route: Route, status: number, headers: Headers, body: unknown): string[] {
   const operation = DOCUMENT.paths[route.path]?.[route.method.toLowerCase()];
   const declared = operation?.responses[String(status)];
   if (!declared) return [`status ${status} is not documented for ${route.id}`];
+  const problems: string[] = [];
+  for (const [name, header] of Object.entries(declared.headers ?? {})) {
+    const value = headers.get(name);
+    if (value !== null)
+      problems.push(...schemaErrors(header.schema, value).map((e) => `header ${name} ${e}`));
+  }
   const schema = declared.content?.["application/json"]?.schema;
-  if (!schema) return [];
+  if (!schema) return problems;
+  const contentType = headers.get("content-type");
   if (!contentType?.startsWith("application/json")) return [`content-type ${contentType}, documented JSON`];
-  const problems = schemaErrors(schema, body);
+  problems.push(...schemaErrors(schema, body));
   if (status >= 400) {
     const code = (body as { error?: { code?: string } } | null)?.error?.code;
     const codeStatus = ERROR_STATUS[code as keyof typeof ERROR_STATUS];

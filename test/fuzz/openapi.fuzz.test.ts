@@ -181,7 +181,7 @@ function refusedForAStatedRule(body: any): boolean {
 
 function check(route: Route, plan: Plan, result: Awaited<ReturnType<typeof send>>) {
   const { status, verdict } = result;
-  const problems = contractViolations(route, status, result.headers.get("content-type"), result.body);
+  const problems = contractViolations(route, status, result.headers, result.body);
   if (status >= 500) problems.push(`answered ${status}`);
   if (!result.headers.get("x-request-id")) problems.push("no X-Request-Id");
   const authenticated = VALID_AUTH.includes(plan.auth);

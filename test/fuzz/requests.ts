@@ -113,6 +113,10 @@ export function planOf(route: Route): fc.Arbitrary<Plan> {
     headers.upgrade = fc.option(fc.constantFrom("websocket", "WebSocket", "h2c", ""), { nil: undefined });
   }
   headers["x-request-id"] = fc.option(headerText, { freq: 4, nil: undefined });
+  // The first is in the tests' CORS_ORIGINS (vitest.config.ts).
+  headers.origin = fc.option(fc.constantFrom("https://shop.example.com", "https://evil.example.com"), {
+    nil: undefined,
+  });
   // A quarter without a valid token: enough to see every refusal, most runs reach the handler.
   const auth = fc.oneof(
     ...(["none", "garbage", "basic", "expired", "forged"] as const).map((name) => ({
