@@ -1,7 +1,8 @@
 // `npm run fuzz -- --runs N --seed S`: the OpenAPI fuzz test (test/fuzz) with more generated
 // requests per operation than CI's bounded sample, and its per-status tally printed at the end.
 // The values reach the worker's tests as the FUZZ_RUNS / FUZZ_SEED bindings (vitest.config.ts).
-import { spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
+import { createInterface } from "node:readline";
 import { parseArgs } from "node:util";
 
 const { values } = parseArgs({
@@ -14,8 +15,10 @@ for (const [name, value] of Object.entries(values)) {
   }
 }
 
-const result = spawnSync("vitest", ["run", "test/fuzz", "--silent=false"], {
-  stdio: "inherit",
+// Console output is shown (the tally is printed by a passing test), less the worker's one log line
+// per request and vitest's header above each.
+const child = spawn("vitest", ["run", "test/fuzz", "--silent=false"], {
+  stdio: ["ignore", "pipe", "pipe"],
   env: {
     ...process.env,
     CLOUDFLARE_CF_FETCH_ENABLED: "false",
@@ -24,4 +27,21 @@ const result = spawnSync("vitest", ["run", "test/fuzz", "--silent=false"], {
     FUZZ_SEED: values.seed ?? process.env.FUZZ_SEED ?? "",
   },
 });
-process.exit(result.status ?? 1);
+const ansi = new RegExp(`${String.fromCharCode(27)}\\[[0-9;]*m`, "g");
+const noise = /^(\{"level":|std(out|err) \| )/;
+for (const [from, to] of [
+  [child.stdout, process.stdout],
+  [child.stderr, process.stderr],
+] as const) {
+  let dropped = false;
+  createInterface({ input: from }).on("line", (line) => {
+    const plain = line.replace(ansi, "");
+    if (noise.test(plain) || (dropped && plain === "")) {
+      dropped = true;
+      return;
+    }
+    dropped = false;
+    to.write(`${line}\n`);
+  });
+}
+child.on("close", (code) => process.exit(code ?? 1));

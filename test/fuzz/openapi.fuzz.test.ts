@@ -4,17 +4,29 @@ import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { newUser, tokenFor } from "../helpers/auth.ts";
 import { api } from "../helpers/http.ts";
+import { eventFor } from "../helpers/notifications.ts";
 import { cartWith, DECLINED_CARD, placeOrder, query, SEED_ORDER } from "../helpers/orders.ts";
 import { createProduct } from "../helpers/products.ts";
 import { contractViolations, DOCUMENT, ROUTES, type Route } from "./contract.ts";
-import { type Auth, judgeInputs, type Plan, type Pool, planOf, VALID_AUTH, type Value } from "./requests.ts";
+import {
+  type Auth,
+  JSON_TYPES,
+  judgeInputs,
+  NOT_JSON_TYPES,
+  type Plan,
+  type Pool,
+  planOf,
+  VALID_AUTH,
+  type Value,
+} from "./requests.ts";
 
 /**
  * Generated requests to every operation of the OpenAPI document (SPEC §5, issue 10): valid and
  * mutated bodies, path parameters, queries and headers, with and without a token. Properties:
  * never a 5xx (every dependency is up here, so not even a 503), every answer's status documented
  * for its operation and its body valid against the schema documented for that status (the error
- * envelope on every 4xx), schema-valid input never refused as invalid, invalid input always 400.
+ * envelope on every 4xx), schema-valid input never refused as invalid, invalid input always 400
+ * (413 past 64 KiB).
  *
  * CI runs a bounded, seeded sample; `npm run fuzz -- --runs N [--seed S]` runs more (FUZZ_RUNS,
  * FUZZ_SEED). A failure prints fast-check's seed and shrunk plan, and the request as sent.
@@ -26,7 +38,14 @@ type User = Awaited<ReturnType<typeof newUser>>;
 let user: User;
 let admin: User;
 const tokens = {} as Record<Exclude<Auth, "user" | "fresh" | "admin" | "none">, string>;
-const pools: Record<Pool, string[]> = { items: [], orders: [], deadLetters: [], tickets: [], products: [] };
+const pools: Record<Pool, string[]> = {
+  items: [],
+  orders: [],
+  deadLetters: [],
+  tickets: [],
+  products: [],
+  cursors: [],
+};
 
 beforeAll(async () => {
   user = await newUser();
@@ -36,6 +55,9 @@ beforeAll(async () => {
   tokens.basic = "Basic dXNlcjpwYXNz";
   tokens.expired = `Bearer ${await tokenFor(user.id, { expiresIn: Math.floor(Date.now() / 1000) - 3600 })}`;
   tokens.forged = `Bearer ${await tokenFor(user.id, { role: "ADMIN", secret: "x".repeat(40) })}`;
+  tokens.oversized = `Bearer ${"a".repeat(9000)}`;
+  // Signed with the right secret, but no user id and an unknown role: the user service is asked.
+  tokens.badClaims = `Bearer ${await tokenFor("nobody", { role: "ROOT" as never })}`;
   for (const stock of [1_000_000, 1_000_000, 0]) pools.products.push((await createProduct({ stock })).id);
   pools.products.push((await createProduct({ isActive: false })).id);
   // An order of the user's and one of someone else's, and a line left in the user's cart.
@@ -58,10 +80,23 @@ beforeAll(async () => {
       })
     ).body.data.id,
   );
+  // Dead letters: one that is not an event (409 on replay), and an event of a made-up order.
   const letter = `message:fuzz-${user.id}`;
+  const event = eventFor(user.id);
   await query(sql`INSERT INTO dead_letters (id, body, attempts, last_error, failed_at)
     VALUES (${letter}, '{}'::jsonb, 1, 'fuzz', now())`);
-  pools.deadLetters.push(letter);
+  await query(sql`INSERT INTO dead_letters (id, event_type, order_id, user_id, body, attempts, last_error)
+    VALUES (${event.id}, ${event.type}, ${event.orderId}, ${user.id}, ${JSON.stringify(event)}::jsonb, 10, 'fuzz')`);
+  pools.deadLetters.push(letter, event.id);
+  // Cursors the API issued: the user has two orders, and there are two dead letters.
+  for (const [path, who] of [
+    ["/api/orders?limit=1", user],
+    ["/api/admin/dead-letters?limit=1&pending=false", admin],
+  ] as const) {
+    const page = await api("GET", path, { headers: who.headers });
+    expect(page.body.data.nextCursor).toEqual(expect.any(String));
+    pools.cursors.push(page.body.data.nextCursor);
+  }
   for (let n = 0; n < 3; n += 1) {
     pools.tickets.push(
       (await api("POST", "/api/orders/live/ticket", { headers: user.headers })).body.data.ticket,
@@ -71,6 +106,7 @@ beforeAll(async () => {
 
 function pick(value: Value): string {
   if (typeof value === "string") return value;
+  if ("raw" in value) return value.raw;
   const pool = pools[value.pool];
   return pool[value.index % pool.length] as string;
 }
@@ -88,8 +124,23 @@ async function send(route: Route, plan: Plan) {
   const params = Object.fromEntries(Object.entries(plan.params).map(([name, value]) => [name, pick(value)]));
   const query: Record<string, string> = {};
   for (const [name, value] of Object.entries(plan.query)) if (value !== undefined) query[name] = pick(value);
-  const path = route.path.replace(/\{(\w+)\}/g, (_, name: string) => encodeURIComponent(params[name] ?? ""));
-  const search = new URLSearchParams(query).toString();
+  const path = route.path.replace(/\{(\w+)\}/g, (_, name: string) => {
+    const value = plan.params[name];
+    return typeof value === "object" && "raw" in value ? value.raw : encodeURIComponent(params[name] ?? "");
+  });
+  // What the router hands the route: a raw segment decoded where it can be.
+  for (const [name, value] of Object.entries(plan.params)) {
+    if (typeof value === "object" && "raw" in value) {
+      try {
+        params[name] = decodeURIComponent(value.raw);
+      } catch {
+        params[name] = value.raw;
+      }
+    }
+  }
+  const entries = Object.entries(query);
+  if (plan.repeatQuery && entries[0]) entries.push([entries[0][0], "1"]);
+  const search = new URLSearchParams(entries).toString();
   const url = `https://orders.test${path}${search ? `?${search}` : ""}`;
 
   const headers = new Headers();
@@ -129,9 +180,19 @@ async function send(route: Route, plan: Plan) {
   } catch {
     // not JSON: the contract check reports it
   }
+  const type = plan.contentType;
   const isJson =
-    body !== undefined && json !== undefined && /^application\/json\b/.test(plan.contentType ?? "");
-  const verdict = judgeInputs(route, { params, query, headers, body: json, json: isJson });
+    json === undefined || type === undefined || NOT_JSON_TYPES.includes(type)
+      ? false
+      : JSON_TYPES.includes(type) || ("unclear" as const);
+  const verdict = judgeInputs(route, {
+    params,
+    query,
+    headers,
+    body: json,
+    json: isJson,
+    repeatedQuery: entries.length > Object.keys(query).length,
+  });
   const shown = body && body.length > 500 ? `${body.slice(0, 200)}… (${body.length} characters)` : body;
   const request = { method: route.method, url, headers: Object.fromEntries(headers), body: shown };
   return { status: response.status, headers: response.headers, body: parsed, verdict, request };
@@ -161,6 +222,7 @@ function remember(route: Route, status: number, body: any) {
   if (route.id === "POST /api/cart/items" && data.id) pools.items.push(data.id);
   if (route.id === "POST /api/orders" && data.id) pools.orders.push(data.id);
   if (route.id === "POST /api/orders/live/ticket" && data.ticket) pools.tickets.push(data.ticket);
+  if (data.nextCursor) pools.cursors.push(data.nextCursor);
 }
 
 /**

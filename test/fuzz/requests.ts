@@ -7,10 +7,22 @@ import { type Route, resolve, schemaErrors } from "./contract.ts";
  * (cart lines, orders, dead letters, tickets) are drawn from pools filled as the run goes, by
  * index: the plan stays a plain value that shrinks, and the failure message shows what was sent.
  */
-export type Auth = "none" | "garbage" | "basic" | "expired" | "forged" | "user" | "fresh" | "admin";
-export type Pool = "items" | "orders" | "deadLetters" | "tickets" | "products";
+export type Auth =
+  | "none"
+  | "garbage"
+  | "basic"
+  | "expired"
+  | "forged"
+  | "oversized"
+  | "badClaims"
+  | "user"
+  | "fresh"
+  | "admin";
+export type Pool = "items" | "orders" | "deadLetters" | "tickets" | "products" | "cursors";
 export type PoolPick = { pool: Pool; index: number };
-export type Value = string | PoolPick;
+/** A path segment sent as written, not percent-encoded (e.g. a broken escape such as `%E0%A4%A`). */
+export type RawSegment = { raw: string };
+export type Value = string | PoolPick | RawSegment;
 
 export interface Plan {
   auth: Auth;
@@ -21,7 +33,17 @@ export interface Plan {
   contentType?: string;
   /** Checkout only: put a product in the caller's cart first, so that some checkouts succeed. */
   fillCart?: boolean;
+  /** Sends the first query parameter twice. */
+  repeatQuery?: boolean;
 }
+
+/** Content types that are JSON (a valid body is valid), that are not (any body is invalid), or neither. */
+export const JSON_TYPES = ["application/json", "application/json; charset=utf-8"];
+export const NOT_JSON_TYPES = [
+  "text/plain",
+  "application/x-www-form-urlencoded",
+  "multipart/form-data; boundary=x",
+];
 
 export const VALID_AUTH: Auth[] = ["user", "fresh", "admin"];
 
@@ -30,6 +52,7 @@ const POOL_OF_PARAM: Record<string, Pool> = {
   order_id: "orders",
   dead_letter_id: "deadLetters",
   ticket: "tickets",
+  cursor: "cursors",
 };
 
 /** Printable ASCII: what a header value can carry (Headers trims the ends). */
@@ -47,18 +70,27 @@ function paramValue(name: string, schema: Schema, inPath: boolean): fc.Arbitrary
   const pool = POOL_OF_PARAM[name];
   const options: fc.Arbitrary<Value>[] = [valid(schema, resolve).map(String), anyText];
   if (pool) options.push(fc.nat(50).map((index) => ({ pool, index })));
+  if (inPath) {
+    options.push(
+      fc.constantFrom("%", "%zz", "%E0%A4%A", "%00", "%2F", "%252F", "%C0%AE").map((raw) => ({ raw })),
+    );
+  }
   // An empty, "." or ".." segment never reaches the route: the URL resolves it to another path.
   return fc.oneof(...options).filter((value) => !inPath || !["", ".", ".."].includes(value as string));
 }
 
 function bodyOf(route: Route): fc.Arbitrary<Pick<Plan, "body" | "contentType">> {
-  const contentType = fc.constantFrom(
-    "application/json",
-    "application/json",
-    "application/json",
-    "application/json; charset=utf-8",
-    "text/plain",
-    undefined,
+  const contentType = fc.oneof(
+    { weight: 6, arbitrary: fc.constantFrom(...JSON_TYPES) },
+    { weight: 1, arbitrary: fc.constantFrom(...NOT_JSON_TYPES, undefined) },
+    {
+      weight: 1,
+      arbitrary: fc.constantFrom(
+        "APPLICATION/JSON",
+        "application/vnd.api+json",
+        "application/json; charset=latin1",
+      ),
+    },
   );
   if (route.method === "GET") return fc.constant({});
   if (!route.body) {
@@ -119,7 +151,7 @@ export function planOf(route: Route): fc.Arbitrary<Plan> {
   });
   // A quarter without a valid token: enough to see every refusal, most runs reach the handler.
   const auth = fc.oneof(
-    ...(["none", "garbage", "basic", "expired", "forged"] as const).map((name) => ({
+    ...(["none", "garbage", "basic", "expired", "forged", "oversized", "badClaims"] as const).map((name) => ({
       weight: 1,
       arbitrary: fc.constant<Auth>(name),
     })),
@@ -134,9 +166,15 @@ export function planOf(route: Route): fc.Arbitrary<Plan> {
       query: fc.record(query, { requiredKeys: [] }),
       headers: fc.record(headers, { requiredKeys: [] }),
       rest: bodyOf(route),
-      fillCart: route.id === "POST /api/orders" ? fc.boolean() : fc.constant(undefined),
+      fillCart: route.id === "POST /api/orders" ? fc.boolean() : fc.constant(false),
+      repeatQuery: queryParams.length > 0 ? fc.nat(9).map((n) => n === 0) : fc.constant(false),
     })
-    .map(({ rest, fillCart, ...plan }) => ({ ...plan, ...rest, ...(fillCart ? { fillCart } : {}) }));
+    .map(({ rest, fillCart, repeatQuery, ...plan }) => ({
+      ...plan,
+      ...rest,
+      ...(fillCart ? { fillCart } : {}),
+      ...(repeatQuery ? { repeatQuery } : {}),
+    }));
 }
 
 /** How a query or header value reads once the service has it as text. */
@@ -162,10 +200,11 @@ export function judgeInputs(
     query: Record<string, string>;
     headers: Headers;
     body: unknown;
-    json: boolean;
+    json: boolean | "unclear";
+    repeatedQuery: boolean;
   },
 ): "valid" | "invalid" | "unclear" {
-  let verdict: "valid" | "invalid" | "unclear" = "valid";
+  let verdict: "valid" | "invalid" | "unclear" = sent.repeatedQuery ? "unclear" : "valid";
   const weigh = (value: string | null, parameter: { schema: Schema; required?: boolean }) => {
     if (value === null) {
       if (parameter.required) verdict = "invalid";
@@ -183,6 +222,7 @@ export function judgeInputs(
   }
   if (route.body) {
     if (!sent.json || schemaErrors(route.body, sent.body).length > 0) verdict = "invalid";
+    else if (sent.json === "unclear" && verdict === "valid") verdict = "unclear";
   }
   return verdict;
 }
