@@ -31,7 +31,7 @@ import {
  * CI runs a bounded, seeded sample; `npm run fuzz -- --runs N [--seed S]` runs more (FUZZ_RUNS,
  * FUZZ_SEED). A failure prints fast-check's seed and shrunk plan, and the request as sent.
  */
-const RUNS = Number(env.FUZZ_RUNS || 0) || 100;
+const RUNS = Number(env.FUZZ_RUNS || 0) || 200;
 const SEED = Number(env.FUZZ_SEED || 0) || 20261128;
 
 type User = Awaited<ReturnType<typeof newUser>>;
