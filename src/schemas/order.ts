@@ -7,9 +7,9 @@ import { Currency, Cursor, int32, MinorUnits, Timestamp, UserId } from "./common
  * Free text: at most `max` characters as sent, then trimmed, and not blank. The pattern puts "not
  * blank" into the document too: its minLength alone would promise that "  " is accepted.
  */
-const text = (max: number) =>
+const text = (max: number, whenMissing = "is required") =>
   z
-    .string()
+    .string({ error: (issue) => (issue.input === undefined ? whenMissing : "must be a string") })
     .max(max, `must be at most ${max} characters`)
     .trim()
     .min(1, "must not be empty")
@@ -161,13 +161,22 @@ export const OrderPageSchema = z
   .object({ orders: z.array(OrderSchema).max(MAX_PAGE), nextCursor: z.string().nullable() })
   .openapi("OrderPage");
 
+const statusChange = { carrier: text(64).optional(), note: text(500).optional() };
+
+/** Shipping needs a tracking number: one alternative of its own, so the document says so too. */
 export const UpdateStatusBodySchema = z
-  .object({
-    status: OrderStatusSchema,
-    trackingNumber: text(64).optional(),
-    carrier: text(64).optional(),
-    note: text(500).optional(),
-  })
+  .discriminatedUnion("status", [
+    z.object({
+      status: z.literal("shipped"),
+      trackingNumber: text(64, "is required when status is shipped"),
+      ...statusChange,
+    }),
+    z.object({
+      status: OrderStatusSchema.exclude(["shipped"]),
+      trackingNumber: text(64).optional(),
+      ...statusChange,
+    }),
+  ])
   .openapi("UpdateOrderStatus");
 
 export type UpdateStatusBody = z.infer<typeof UpdateStatusBodySchema>;

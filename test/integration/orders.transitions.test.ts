@@ -97,10 +97,20 @@ describe("status transitions", () => {
     expect(res.status).toBe(400);
     expect(res.body.error).toMatchObject({
       code: "VALIDATION_FAILED",
-      details: [{ path: "trackingNumber" }],
+      details: [{ path: "trackingNumber", message: "is required when status is shipped" }],
     });
     const [row] = await query<{ status: string }>(sql`SELECT status FROM orders WHERE id = ${id}`);
     expect(row?.status).toBe("processing");
+  });
+
+  it("says in the document that shipping needs a tracking number (the fuzz test found it did not)", async () => {
+    const document = (await api("GET", "/openapi.json")).body;
+    const shipped = document.components.schemas.UpdateOrderStatus.oneOf.find(
+      (variant: { properties: { status: { enum: string[] } } }) =>
+        variant.properties.status.enum.includes("shipped"),
+    );
+    expect(shipped.properties.status.enum).toEqual(["shipped"]);
+    expect(shipped.required).toContain("trackingNumber");
   });
 
   it("rejects an unknown status with 400", async () => {
