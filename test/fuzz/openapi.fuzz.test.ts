@@ -5,11 +5,21 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { newUser, tokenFor } from "../helpers/auth.ts";
 import { api } from "../helpers/http.ts";
 import { eventFor } from "../helpers/notifications.ts";
-import { cartWith, DECLINED_CARD, placeOrder, query, SEED_ORDER } from "../helpers/orders.ts";
+import {
+  CASH_ON_DELIVERY,
+  cartWith,
+  DECLINED_CARD,
+  eventually,
+  paidOrder,
+  placeOrder,
+  query,
+  SEED_ORDER,
+} from "../helpers/orders.ts";
 import { createProduct } from "../helpers/products.ts";
 import { contractViolations, DOCUMENT, ROUTES, type Route } from "./contract.ts";
 import {
   type Auth,
+  type FreshOrder,
   JSON_TYPES,
   judgeInputs,
   NOT_JSON_TYPES,
@@ -67,6 +77,19 @@ beforeAll(async () => {
     expect(placed.status).toBe(201);
     pools.orders.push(placed.body.data.id);
   }
+  // A paid order, and one an admin accepted into processing: further along the status flow.
+  for (const next of [undefined, "processing"]) {
+    await cartWith(user, 1);
+    const paid = await paidOrder(user);
+    if (next) {
+      const moved = await api("PUT", `/api/orders/${paid.id}/status`, {
+        headers: admin.headers,
+        json: { status: next },
+      });
+      expect(moved.status).toBe(200);
+    }
+    pools.orders.push(paid.id);
+  }
   // A declined payment, which the owner may retry.
   await cartWith(user, 1);
   const declined = await placeOrder(user, DECLINED_CARD);
@@ -119,18 +142,49 @@ async function authorization(auth: Auth): Promise<string | undefined> {
   return tokens[auth];
 }
 
+/**
+ * A new order of a new user's (one user could hold only 5 pending orders), brought to `status` the
+ * way a customer and an admin would. That user then stands in for "user" in the request.
+ */
+async function freshOrder(status: FreshOrder): Promise<{ id: string; owner: User }> {
+  const owner = await newUser();
+  await cartWith(owner, 1);
+  if (status === "pending" || status === "declined") {
+    const placed = await placeOrder(owner, status === "declined" ? DECLINED_CARD : CASH_ON_DELIVERY);
+    expect(placed.status).toBe(201);
+    if (status === "declined") {
+      await eventually(
+        () => api("GET", `/api/orders/${placed.body.data.id}`, { headers: owner.headers }),
+        (res) => res.body.data.paymentStatus === "failed",
+      );
+    }
+    return { id: placed.body.data.id, owner };
+  }
+  const order = await paidOrder(owner);
+  const steps = { paid: [], processing: ["processing"], shipped: ["processing", "shipped"] }[status];
+  for (const step of steps) {
+    const json = { status: step, ...(step === "shipped" ? { trackingNumber: "TRK-FUZZ" } : {}) };
+    const moved = await api("PUT", `/api/orders/${order.id}/status`, { headers: admin.headers, json });
+    expect(moved.status).toBe(200);
+  }
+  return { id: order.id, owner };
+}
+
 /** Sends a plan and returns what came back, with the request as sent for the failure message. */
 async function send(route: Route, plan: Plan) {
   const params = Object.fromEntries(Object.entries(plan.params).map(([name, value]) => [name, pick(value)]));
+  const fresh = plan.freshOrder ? await freshOrder(plan.freshOrder) : undefined;
+  if (fresh) params.order_id = fresh.id;
   const query: Record<string, string> = {};
   for (const [name, value] of Object.entries(plan.query)) if (value !== undefined) query[name] = pick(value);
   const path = route.path.replace(/\{(\w+)\}/g, (_, name: string) => {
     const value = plan.params[name];
-    return typeof value === "object" && "raw" in value ? value.raw : encodeURIComponent(params[name] ?? "");
+    const raw = typeof value === "object" && "raw" in value && !(fresh && name === "order_id");
+    return raw ? value.raw : encodeURIComponent(params[name] ?? "");
   });
   // What the router hands the route: a raw segment decoded where it can be.
   for (const [name, value] of Object.entries(plan.params)) {
-    if (typeof value === "object" && "raw" in value) {
+    if (typeof value === "object" && "raw" in value && !(fresh && name === "order_id")) {
       try {
         params[name] = decodeURIComponent(value.raw);
       } catch {
@@ -145,7 +199,8 @@ async function send(route: Route, plan: Plan) {
 
   const headers = new Headers();
   for (const [name, value] of Object.entries(plan.headers)) if (value !== undefined) headers.set(name, value);
-  const auth = await authorization(plan.auth);
+  const auth =
+    fresh && plan.auth === "user" ? fresh.owner.headers.authorization : await authorization(plan.auth);
   if (auth) headers.set("authorization", auth);
   if (plan.fillCart && auth) {
     await api("POST", "/api/cart/items", {
