@@ -8,7 +8,7 @@ import { Database, type HttpDb } from "../../src/db/client.ts";
 import { ApiError } from "../../src/lib/errors.ts";
 import { EventPublisher } from "../../src/queues/producer.ts";
 import { cartStub } from "../../src/services/cart.ts";
-import { NO_KEY } from "../../src/services/idempotency.ts";
+import { idempotent, NO_KEY } from "../../src/services/idempotency.ts";
 import { checkout } from "../../src/services/orders/checkout.ts";
 import type { OrderDeps } from "../../src/services/orders/deps.ts";
 import { newUser } from "../helpers/auth.ts";
@@ -81,7 +81,7 @@ class PlacementAnswerLost extends Database {
  * A checkout as the request runs it, on the given database. Like a request, it does not wait for
  * its database to close (which would wait for a COMMIT still in flight) before answering.
  */
-async function checkoutOn(database: Database, userId: number, body: unknown) {
+async function checkoutOn(database: Database, userId: number, body: unknown, completeKey = NO_KEY) {
   const config = getConfig(env);
   const deps: OrderDeps = {
     env,
@@ -91,7 +91,7 @@ async function checkoutOn(database: Database, userId: number, body: unknown) {
     events: new EventPublisher(env, database),
   };
   try {
-    return await checkout(deps, userId, body as never, NO_KEY);
+    return await checkout(deps, userId, body as never, completeKey);
   } finally {
     void deps.events.drain().finally(() => database.close());
   }
@@ -199,5 +199,37 @@ describe("a checkout whose placement answer is lost", () => {
     );
     expect(unsettled).toEqual([]);
     expect((await api("GET", "/api/cart", { headers: user.headers })).body.data.items).toEqual([]);
+  });
+});
+
+describe("a checkout whose Idempotency-Key was taken over while it ran", () => {
+  it("places nothing, gives the stock back, and leaves the key to the request that took it", async () => {
+    const user = await newUser();
+    const product = await cartWith(user, 2, { stock: 10 });
+    const key = `taken-over-${user.id}`;
+    const database = new Database(getConfig(env));
+    const outcome = await idempotent(
+      database,
+      { userId: user.id, key, scope: "POST /api/orders", body: CASH_ON_DELIVERY },
+      async (complete) => {
+        // The key's lock lapsed and a retry took it over before this checkout's batch ran.
+        await query(sql`UPDATE idempotency_keys SET claim_token = ${crypto.randomUUID()}
+                        WHERE user_id = ${user.id} AND key = ${key}`);
+        return { status: 201, body: await checkoutOn(database, user.id, CASH_ON_DELIVERY, complete) };
+      },
+    ).catch((error: unknown) => error);
+    expect(outcome).toBeInstanceOf(ApiError);
+    expect((outcome as ApiError).code).toBe("IDEMPOTENCY_KEY_IN_FLIGHT");
+    expect(await query(sql`SELECT id FROM orders WHERE user_id = ${user.id}`)).toEqual([]);
+    expect((await readProduct(product.id)).stock).toBe(10);
+    expect((await api("GET", "/api/cart", { headers: user.headers })).body.data.items).toMatchObject([
+      { productId: product.id, quantity: 2 },
+    ]);
+    // Still the other request's, unanswered: not freed by the loser.
+    expect(
+      await query(
+        sql`SELECT response_status FROM idempotency_keys WHERE user_id = ${user.id} AND key = ${key}`,
+      ),
+    ).toEqual([{ response_status: null }]);
   });
 });

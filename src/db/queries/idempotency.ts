@@ -113,11 +113,11 @@ export function completeIdempotencyKeyInBatch(db: HttpDb, holder: KeyHolder, sta
   // Embedded in SQL, drizzle puts the update in parentheses itself.
   const completed = db.update(idempotencyKeys).set(set).where(where).returning({ key: idempotencyKeys.key });
   return db.execute(
-    sql`WITH completed AS ${completed} ${refuseWhen(
-      sql`NOT EXISTS (SELECT 1 FROM completed)`,
-      "IDEMPOTENCY_KEY_IN_FLIGHT",
-      "This request took too long; its Idempotency-Key was taken over",
-    )}`,
+    sql`WITH completed AS ${completed} ${refuseWhen({
+      when: sql`NOT EXISTS (SELECT 1 FROM completed)`,
+      code: "IDEMPOTENCY_KEY_IN_FLIGHT",
+      message: "This request took too long; its Idempotency-Key was taken over",
+    })}`,
   );
 }
 

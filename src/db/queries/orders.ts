@@ -23,12 +23,6 @@ export type NewOrder = typeof orders.$inferInsert;
 export type NewOrderItem = typeof orderItems.$inferInsert;
 export type NewHistory = typeof orderStatusHistory.$inferInsert;
 
-export async function insertOrder(tx: Tx, order: NewOrder, items: NewOrderItem[]): Promise<OrderRow> {
-  const [row] = await tx.insert(orders).values(order).returning();
-  await tx.insert(orderItems).values(items);
-  return row as OrderRow;
-}
-
 export async function findOrder(db: Executor, orderId: string): Promise<OrderRow | undefined> {
   const [row] = await db.select().from(orders).where(eq(orders.id, orderId));
   return row;
@@ -134,16 +128,16 @@ export async function placeOrder(
     lockPlacements(db, order.userId),
     db.execute(
       refuseWhen(
-        sql`EXISTS (SELECT 1 FROM ${abandonedCheckouts} WHERE ${abandonedCheckouts.orderId} = ${order.id})`,
-        "CHECKOUT_IN_PROGRESS",
-        "This checkout took too long and a newer one of the cart took over",
-      ),
-    ),
-    db.execute(
-      refuseWhen(
-        sql`(SELECT count(*) FROM ${orders} WHERE ${pendingOf(order.userId)}) >= ${maxOpenOrders}`,
-        "TOO_MANY_OPEN_ORDERS",
-        `You already have ${maxOpenOrders} orders awaiting payment or confirmation; pay for or cancel one first`,
+        {
+          when: sql`EXISTS (SELECT 1 FROM ${abandonedCheckouts} WHERE ${abandonedCheckouts.orderId} = ${order.id})`,
+          code: "CHECKOUT_IN_PROGRESS",
+          message: "This checkout took too long and a newer one of the cart took over",
+        },
+        {
+          when: sql`(SELECT count(*) FROM ${orders} WHERE ${pendingOf(order.userId)}) >= ${maxOpenOrders}`,
+          code: "TOO_MANY_OPEN_ORDERS",
+          message: `You already have ${maxOpenOrders} orders awaiting payment or confirmation; pay for or cancel one first`,
+        },
       ),
     ),
     db.insert(orders).values(order),
@@ -154,8 +148,8 @@ export async function placeOrder(
   ];
   if (placement.also) statements.push(placement.also);
   const results = (await db.batch(statements)) as unknown[];
-  const [payment] = results[5] as PaymentRow[];
-  const [event] = results[7] as OutboxRow[];
+  const [payment] = results[4] as PaymentRow[];
+  const [event] = results[6] as OutboxRow[];
   if (!payment || !event) throw new Error(`order ${order.id} was placed without its payment or event`);
   return { payment, event };
 }
