@@ -141,19 +141,19 @@ export async function applyStockReleases(
   products: ProductClient,
   options: { orderId?: string; limit?: number } = {},
 ): Promise<{ released: number; failed: number }> {
-  const pending = await database.read((db) =>
+  const pending = await database.once((db) =>
     pendingStockReleases(db, options.limit ?? 100, options.orderId),
   );
   let released = 0;
   let failed = 0;
   for (const release of pending) {
     const { orderId, productId, quantity } = release;
-    if (!(await database.read((db) => claimStockRelease(db, orderId, productId)))) continue;
+    if (!(await database.once((db) => claimStockRelease(db, orderId, productId)))) continue;
     try {
       await products.adjustStock(productId, quantity);
       released += 1;
       await database
-        .read((db) => markStockReleased(db, orderId, productId))
+        .once((db) => markStockReleased(db, orderId, productId))
         .catch((markError: unknown) =>
           log("error", "stock released but not recorded; it stays in doubt", {
             orderId,
@@ -180,7 +180,7 @@ export async function applyStockReleases(
         ...describeError(error),
       });
       await database
-        .read((db) => deferStockRelease(db, orderId, productId))
+        .once((db) => deferStockRelease(db, orderId, productId))
         .catch((deferError: unknown) =>
           log("error", "stock release lost", { orderId, productId, quantity, ...describeError(deferError) }),
         );
@@ -191,5 +191,5 @@ export async function applyStockReleases(
 
 /** How many owed releases are in doubt (claimed long ago, never confirmed); the sweep reports them. */
 export async function stockReleasesInDoubt(database: Database, now = Date.now()): Promise<number> {
-  return database.read((db) => countStockReleasesInDoubt(db, new Date(now - RELEASE_IN_DOUBT_MS)));
+  return database.once((db) => countStockReleasesInDoubt(db, new Date(now - RELEASE_IN_DOUBT_MS)));
 }

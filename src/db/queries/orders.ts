@@ -9,10 +9,11 @@ import {
   orders,
   outbox,
   payments,
+  stockReleases,
 } from "../schema.ts";
 import type { NewOutbox, OutboxRow } from "./outbox.ts";
 import type { NewPayment, PaymentRow } from "./payments.ts";
-import { refuseWhen } from "./refusals.ts";
+import { CONCURRENT_CHANGE, refuseWhen } from "./refusals.ts";
 
 /** Orders, their items and status history. */
 
@@ -151,6 +152,79 @@ export async function placeOrder(
   const [payment] = results[4] as PaymentRow[];
   const [event] = results[6] as OutboxRow[];
   if (!payment || !event) throw new Error(`order ${order.id} was placed without its payment or event`);
+  return { payment, event };
+}
+
+export interface OrderChangeRows {
+  orderId: string;
+  /** The order's version (`xmin`) when the change was decided: written only if it is still that. */
+  version: string;
+  patch: Partial<NewOrder>;
+  /** What happens to a payment attempt still pending. */
+  settlePayments: "voided" | "approved" | null;
+  /** Whether the order's stock is owed back (a cancellation). */
+  releaseStock: boolean;
+  /** A new payment attempt, or null. */
+  payment: NewPayment | null;
+  history: NewHistory;
+  event: NewOutbox;
+  /** A statement the batch must also run (the idempotency record), or null. */
+  also: BatchItem<"pg"> | null;
+}
+
+/**
+ * Changes an order decided from what was read of it, in one batch: the order, then its payments and
+ * owed stock, a new attempt, history and outbox event. The update is written only against the
+ * version that was read; if the order changed since (another change, the gateway's settlement), the
+ * batch refuses with CONCURRENT_CHANGE and writes nothing, for the caller to read and decide again.
+ * The order's row is the first thing it locks, as every change of an order does.
+ */
+export async function changeOrder(
+  db: HttpDb,
+  change: OrderChangeRows,
+): Promise<{ payment: PaymentRow | undefined; event: OutboxRow }> {
+  const { orderId } = change;
+  const changed = db
+    .update(orders)
+    .set(change.patch)
+    .where(and(eq(orders.id, orderId), sql`${orders}.xmin = ${change.version}::xid`))
+    .returning({ id: orders.id });
+  const statements: [BatchItem<"pg">, ...BatchItem<"pg">[]] = [
+    db.execute(
+      sql`WITH changed AS ${changed} ${refuseWhen({
+        when: sql`NOT EXISTS (SELECT 1 FROM changed)`,
+        code: CONCURRENT_CHANGE,
+        message: "The order changed since it was read",
+      })}`,
+    ),
+  ];
+  if (change.settlePayments) {
+    statements.push(
+      db
+        .update(payments)
+        .set({ status: change.settlePayments, settledAt: sql`now()` })
+        .where(and(eq(payments.orderId, orderId), eq(payments.status, "pending"))),
+    );
+  }
+  if (change.releaseStock) {
+    statements.push(
+      db.execute(sql`
+        INSERT INTO ${stockReleases} (order_id, product_id, quantity)
+        SELECT ${orderItems.orderId}, ${orderItems.productId}, ${orderItems.quantity}
+        FROM ${orderItems} WHERE ${orderItems.orderId} = ${orderId}
+        ON CONFLICT DO NOTHING`),
+    );
+  }
+  const paymentAt = statements.length;
+  if (change.payment) statements.push(db.insert(payments).values(change.payment).returning());
+  statements.push(db.insert(orderStatusHistory).values(change.history));
+  const eventAt = statements.length;
+  statements.push(db.insert(outbox).values(change.event).returning());
+  if (change.also) statements.push(change.also);
+  const results = (await db.batch(statements)) as unknown[];
+  const [event] = results[eventAt] as OutboxRow[];
+  if (!event) throw new Error(`order ${orderId} changed without its event`);
+  const payment = change.payment ? (results[paymentAt] as PaymentRow[])[0] : undefined;
   return { payment, event };
 }
 

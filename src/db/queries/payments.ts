@@ -7,11 +7,6 @@ import { payments } from "../schema.ts";
 export type PaymentRow = typeof payments.$inferSelect;
 export type NewPayment = typeof payments.$inferInsert;
 
-export async function insertPayment(tx: Tx, payment: NewPayment): Promise<PaymentRow> {
-  const [row] = await tx.insert(payments).values(payment).returning();
-  return row as PaymentRow;
-}
-
 export async function latestPayment(db: Queryable, orderId: string): Promise<PaymentRow | undefined> {
   const [row] = await db
     .select()

@@ -4,9 +4,15 @@ import type { ErrorCode } from "../../lib/errors.ts";
 /** The SQLSTATE that `order_service_refuse()` (migration 0008) raises. */
 export const REFUSAL_SQLSTATE = "OS409";
 
+/**
+ * Not an answer but a reason to try again: the row changed since it was read (optimistic
+ * concurrency). The service that raised it re-reads and decides again.
+ */
+export const CONCURRENT_CHANGE = "CONCURRENT_CHANGE";
+
 export interface Refusal {
   when: SQL;
-  code: ErrorCode;
+  code: ErrorCode | typeof CONCURRENT_CHANGE;
   message: string;
 }
 
@@ -20,4 +26,11 @@ export function refuseWhen(...refusals: [Refusal, ...Refusal[]]): SQL {
     ({ when, code, message }) => sql`WHEN ${when} THEN order_service_refuse(${code}, ${message})`,
   );
   return sql`SELECT CASE ${sql.join(cases, sql` `)} END AS refused`;
+}
+
+/** Whether a batch failed because a row changed since it was read (see CONCURRENT_CHANGE). */
+export function isConcurrentChange(error: unknown): boolean {
+  const { code, message, cause } = (error ?? {}) as { code?: unknown; message?: unknown; cause?: unknown };
+  if (code === REFUSAL_SQLSTATE && message === CONCURRENT_CHANGE) return true;
+  return cause ? isConcurrentChange(cause) : false;
 }
