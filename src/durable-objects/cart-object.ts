@@ -9,7 +9,7 @@ import {
 } from "../schemas/cart.ts";
 import type { LiveEvent } from "../schemas/live.ts";
 import { type ItemRow, migrateCartSchema, reject, toCartItem } from "./cart-storage.ts";
-import { CheckoutLock } from "./checkout-lock.ts";
+import { CheckoutLock, type UnsettledCheckout } from "./checkout-lock.ts";
 import { LiveChannel } from "./live-channel.ts";
 
 /** Carts nobody touched for this long are emptied by the object's alarm (SPEC §4). */
@@ -235,7 +235,7 @@ export class CartObject extends DurableObject<Env> {
   beginCheckout(
     lockMs: number,
     orderId: string,
-  ): CartResult<{ token: string; items: CartItem[]; unsettled: string[] }> {
+  ): CartResult<{ token: string; items: CartItem[]; unsettled: UnsettledCheckout[] }> {
     return this.checkouts.begin(lockMs, orderId);
   }
 
@@ -253,9 +253,9 @@ export class CartObject extends DurableObject<Env> {
     userId: number,
     token: string,
     ordered: { productId: string; quantity: number }[] | null,
-    unsettledOrderId?: string,
+    unsettled?: UnsettledCheckout,
   ): void {
-    this.checkouts.finish(userId, token, ordered, unsettledOrderId);
+    this.checkouts.finish(userId, token, ordered, unsettled);
   }
 
   /** Empties a cart idle for CART_TTL_MS; a cart touched since the alarm was set gets a new one. */

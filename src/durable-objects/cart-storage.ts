@@ -7,8 +7,10 @@ import { type CartItem, type CartResult, MAX_LINE_QUANTITY } from "../schemas/ca
  *   add_requests   the answers to adds sent with an Idempotency-Key, replayed for 24 h
  *   checkout_lock  a single row while a checkout of this cart is in progress, with the id its order
  *                  will have; it lapses by itself if the worker running the checkout dies
- *   unsettled_checkouts  order ids of lapsed checkouts: the order may have been placed without its
- *                  lines leaving the cart, which the next checkout settles before ordering anything
+ *   unsettled_checkouts  order ids of checkouts whose outcome is unknown (a lapsed lock, or a
+ *                  placement whose answer was lost): the order may have been placed without its
+ *                  lines leaving the cart, which the next checkout settles before ordering anything;
+ *                  `reserved` is the stock the checkout held (JSON lines; null when not known)
  */
 export const CART_SCHEMA = `
   CREATE TABLE IF NOT EXISTS cart_items (
@@ -39,7 +41,8 @@ export const CART_SCHEMA = `
     order_id TEXT
   );
   CREATE TABLE IF NOT EXISTS unsettled_checkouts (
-    order_id TEXT PRIMARY KEY
+    order_id TEXT PRIMARY KEY,
+    reserved TEXT
   );
 `;
 
@@ -51,6 +54,12 @@ export function migrateCartSchema(sql: SqlStorage): void {
     .toArray();
   if (!lockColumns.some((column) => column.name === "order_id")) {
     sql.exec("ALTER TABLE checkout_lock ADD COLUMN order_id TEXT");
+  }
+  const unsettledColumns = sql
+    .exec<{ name: string }>("SELECT name FROM pragma_table_info('unsettled_checkouts')")
+    .toArray();
+  if (!unsettledColumns.some((column) => column.name === "reserved")) {
+    sql.exec("ALTER TABLE unsettled_checkouts ADD COLUMN reserved TEXT");
   }
 }
 

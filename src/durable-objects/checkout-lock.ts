@@ -9,6 +9,12 @@ export interface GuardedCart {
 
 type OrderedLine = { productId: string; quantity: number };
 
+/** A checkout whose order may or may not have been placed, and the stock it held reserved, if known. */
+export interface UnsettledCheckout {
+  orderId: string;
+  reserved: OrderedLine[] | null;
+}
+
 /**
  * The checkout half of a user's object: the lock that lets one checkout of the cart run at a time,
  * and the orders of lapsed checkouts still to settle (tables checkout_lock and unsettled_checkouts,
@@ -35,7 +41,7 @@ export class CheckoutLock {
   begin(
     lockMs: number,
     orderId: string,
-  ): CartResult<{ token: string; items: CartItem[]; unsettled: string[] }> {
+  ): CartResult<{ token: string; items: CartItem[]; unsettled: UnsettledCheckout[] }> {
     return this.storage.transactionSync(() => {
       const now = Date.now();
       const lock = this.sql
@@ -50,9 +56,14 @@ export class CheckoutLock {
         this.sql.exec("INSERT OR IGNORE INTO unsettled_checkouts (order_id) VALUES (?)", lock.order_id);
       }
       const unsettled = this.sql
-        .exec<{ order_id: string }>("SELECT order_id FROM unsettled_checkouts")
+        .exec<{ order_id: string; reserved: string | null }>(
+          "SELECT order_id, reserved FROM unsettled_checkouts",
+        )
         .toArray()
-        .map((row) => row.order_id);
+        .map((row) => ({
+          orderId: row.order_id,
+          reserved: row.reserved === null ? null : (JSON.parse(row.reserved) as OrderedLine[]),
+        }));
       const items = this.cart.items();
       if (items.length === 0 && unsettled.length === 0) return reject("EMPTY_CART", "The cart is empty");
       const token = crypto.randomUUID();
@@ -93,15 +104,19 @@ export class CheckoutLock {
   /**
    * Ends a checkout. When it placed an order, exactly the ordered quantities leave the cart: a line
    * added or grown meanwhile keeps what was not ordered. When it cannot tell whether its order was
-   * placed (`unsettledOrderId`), the order is left for the next checkout to look up and settle.
+   * placed (`unsettled`), the order is left for the next checkout to settle, with the stock it holds.
    */
-  finish(userId: number, token: string, ordered: OrderedLine[] | null, unsettledOrderId?: string): void {
+  finish(userId: number, token: string, ordered: OrderedLine[] | null, unsettled?: UnsettledCheckout): void {
     this.storage.transactionSync(() => {
       // Already finished (a retried call whose first attempt landed): removing the lines again
       // would take away units added since.
       if (this.sql.exec("DELETE FROM checkout_lock WHERE token = ?", token).rowsWritten === 0) return;
-      if (unsettledOrderId) {
-        this.sql.exec("INSERT OR IGNORE INTO unsettled_checkouts (order_id) VALUES (?)", unsettledOrderId);
+      if (unsettled) {
+        this.sql.exec(
+          "INSERT OR IGNORE INTO unsettled_checkouts (order_id, reserved) VALUES (?, ?)",
+          unsettled.orderId,
+          unsettled.reserved ? JSON.stringify(unsettled.reserved) : null,
+        );
       }
       if (!ordered) return;
       this.removeOrdered(ordered);

@@ -27,12 +27,15 @@ const RELEASE_ATTEMPTS = 3;
  */
 
 /**
- * Lines reserved at the same time. Each reservation is an atomic change of its own at the product
- * service (no lock is held between calls), so they need no order among them; the cap stays under
- * workerd's six connections per request, so that no call waits for a connection while its timeout
- * runs (a call that timed out counts as possibly applied, and is never released).
+ * Stock calls (reservations or releases) a checkout makes at the same time. Each is an atomic change
+ * of its own at the product service (no lock is held between calls), so they need no order among
+ * them; the cap stays under workerd's six connections per request, so that no call waits for a
+ * connection while its timeout runs (a call that timed out counts as possibly applied, and is never
+ * released). The price of reserving at once rather than in product-id order: two carts competing for
+ * the last units of the same two products can each get one and both be refused (each then releases
+ * what it got), where in order one of them would have won; a retry then succeeds.
  */
-const RESERVE_CONCURRENCY = 4;
+const STOCK_CALL_CONCURRENCY = 4;
 
 /**
  * Reserves every line or none, a few at a time, in product-id order. Once one fails, no further line
@@ -50,7 +53,7 @@ export async function reserveAll(
   );
   const reserved: StockLine[] = [];
   let failed: { error: unknown } | undefined;
-  await mapConcurrently(ordered, RESERVE_CONCURRENCY, async (line) => {
+  await mapConcurrently(ordered, STOCK_CALL_CONCURRENCY, async (line) => {
     if (failed) return;
     try {
       await reserve(products, line);
@@ -94,29 +97,29 @@ export async function releaseAll(
   owed: OwedStock,
 ): Promise<void> {
   const unreleased: StockLine[] = [];
-  await Promise.all(
-    lines.map(async (line) => {
-      for (let attempt = 1; ; attempt++) {
-        try {
-          await products.adjustStock(line.productId, line.quantity);
+  // Capped like the reservations: a release that waited for a connection while its timeout ran would
+  // count as possibly applied, and be left unreleased.
+  await mapConcurrently(lines, STOCK_CALL_CONCURRENCY, async (line) => {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await products.adjustStock(line.productId, line.quantity);
+        return;
+      } catch (error) {
+        if (outcomeUnknown(error)) {
+          log("error", "stock release outcome unknown", {
+            ...line,
+            orderId: owed.orderId,
+            ...describeError(error),
+          });
           return;
-        } catch (error) {
-          if (outcomeUnknown(error)) {
-            log("error", "stock release outcome unknown", {
-              ...line,
-              orderId: owed.orderId,
-              ...describeError(error),
-            });
-            return;
-          }
-          if (attempt === RELEASE_ATTEMPTS) {
-            unreleased.push(line);
-            return;
-          }
+        }
+        if (attempt === RELEASE_ATTEMPTS) {
+          unreleased.push(line);
+          return;
         }
       }
-    }),
-  );
+    }
+  });
   if (unreleased.length === 0) return;
   try {
     await owed.database.once((db) => insertStockReleases(db, owed.orderId, unreleased));

@@ -27,7 +27,9 @@ type Loss =
   /** The placement commits, then its answer is lost. */
   | { afterCommit: true }
   /** The placement's request is lost at once, but reaches the database `ms` later. */
-  | { arrivesLateMs: number };
+  | { arrivesLateMs: number }
+  /** The placement's request is lost, and never reaches the database. */
+  | { neverArrives: true };
 
 /**
  * The order database as a checkout sees it when the answer to its placement is lost: the batch runs
@@ -52,6 +54,7 @@ class PlacementAnswerLost extends Database {
     if (this.calls === 2 && this.settlement === "unreachable") throw lostConnection();
     if (this.calls !== 1) return super.batch(work);
     const loss = this.loss;
+    if ("neverArrives" in loss) throw lostConnection();
     if ("arrivesLateMs" in loss) {
       this.late = new Promise((resolve) => setTimeout(resolve, loss.arrivesLateMs)).then(() =>
         super.batch(work).then(
@@ -199,6 +202,38 @@ describe("a checkout whose placement answer is lost", () => {
     );
     expect(unsettled).toEqual([]);
     expect((await api("GET", "/api/cart", { headers: user.headers })).body.data.items).toEqual([]);
+  });
+});
+
+describe("a checkout whose outcome stayed unknown", () => {
+  it("gives its stock back once the next checkout finds its order was never placed", async () => {
+    const user = await newUser();
+    const product = await cartWith(user, 2, { stock: 10 });
+    const database = new PlacementAnswerLost({ neverArrives: true }, "unreachable");
+    const failure = await checkoutOn(database, user.id, CASH_ON_DELIVERY).catch((error) => error);
+    expect((failure as ApiError).code).toBe("DATABASE_UNAVAILABLE");
+    // Unknown: kept reserved, and the cart's object keeps what it holds.
+    expect((await readProduct(product.id)).stock).toBe(8);
+    const [unsettled] = await runInDurableObject(cartStub(env, user.id), (_object, state) =>
+      state.storage.sql.exec("SELECT order_id, reserved FROM unsettled_checkouts").toArray(),
+    );
+    expect(JSON.parse(unsettled?.reserved as string)).toEqual([{ productId: product.id, quantity: 2 }]);
+
+    // The next checkout settles it: not placed, so fenced off and its 2 units given back; then it
+    // orders the cart, which still holds them.
+    const retried = await placeOrder(user, CASH_ON_DELIVERY);
+    expect(retried.status).toBe(201);
+    expect(await query(sql`SELECT id FROM orders WHERE user_id = ${user.id}`)).toEqual([
+      { id: retried.body.data.id },
+    ]);
+    expect((await readProduct(product.id)).stock).toBe(8);
+    const owed = await query<{ quantity: number; released: boolean }>(
+      sql`SELECT quantity, released_at IS NOT NULL AS released FROM stock_releases WHERE order_id = ${unsettled?.order_id as string}`,
+    );
+    expect(owed).toEqual([{ quantity: 2, released: true }]);
+    expect(
+      await query(sql`SELECT 1 FROM abandoned_checkouts WHERE order_id = ${unsettled?.order_id as string}`),
+    ).toHaveLength(1);
   });
 });
 

@@ -1,4 +1,4 @@
-import { and, asc, eq, inArray, lt, sql } from "drizzle-orm";
+import { and, asc, eq, inArray, lt, type SQL, sql } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
 import type { Executor, HttpDb, Queryable, Tx } from "../client.ts";
 import {
@@ -230,31 +230,61 @@ export async function changeOrder(
 
 export type PlacedLines = Map<string, { productId: string; quantity: number }[]>;
 
+/** A placement whose outcome is unknown, and the stock its checkout held reserved, if known. */
+export interface UnknownPlacement {
+  orderId: string;
+  reserved: { productId: string; quantity: number }[] | null;
+}
+
 /**
  * Settles placements of the user's orders whose outcome is unknown (an answer lost, a worker that
  * died): under the user's placement lock, so that a placement still running finishes first, it
  * answers the lines of those that were placed and gives up for good on the others, whose placement
- * then refuses should it arrive later. One batch, so its answer is all or nothing too.
+ * then refuses should it arrive later; the stock those held (when known) is recorded as owed back,
+ * for `applyStockReleases`. One batch, so its answer is all or nothing too.
  */
-export async function settlePlacements(db: HttpDb, userId: number, orderIds: string[]): Promise<PlacedLines> {
+export async function settlePlacements(
+  db: HttpDb,
+  userId: number,
+  placements: UnknownPlacement[],
+): Promise<PlacedLines> {
+  const orderIds = placements.map(({ orderId }) => orderId);
   const ids = sql.join(
     orderIds.map((id) => sql`(${id}::uuid)`),
     sql`, `,
   );
-  const [, , lines] = await db.batch([
+  const notPlaced = (id: SQL) =>
+    sql`NOT EXISTS (SELECT 1 FROM ${orders} WHERE ${orders.id} = ${id} AND ${orders.userId} = ${userId})`;
+  const statements: [BatchItem<"pg">, ...BatchItem<"pg">[]] = [
     lockPlacements(db, userId),
     db.execute(sql`
       INSERT INTO ${abandonedCheckouts} (${sql.identifier(abandonedCheckouts.orderId.name)})
-      SELECT wanted.id FROM (VALUES ${ids}) AS wanted (id)
-      WHERE NOT EXISTS (SELECT 1 FROM ${orders} WHERE ${orders.id} = wanted.id AND ${orders.userId} = ${userId})
+      SELECT wanted.id FROM (VALUES ${ids}) AS wanted (id) WHERE ${notPlaced(sql`wanted.id`)}
       ON CONFLICT DO NOTHING`),
+  ];
+  const held = placements.flatMap(({ orderId, reserved }) =>
+    (reserved ?? []).map((line) => sql`(${orderId}::uuid, ${line.productId}, ${line.quantity}::int)`),
+  );
+  if (held.length > 0) {
+    statements.push(
+      db.execute(sql`
+        INSERT INTO ${stockReleases} (order_id, product_id, quantity)
+        SELECT held.order_id, held.product_id, held.quantity
+        FROM (VALUES ${sql.join(held, sql`, `)}) AS held (order_id, product_id, quantity)
+        WHERE ${notPlaced(sql`held.order_id`)}
+        ON CONFLICT DO NOTHING`),
+    );
+  }
+  statements.push(
     db
       .select({ orderId: orderItems.orderId, productId: orderItems.productId, quantity: orderItems.quantity })
       .from(orderItems)
       .innerJoin(orders, eq(orders.id, orderItems.orderId))
       .where(and(inArray(orderItems.orderId, orderIds), eq(orders.userId, userId)))
       .orderBy(asc(orderItems.orderId), asc(orderItems.productId)),
-  ]);
+  );
+  const results = (await db.batch(statements)) as unknown[];
+  const lines = results.at(-1) as { orderId: string; productId: string; quantity: number }[];
   const placed: PlacedLines = new Map();
   for (const { orderId, productId, quantity } of lines) {
     const order = placed.get(orderId) ?? [];
