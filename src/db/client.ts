@@ -115,11 +115,6 @@ export class Database {
     });
   }
 
-  /** Statements outside a transaction over the Pool, with the same error mapping. */
-  read<T>(work: (db: Db) => Promise<T>): Promise<T> {
-    return withDatabase(() => work(this.db));
-  }
-
   /** One statement over HTTP, with the same error mapping. */
   once<T>(work: (db: HttpDb) => Promise<T>): Promise<T> {
     return withDatabase(() => work(this.http));

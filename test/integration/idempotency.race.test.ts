@@ -50,7 +50,7 @@ describe("idempotency keys under a race", () => {
     const database = new FreedBeforeLookup(userId, key);
     try {
       // Another request holds the key, in flight.
-      await database.read((db) =>
+      await database.once((db) =>
         claimIdempotencyKey(db, {
           userId,
           key,
@@ -70,7 +70,7 @@ describe("idempotency keys under a race", () => {
       expect(result).toEqual({ status: 201, body: { placed: true }, replayed: false });
       expect(ran).toBe(1);
       // The key is now this request's (claimed with its hash), not the first holder's.
-      const [row] = await database.read((db) =>
+      const [row] = await database.once((db) =>
         db
           .select()
           .from(idempotencyKeys)

@@ -24,11 +24,6 @@ export type NewOrder = typeof orders.$inferInsert;
 export type NewOrderItem = typeof orderItems.$inferInsert;
 export type NewHistory = typeof orderStatusHistory.$inferInsert;
 
-export async function findOrder(db: Executor, orderId: string): Promise<OrderRow | undefined> {
-  const [row] = await db.select().from(orders).where(eq(orders.id, orderId));
-  return row;
-}
-
 /** Reads and locks an order for the rest of the transaction, so concurrent changes queue up. */
 export async function lockOrder(tx: Tx, orderId: string): Promise<OrderRow | undefined> {
   const [row] = await tx.select().from(orders).where(eq(orders.id, orderId)).for("update");
@@ -65,7 +60,7 @@ export async function insertHistory(tx: Tx, entry: NewHistory): Promise<void> {
 }
 
 /** Unpaid orders past their payment deadline, oldest deadline first. */
-export async function overdueOrderIds(db: Executor, now: Date, limit: number): Promise<string[]> {
+export async function overdueOrderIds(db: Queryable, now: Date, limit: number): Promise<string[]> {
   const rows = await db
     .select({ id: orders.id })
     .from(orders)
@@ -294,6 +289,6 @@ export async function settlePlacements(
   return placed;
 }
 
-export async function pruneAbandonedCheckouts(db: Executor, before: Date): Promise<void> {
+export async function pruneAbandonedCheckouts(db: Queryable, before: Date): Promise<void> {
   await db.delete(abandonedCheckouts).where(lt(abandonedCheckouts.createdAt, before));
 }

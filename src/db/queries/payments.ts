@@ -54,7 +54,7 @@ export async function paymentOrderId(db: Executor, paymentId: string): Promise<s
  * others instead of taking every sweep's batch. Cash on delivery never goes through the gateway.
  */
 export async function duePaymentResubmissions(
-  db: Executor,
+  db: Queryable,
   olderThan: Date,
   limit: number,
 ): Promise<PaymentRow[]> {
@@ -75,7 +75,7 @@ export async function duePaymentResubmissions(
     .limit(limit);
 }
 
-export async function markResubmitted(db: Executor, paymentIds: string[]): Promise<void> {
+export async function markResubmitted(db: Queryable, paymentIds: string[]): Promise<void> {
   if (paymentIds.length === 0) return;
   await db
     .update(payments)
