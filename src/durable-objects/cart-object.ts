@@ -22,6 +22,12 @@ export interface IdempotentAdd {
   requestHash: string;
 }
 
+/** A grow of a line asked without its product: look `needsProduct` up, then ask again with it. */
+export interface NeedsProduct {
+  ok: false;
+  needsProduct: string;
+}
+
 export interface AddResult {
   item: CartItem;
   created: boolean;
@@ -186,24 +192,22 @@ export class CartObject extends DurableObject<Env> {
     return { ok: true, value: { item: toCartItem(row), created: !existing, replayed: false } };
   }
 
-  /** Reads one line, so the worker can look its product up before changing it. */
-  getItem(itemId: string): CartItem | null {
-    return this.item(itemId);
-  }
-
   /**
-   * Sets a line's quantity. A product snapshot is required to grow a line (stock is re-checked
-   * and the price refreshed); shrinking needs none, so it works while the product service is down.
+   * Sets a line's quantity. Growing needs a product snapshot (stock is re-checked and the price
+   * refreshed): without one, a grow changes nothing and names the product to look up, so the worker
+   * calls again with it. Shrinking needs none, so it works while the product service is down, and
+   * takes one call.
    */
   setQuantity(
     userId: number,
     itemId: string,
     quantity: number,
     product?: ProductSnapshot,
-  ): CartResult<CartItem> {
+  ): CartResult<CartItem> | NeedsProduct {
     return this.ctx.storage.transactionSync(() => {
       const line = this.item(itemId);
       if (!line) return reject("CART_ITEM_NOT_FOUND", "The cart has no such item");
+      if (!product && quantity > line.quantity) return { ok: false, needsProduct: line.productId };
       if (product && product.productId === line.productId) {
         if (quantity > product.stock) {
           return reject(
