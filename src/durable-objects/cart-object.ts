@@ -46,12 +46,15 @@ export class CartObject extends DurableObject<Env> {
   private readonly sql: SqlStorage;
   private readonly live: LiveChannel;
   private readonly checkouts: CheckoutLock;
+  /** The cart's id (the object's): computed once, not on every read. */
+  private readonly id: string;
   /** Whether this instance has set the expiry alarm (a new instance sets it on its first change). */
   private alarmArmed = false;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.sql = ctx.storage.sql;
+    this.id = ctx.id.toString();
     migrateCartSchema(this.sql);
     this.live = new LiveChannel(ctx);
     this.checkouts = new CheckoutLock(ctx.storage, {
@@ -84,7 +87,7 @@ export class CartObject extends DurableObject<Env> {
       .exec<{ updated_at: number }>("SELECT updated_at FROM cart_meta")
       .toArray()[0]?.updated_at;
     return {
-      id: this.ctx.id.toString(),
+      id: this.id,
       userId,
       items,
       totalItems: items.reduce((sum, item) => sum + item.quantity, 0),
