@@ -1,0 +1,293 @@
+// After a drill: let the service settle (sweeps fired, the queue drained), then check the promises of
+// SPEC §5 against what the clients saw, what Postgres holds, what the product and notification stand-ins
+// recorded, and what the worker logged.
+import { setTimeout as sleep } from "node:timers/promises";
+import type { LoadReport, LoadUser } from "./load.ts";
+import type { Stack } from "./stack.ts";
+
+export interface DrillRun {
+  name: string;
+  users: LoadUser[];
+  products: { id: string; initial: number }[];
+  load: LoadReport;
+  /** The worker's JSON log lines during the drill and its settling. */
+  logs: Record<string, unknown>[];
+  /** Network errors are the expected face of a worker restart, and of nothing else. */
+  networkErrorsExpected: boolean;
+  /** When the worker was stopped (a restart drill). */
+  stoppedAt?: number;
+}
+
+export interface Check {
+  invariant: string;
+  ok: boolean;
+  detail: string;
+}
+
+export interface Settling {
+  settled: boolean;
+  seconds: number;
+  sweeps: number;
+  /** Events the local queue broker held when workerd stopped, handed back to the outbox. */
+  requeued: number;
+  waitingFor: string;
+}
+
+export const INVARIANTS = [
+  "no oversell",
+  "no leak beyond unknown",
+  "one order per key",
+  "notified once",
+  "no undocumented 5xx",
+  "carts intact",
+] as const;
+
+const SETTLE_MS = 75_000;
+
+interface Snapshot {
+  orders: { id: string; user_id: string; status: string }[];
+  items: { order_id: string; user_id: string; product_id: string; quantity: number }[];
+  keys: { user_id: string; key: string; response_status: number | null; order_id: string | null }[];
+  outbox: { id: string; order_id: string; type: string; published_at: Date | null }[];
+  deadLetters: { id: string; order_id: string | null; event_type: string | null }[];
+  releases: {
+    order_id: string;
+    product_id: string;
+    quantity: number;
+    claimed_at: Date | null;
+    released_at: Date | null;
+  }[];
+  /** Notifications the stand-in accepted, one per Idempotency-Key. */
+  notified: { key: string; order_id: string; type: string }[];
+}
+
+async function snapshot(stack: Stack, run: DrillRun): Promise<Snapshot> {
+  const users = run.users.map((user) => user.id);
+  const products = run.products.map((product) => product.id);
+  const q = async <T>(text: string, values: unknown[]) => (await stack.db.query(text, values)).rows as T[];
+  const notifications = (await (await fetch(`${stack.notification}/__admin/notifications`)).json()) as {
+    notifications: { key: string; order_id: string; type: string; user_id: number | string }[];
+  };
+  const userSet = new Set(users.map(String));
+  return {
+    orders: await q("SELECT id, user_id, status FROM orders WHERE user_id = ANY($1)", [users]),
+    items: await q(
+      `SELECT i.order_id, o.user_id, i.product_id, i.quantity FROM order_items i JOIN orders o ON o.id = i.order_id
+       WHERE o.user_id = ANY($1) AND o.status <> 'cancelled'`,
+      [users],
+    ),
+    keys: await q(
+      `SELECT user_id, key, response_status, COALESCE(response_body->>'id', response_body->'data'->>'id') AS order_id FROM idempotency_keys
+       WHERE user_id = ANY($1)`,
+      [users],
+    ),
+    outbox: await q("SELECT id, order_id, type, published_at FROM outbox WHERE user_id = ANY($1)", [users]),
+    deadLetters: await q("SELECT id, order_id, event_type FROM dead_letters WHERE user_id = ANY($1)", [
+      users,
+    ]),
+    releases: await q(
+      "SELECT order_id, product_id, quantity, claimed_at, released_at FROM stock_releases WHERE product_id = ANY($1)",
+      [products],
+    ),
+    notified: notifications.notifications
+      .filter((n) => userSet.has(String(n.user_id)))
+      .map((n) => ({ key: n.key, order_id: String(n.order_id), type: n.type })),
+  };
+}
+
+/**
+ * Fires the sweep every few seconds until every order event was delivered (or dead-lettered) and no
+ * owed stock release is due, or the bound passes. After a restart, the local queue broker has lost
+ * what it held (it keeps messages in memory; Cloudflare Queues keep them durably): those events are
+ * handed back to the outbox, unpublished, for the sweep to relay, as production's queue would have
+ * delivered them.
+ */
+export async function settle(stack: Stack, run: DrillRun): Promise<Settling> {
+  const started = Date.now();
+  let sweeps = 0;
+  let requeued = 0;
+  let waitingFor = "";
+  while (Date.now() - started < SETTLE_MS) {
+    try {
+      await stack.sweep();
+      sweeps++;
+    } catch {}
+    const state = await snapshot(stack, run);
+    if (run.stoppedAt !== undefined && requeued === 0) {
+      const delivered = new Set(state.notified.map((n) => n.key));
+      const lost = state.outbox.filter(
+        (e) => e.published_at && e.published_at.getTime() < (run.stoppedAt as number) && !delivered.has(e.id),
+      );
+      if (lost.length > 0) {
+        await stack.db.query("UPDATE outbox SET published_at = NULL WHERE id = ANY($1)", [
+          lost.map((e) => e.id),
+        ]);
+        requeued = lost.length;
+      }
+    }
+    const delivered = new Set([...state.notified.map((n) => n.key), ...state.deadLetters.map((d) => d.id)]);
+    const undelivered = state.outbox.filter((e) => !delivered.has(e.id)).length;
+    const due = state.releases.filter((r) => !r.released_at && !r.claimed_at).length;
+    waitingFor = `${undelivered} events undelivered, ${due} stock releases owed`;
+    if (undelivered === 0 && due === 0) {
+      return { settled: true, seconds: (Date.now() - started) / 1000, sweeps, requeued, waitingFor: "" };
+    }
+    await sleep(3000);
+  }
+  return { settled: false, seconds: (Date.now() - started) / 1000, sweeps, requeued, waitingFor };
+}
+
+/** Stock the service itself says it may have left reserved, per product: logged, or owed and unconfirmed. */
+function unknownStock(run: DrillRun, state: Snapshot): Map<string, number> {
+  const unknown = new Map<string, number>();
+  const add = (productId: unknown, quantity: unknown) => {
+    if (typeof productId === "string" && typeof quantity === "number")
+      unknown.set(productId, (unknown.get(productId) ?? 0) + quantity);
+  };
+  for (const line of run.logs) {
+    switch (line.msg) {
+      case "stock reservation outcome unknown":
+      case "stock release outcome unknown":
+      case "stock release not confirmed":
+        add(line.productId, line.quantity);
+        break;
+      case "checkout outcome unknown; stock left reserved":
+      case "stock release lost":
+        for (const l of (line.lines ?? []) as { productId: unknown; quantity: unknown }[])
+          add(l.productId, l.quantity);
+        if (line.productId) add(line.productId, line.quantity);
+        break;
+    }
+  }
+  // Owed releases not confirmed (due, or claimed and in doubt) are stock the service knows it holds.
+  // "stock release not confirmed" already logged the claimed ones whose call failed.
+  for (const r of state.releases) if (!r.released_at && !r.claimed_at) add(r.product_id, r.quantity);
+  return unknown;
+}
+
+export async function checkInvariants(stack: Stack, run: DrillRun): Promise<Check[]> {
+  const state = await snapshot(stack, run);
+  const checks: Check[] = [];
+  const load = run.load;
+
+  // Stock: sold in committed (not cancelled) orders + left at the product service vs the initial stock.
+  const unknown = unknownStock(run, state);
+  const over: string[] = [];
+  const leaked: string[] = [];
+  const stockLines: string[] = [];
+  for (const [index, product] of run.products.entries()) {
+    const { stock } = (await (await fetch(`${stack.product}/__admin/products/${product.id}`)).json()) as {
+      stock: number;
+    };
+    const sold = state.items
+      .filter((i) => i.product_id === product.id)
+      .reduce((sum, i) => sum + Number(i.quantity), 0);
+    const gap = product.initial - sold - stock;
+    const allowed = unknown.get(product.id) ?? 0;
+    const name = `P${index + 1}`;
+    stockLines.push(`${name} ${sold}+${stock}=${sold + stock}/${product.initial}`);
+    if (gap < 0) over.push(`${name} oversold by ${-gap}`);
+    if (gap > allowed) leaked.push(`${name} missing ${gap}, unknown ${allowed}`);
+    else if (gap > 0) stockLines.push(`(${name} ${gap} missing ≤ ${allowed} unknown)`);
+  }
+  checks.push({
+    invariant: "no oversell",
+    ok: over.length === 0,
+    detail: `${over.length ? `${over.join("; ")}; ` : ""}sold+stock/initial: ${stockLines.filter((l) => !l.startsWith("(")).join(", ")}`,
+  });
+  checks.push({
+    invariant: "no leak beyond unknown",
+    ok: leaked.length === 0,
+    detail: leaked.length
+      ? leaked.join("; ")
+      : `${stockLines.filter((l) => l.startsWith("(")).join(" ") || "nothing missing"}`,
+  });
+
+  // One order per idempotency key: every key answered with one order id, and every order in the
+  // database is the one answer of exactly one key (none the clients were never told of).
+  const orderIds = new Set(state.orders.map((o) => o.id));
+  const keysWithTwoOrders = [...load.orderIdsByKey.values()].filter((ids) => ids.size > 1).length;
+  const answered = new Set([...load.orderIdsByKey.values()].flatMap((ids) => [...ids]));
+  const keyed = new Map<string, number>();
+  for (const k of state.keys) if (k.order_id) keyed.set(k.order_id, (keyed.get(k.order_id) ?? 0) + 1);
+  const orphans = [...orderIds].filter((id) => !answered.has(id));
+  const unkeyed = [...orderIds].filter((id) => (keyed.get(id) ?? 0) !== 1);
+  const phantom = [...answered].filter((id) => !orderIds.has(id));
+  checks.push({
+    invariant: "one order per key",
+    ok: keysWithTwoOrders === 0 && orphans.length === 0 && unkeyed.length === 0 && phantom.length === 0,
+    detail:
+      `${orderIds.size} orders, ${load.orderIdsByKey.size} keys answered 201` +
+      (keysWithTwoOrders ? `, ${keysWithTwoOrders} keys with 2+ orders` : "") +
+      (orphans.length ? `, ${orphans.length} orders no client was told of` : "") +
+      (unkeyed.length ? `, ${unkeyed.length} orders without exactly one key record` : "") +
+      (phantom.length ? `, ${phantom.length} answered orders missing from the database` : ""),
+  });
+
+  // Every committed order's confirmation reached the notification service once (after dropping
+  // duplicates by Idempotency-Key), and none for an order that does not exist.
+  const confirmations = new Map<string, number>();
+  for (const n of state.notified)
+    if (n.type === "order_confirmation")
+      confirmations.set(n.order_id, (confirmations.get(n.order_id) ?? 0) + 1);
+  const missing = [...orderIds].filter((id) => !confirmations.has(id));
+  const twice = [...confirmations.entries()].filter(([, n]) => n > 1).length;
+  const stray = [...confirmations.keys()].filter((id) => !orderIds.has(id)).length;
+  const deadLettered = state.deadLetters.filter((d) => d.event_type === "order_confirmation").length;
+  checks.push({
+    invariant: "notified once",
+    ok: missing.length === 0 && twice === 0 && stray === 0,
+    detail:
+      `${orderIds.size - missing.length}/${orderIds.size} confirmed` +
+      (twice ? `, ${twice} twice` : "") +
+      (stray ? `, ${stray} for unknown orders` : "") +
+      (deadLettered ? `, ${deadLettered} dead-lettered` : ""),
+  });
+
+  // 5xx: only the documented 503s; a network error only where the worker was restarted.
+  const documented = [...load.answers.entries()]
+    .filter(([what]) => / 503 /.test(what))
+    .reduce((sum, [, n]) => sum + n, 0);
+  const networkOk = run.networkErrorsExpected || load.networkErrors === 0;
+  checks.push({
+    invariant: "no undocumented 5xx",
+    ok: load.undocumented.length === 0 && networkOk,
+    detail:
+      `${documented} × 503, ${load.undocumented.length} other 5xx, ${load.networkErrors} network errors` +
+      (run.networkErrorsExpected && load.networkErrors ? " (restart)" : ""),
+  });
+
+  // Carts: what each client added minus what its orders took (and its own clears) is what the
+  // service holds; a client whose last write never resolved cannot know, and counts as a failure.
+  let intact = 0;
+  const broken: string[] = [];
+  for (const user of run.users) {
+    const expected = load.carts.get(user.id);
+    if (!expected) {
+      broken.push(`user ${user.id}: a write never resolved`);
+      continue;
+    }
+    const res = await fetch(`${stack.base()}/api/cart`, {
+      headers: { authorization: `Bearer ${user.token}` },
+      signal: AbortSignal.timeout(10_000),
+    });
+    const body = (await res.json()) as { data?: { items: { productId: string; quantity: number }[] } };
+    const actual = new Map((body.data?.items ?? []).map((item) => [item.productId, item.quantity]));
+    const same =
+      actual.size === expected.size &&
+      [...expected].every(([productId, qty]) => actual.get(productId) === qty);
+    if (same) intact++;
+    else
+      broken.push(
+        `user ${user.id}: expected ${JSON.stringify([...expected])}, holds ${JSON.stringify([...actual])}`,
+      );
+  }
+  for (const v of load.vanishedCarts) broken.push(`user ${v.userId}: EMPTY_CART while holding ${v.expected}`);
+  checks.push({
+    invariant: "carts intact",
+    ok: broken.length === 0,
+    detail: `${intact}/${run.users.length} carts as expected${load.vanishedCarts.length ? `, ${load.vanishedCarts.length} checkouts found the cart emptied` : ""}`,
+  });
+  for (const line of broken) console.log(`    cart: ${line}`);
+  return checks;
+}
