@@ -71,12 +71,15 @@ export const FAULTS: Fault[] = [
   },
   {
     name: "worker-restart",
-    description: "workerd stopped mid-load (nothing drained) and started again on the same storage",
+    description: "workerd stopped mid-load (nothing drained) and started again on the same storage, 3 times",
     restartsWorker: true,
     async inject(stack) {
-      await stack.stopWorker();
-      await sleep(1000);
-      await stack.startWorker();
+      for (let i = 0; i < 3; i++) {
+        if (i > 0) await sleep(3000);
+        await stack.stopWorker();
+        await sleep(500);
+        await stack.startWorker();
+      }
       return async () => {};
     },
   },

@@ -48,9 +48,11 @@ export interface LoadReport {
   /** Checkout keys answered 201, with every order id they were answered with. */
   orderIdsByKey: Map<string, Set<string>>;
   /** Writes that had no definitive answer by the deadline. */
-  unresolved: { userId: number; what: string; last: string }[];
+  unresolved: { userId: number; what: string; key: string; last: string }[];
   /** Each user's cart as the client believes it is (productId → quantity). */
   carts: Map<number, Map<string, number>>;
+  /** The write a client stopped at, unanswered: its cart may also differ by what that write did. */
+  uncertain: Map<number, { productId: string; quantity: number } | "checkout" | "clear">;
   /** A checkout answered EMPTY_CART although the client's cart held lines. */
   vanishedCarts: { userId: number; expected: string }[];
   checkouts: number;
@@ -84,6 +86,7 @@ export async function runLoad(opts: LoadOptions): Promise<LoadReport> {
     orderIdsByKey: new Map(),
     unresolved: [],
     carts: new Map(opts.users.map((user) => [user.id, new Map()])),
+    uncertain: new Map(),
     vanishedCarts: [],
     checkouts: 0,
     adds: 0,
@@ -142,29 +145,33 @@ export async function runLoad(opts: LoadOptions): Promise<LoadReport> {
       if (answer.status === 409 && RETRY_409.has(answer.code)) continue;
       return { key, answer };
     }
-    report.unresolved.push({ userId: user.id, what: route, last });
+    report.unresolved.push({ userId: user.id, what: route, key, last });
     return { key, answer: undefined };
   }
 
   async function client(user: LoadUser): Promise<void> {
     const cart = report.carts.get(user.id) as Map<string, number>;
-    let indeterminate = false;
-    while (Date.now() < opts.stopAt && !indeterminate) {
+    const stop = (write: { productId: string; quantity: number } | "checkout" | "clear") => {
+      report.uncertain.set(user.id, write);
+    };
+    while (Date.now() < opts.stopAt && !report.uncertain.has(user.id)) {
       const lines = 1 + Math.floor(Math.random() * 2);
       for (let i = 0; i < lines; i++) {
         const productId = opts.products[Math.floor(Math.random() * opts.products.length)] as string;
         const quantity = 1 + Math.floor(Math.random() * 2);
         report.adds++;
         const { answer } = await write(user, "add", "POST", "/api/cart/items", { productId, quantity });
-        if (!answer) indeterminate = true;
-        else if (answer.status === 200 || answer.status === 201)
+        if (!answer) {
+          stop({ productId, quantity });
+          break;
+        } else if (answer.status === 200 || answer.status === 201)
           cart.set(productId, (cart.get(productId) ?? 0) + quantity);
       }
-      if (indeterminate || cart.size === 0) continue;
+      if (report.uncertain.has(user.id) || cart.size === 0) continue;
       report.checkouts++;
       const { key, answer } = await write(user, "checkout", "POST", "/api/orders", SHIPPING);
       if (!answer) {
-        indeterminate = true;
+        stop("checkout");
       } else if (answer.status === 201) {
         const order = (answer.body?.data ?? {}) as {
           id: string;
@@ -191,11 +198,10 @@ export async function runLoad(opts: LoadOptions): Promise<LoadReport> {
         // Not enough stock (or a product gone): start over with an empty cart, as a shopper would.
         const cleared = await write(user, "clear", "DELETE", "/api/cart", undefined);
         if (cleared.answer?.status === 200) cart.clear();
-        else indeterminate = true;
+        else stop("clear");
       }
       await sleep(50 + Math.random() * 100);
     }
-    if (indeterminate) report.carts.delete(user.id);
   }
 
   await Promise.all(opts.users.map(client));
