@@ -242,14 +242,24 @@ export async function checkInvariants(stack: Stack, run: DrillRun): Promise<Chec
   const twice = [...confirmations.entries()].filter(([, n]) => n > 1).length;
   const stray = [...confirmations.keys()].filter((id) => !orderIds.has(id)).length;
   const deadLettered = state.deadLetters.filter((d) => d.event_type === "order_confirmation").length;
+  // Likewise each paid order's payment_confirmation (written by the gateway's settlement, a
+  // transaction over the WebSocket path, so a cut COMMIT there is covered too).
+  const payments = new Map<string, number>();
+  for (const n of state.notified)
+    if (n.type === "payment_confirmation") payments.set(n.order_id, (payments.get(n.order_id) ?? 0) + 1);
+  const paid = state.orders.filter((o) => o.status === "paid").map((o) => o.id);
+  const paidMissing = paid.filter((id) => !payments.has(id)).length;
+  const paidTwice = [...payments.values()].filter((n) => n > 1).length;
   checks.push({
     invariant: "notified once",
-    ok: missing.length === 0 && twice === 0 && stray === 0,
+    ok: missing.length === 0 && twice === 0 && stray === 0 && paidMissing === 0 && paidTwice === 0,
     detail:
       `${orderIds.size - missing.length}/${orderIds.size} confirmed` +
       (twice ? `, ${twice} twice` : "") +
       (stray ? `, ${stray} for unknown orders` : "") +
-      (deadLettered ? `, ${deadLettered} dead-lettered` : ""),
+      (deadLettered ? `, ${deadLettered} dead-lettered` : "") +
+      `; ${paid.length - paidMissing}/${paid.length} paid notified` +
+      (paidTwice ? `, ${paidTwice} payments notified twice` : ""),
   });
 
   // 5xx: only the documented 503s; a network error only where the worker was restarted.
@@ -298,10 +308,13 @@ export async function checkInvariants(stack: Stack, run: DrillRun): Promise<Chec
       actual.size === expected.size &&
       [...expected].every(([productId, qty]) => actual.get(productId) === qty);
     if (candidates.some(same)) intact++;
-    else
+    else {
+      const last = load.placed.filter((p) => p.userId === user.id).at(-1);
       broken.push(
-        `user ${user.id}: expected ${candidates.map((c) => JSON.stringify([...c])).join(" or ")}, holds ${JSON.stringify([...actual])}`,
+        `user ${user.id}: expected ${[...new Set(candidates.map((c) => JSON.stringify([...c])))].join(" or ")}, holds ${JSON.stringify([...actual])}` +
+          (last?.replayed ? ` (its last order ${last.orderId} was answered by a replay of its key)` : ""),
       );
+    }
   }
   for (const v of load.vanishedCarts) broken.push(`user ${v.userId}: EMPTY_CART while holding ${v.expected}`);
   checks.push({

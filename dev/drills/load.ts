@@ -34,6 +34,8 @@ export interface PlacedOrder {
   key: string;
   orderId: string;
   items: { productId: string; quantity: number }[];
+  /** Answered from the key's record (Idempotent-Replayed): placed by an earlier attempt. */
+  replayed: boolean;
 }
 
 /** What the clients saw, for the invariants. */
@@ -75,6 +77,7 @@ interface Answer {
   body: Record<string, unknown> | undefined;
   text: string;
   requestId: string | null;
+  replayed: boolean;
 }
 
 export async function runLoad(opts: LoadOptions): Promise<LoadReport> {
@@ -123,8 +126,9 @@ export async function runLoad(opts: LoadOptions): Promise<LoadReport> {
           body: parsed,
           text,
           requestId: res.headers.get("x-request-id"),
+          replayed: res.headers.get("idempotent-replayed") === "true",
         };
-        if (res.headers.get("idempotent-replayed") === "true") count(`${route} replayed`);
+        if (answer.replayed) count(`${route} replayed`);
       } catch (error) {
         report.networkErrors++;
         last = `network error: ${(error as Error).message}`;
@@ -185,6 +189,7 @@ export async function runLoad(opts: LoadOptions): Promise<LoadReport> {
           key,
           orderId: order.id,
           items: order.items.map(({ productId, quantity }) => ({ productId, quantity })),
+          replayed: answer.replayed,
         });
         for (const item of order.items) {
           const left = (cart.get(item.productId) ?? 0) - item.quantity;
