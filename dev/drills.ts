@@ -112,6 +112,7 @@ async function runDrill(
     } catch {}
   };
 
+  const proxied = { ...stack.postgres.stats };
   const started = Date.now();
   const loading = runLoad({
     base: stack.base,
@@ -151,6 +152,10 @@ async function runDrill(
   );
   const checks = await checkInvariants(stack, run);
 
+  const { stats } = stack.postgres;
+  console.log(
+    `  Postgres proxy: ${stats.connections - proxied.connections} connections, ${stats.resets - proxied.resets} resets, ${stats.cutCommits - proxied.cutCommits} COMMIT answers cut`,
+  );
   const answers = [...load.answers.entries()].sort(([a], [b]) => a.localeCompare(b));
   console.log(`  answers: ${answers.map(([what, n]) => `${what} ×${n}`).join(", ")}`);
   for (const u of load.undocumented.slice(0, 5))
