@@ -1,36 +1,12 @@
-// After a drill: let the service settle (sweeps fired, the queue drained), then check the promises of
-// SPEC §5 against what the clients saw, what Postgres holds, what the product and notification stand-ins
-// recorded, and what the worker logged.
-import { setTimeout as sleep } from "node:timers/promises";
-import type { LoadReport, LoadUser } from "./load.ts";
+// After a drill has settled: check the promises of SPEC §5 against what the clients saw, what Postgres
+// holds, what the product and notification stand-ins recorded, and what the worker logged.
 import type { Stack } from "./stack.ts";
-
-export interface DrillRun {
-  name: string;
-  users: LoadUser[];
-  products: { id: string; initial: number }[];
-  load: LoadReport;
-  /** The worker's JSON log lines during the drill and its settling. */
-  logs: Record<string, unknown>[];
-  /** Network errors are the expected face of a worker restart, and of nothing else. */
-  networkErrorsExpected: boolean;
-  /** When the worker was stopped (a restart drill). */
-  stoppedAt?: number;
-}
+import { type DrillRun, type Snapshot, snapshot } from "./state.ts";
 
 export interface Check {
   invariant: string;
   ok: boolean;
   detail: string;
-}
-
-export interface Settling {
-  settled: boolean;
-  seconds: number;
-  sweeps: number;
-  /** Events the local queue broker held when workerd stopped, handed back to the outbox. */
-  requeued: number;
-  waitingFor: string;
 }
 
 export const INVARIANTS = [
@@ -42,101 +18,6 @@ export const INVARIANTS = [
   "carts intact",
   "writes resolved",
 ] as const;
-
-const SETTLE_MS = 75_000;
-
-interface Snapshot {
-  orders: { id: string; user_id: string; status: string }[];
-  items: { order_id: string; user_id: string; product_id: string; quantity: number }[];
-  keys: { user_id: string; key: string; response_status: number | null; order_id: string | null }[];
-  outbox: { id: string; order_id: string; type: string; published_at: Date | null }[];
-  deadLetters: { id: string; order_id: string | null; event_type: string | null }[];
-  releases: {
-    order_id: string;
-    product_id: string;
-    quantity: number;
-    claimed_at: Date | null;
-    released_at: Date | null;
-  }[];
-  /** Notifications the stand-in accepted, one per Idempotency-Key. */
-  notified: { key: string; order_id: string; type: string }[];
-}
-
-async function snapshot(stack: Stack, run: DrillRun): Promise<Snapshot> {
-  const users = run.users.map((user) => user.id);
-  const products = run.products.map((product) => product.id);
-  const q = async <T>(text: string, values: unknown[]) => (await stack.db.query(text, values)).rows as T[];
-  const notifications = (await (await fetch(`${stack.notification}/__admin/notifications`)).json()) as {
-    notifications: { key: string; order_id: string; type: string; user_id: number | string }[];
-  };
-  const userSet = new Set(users.map(String));
-  return {
-    orders: await q("SELECT id, user_id, status FROM orders WHERE user_id = ANY($1)", [users]),
-    items: await q(
-      `SELECT i.order_id, o.user_id, i.product_id, i.quantity FROM order_items i JOIN orders o ON o.id = i.order_id
-       WHERE o.user_id = ANY($1) AND o.status <> 'cancelled'`,
-      [users],
-    ),
-    keys: await q(
-      `SELECT user_id, key, response_status, COALESCE(response_body->>'id', response_body->'data'->>'id') AS order_id FROM idempotency_keys
-       WHERE user_id = ANY($1)`,
-      [users],
-    ),
-    outbox: await q("SELECT id, order_id, type, published_at FROM outbox WHERE user_id = ANY($1)", [users]),
-    deadLetters: await q("SELECT id, order_id, event_type FROM dead_letters WHERE user_id = ANY($1)", [
-      users,
-    ]),
-    releases: await q(
-      "SELECT order_id, product_id, quantity, claimed_at, released_at FROM stock_releases WHERE product_id = ANY($1)",
-      [products],
-    ),
-    notified: notifications.notifications
-      .filter((n) => userSet.has(String(n.user_id)))
-      .map((n) => ({ key: n.key, order_id: String(n.order_id), type: n.type })),
-  };
-}
-
-/**
- * Fires the sweep every few seconds until every order event was delivered (or dead-lettered) and no
- * owed stock release is due, or the bound passes. After a restart, the local queue broker has lost
- * what it held (it keeps messages in memory; Cloudflare Queues keep them durably): those events are
- * handed back to the outbox, unpublished, for the sweep to relay, as production's queue would have
- * delivered them.
- */
-export async function settle(stack: Stack, run: DrillRun): Promise<Settling> {
-  const started = Date.now();
-  let sweeps = 0;
-  let requeued = 0;
-  let waitingFor = "";
-  while (Date.now() - started < SETTLE_MS) {
-    try {
-      await stack.sweep();
-      sweeps++;
-    } catch {}
-    const state = await snapshot(stack, run);
-    if (run.stoppedAt !== undefined && requeued === 0) {
-      const delivered = new Set(state.notified.map((n) => n.key));
-      const lost = state.outbox.filter(
-        (e) => e.published_at && e.published_at.getTime() < (run.stoppedAt as number) && !delivered.has(e.id),
-      );
-      if (lost.length > 0) {
-        await stack.db.query("UPDATE outbox SET published_at = NULL WHERE id = ANY($1)", [
-          lost.map((e) => e.id),
-        ]);
-        requeued = lost.length;
-      }
-    }
-    const delivered = new Set([...state.notified.map((n) => n.key), ...state.deadLetters.map((d) => d.id)]);
-    const undelivered = state.outbox.filter((e) => !delivered.has(e.id)).length;
-    const due = state.releases.filter((r) => !r.released_at && !r.claimed_at).length;
-    waitingFor = `${undelivered} events undelivered, ${due} stock releases owed`;
-    if (undelivered === 0 && due === 0) {
-      return { settled: true, seconds: (Date.now() - started) / 1000, sweeps, requeued, waitingFor: "" };
-    }
-    await sleep(3000);
-  }
-  return { settled: false, seconds: (Date.now() - started) / 1000, sweeps, requeued, waitingFor };
-}
 
 /** Stock the service itself says it may have left reserved, per product: logged, or owed and unconfirmed. */
 function unknownStock(run: DrillRun, state: Snapshot): Map<string, number> {
@@ -327,7 +208,7 @@ export async function checkInvariants(stack: Stack, run: DrillRun): Promise<Chec
   });
   for (const line of broken) console.log(`    cart: ${line}`);
 
-  // Every write retried under its key got a definitive answer before the deadline (45 s after the
+  // Every write retried under its key got a definitive answer before the deadline (20 s after the
   // load). A key or cart still held by a request that died or could not free it answers 409 until its
   // lock lapses (5 min, README "Placing an order"): counted apart, as the documented wait.
   const held = load.unresolved.filter((u) => /IN_FLIGHT|IN_PROGRESS/.test(u.last));
