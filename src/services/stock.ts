@@ -40,7 +40,7 @@ const STOCK_CALL_CONCURRENCY = 4;
 /**
  * Reserves every line or none, a few at a time, in product-id order. Once one fails, no further line
  * is started, every reservation that was made is released, and the failure is thrown. A reservation
- * whose outcome is unknown is not released (see above). Releases that cannot be made are recorded as
+ * whose outcome is unknown is not released (see above), only logged. Releases that cannot be made are recorded as
  * owed under `orderId`, for the sweep to retry.
  */
 export async function reserveAll(
@@ -56,7 +56,7 @@ export async function reserveAll(
   await mapConcurrently(ordered, STOCK_CALL_CONCURRENCY, async (line) => {
     if (failed) return;
     try {
-      await reserve(products, line);
+      await reserve(products, line, owed.orderId);
       reserved.push(line);
     } catch (error) {
       failed ??= { error };
@@ -67,10 +67,20 @@ export async function reserveAll(
   throw failed.error;
 }
 
-async function reserve(products: ProductClient, line: StockLine): Promise<void> {
+async function reserve(products: ProductClient, line: StockLine, orderId: string): Promise<void> {
   const change = await products.adjustStock(line.productId, -line.quantity).catch((error: unknown) => {
     if (error instanceof ApiError && error.code === "PRODUCT_NOT_FOUND") {
       throw new ApiError("PRODUCT_UNAVAILABLE", `Product ${line.productId} is no longer sold`);
+    }
+    // It may have been applied (a timeout, a dropped connection): not released, so it is logged
+    // with what it may hold, for an operator to settle as for a release whose outcome is unknown.
+    if (outcomeUnknown(error)) {
+      log("error", "stock reservation outcome unknown", {
+        productId: line.productId,
+        quantity: line.quantity,
+        orderId,
+        ...describeError(error),
+      });
     }
     throw error;
   });
