@@ -34,6 +34,7 @@ function unknownStock(run: DrillRun, state: Snapshot): Map<string, number> {
         add(line.productId, line.quantity);
         break;
       case "checkout outcome unknown; stock left reserved":
+      case "stock in doubt after a lapsed checkout":
       case "stock release lost":
         for (const l of (line.lines ?? []) as { productId: unknown; quantity: unknown }[])
           add(l.productId, l.quantity);

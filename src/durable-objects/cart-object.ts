@@ -270,6 +270,15 @@ export class CartObject extends DurableObject<Env> {
     return this.checkouts.settle(userId, token, settled);
   }
 
+  /** Settles the cart of a checkout whose answer was replayed (see CheckoutLock.settleReplayed). */
+  settleReplayedCheckout(
+    userId: number,
+    orderId: string,
+    ordered: { productId: string; quantity: number }[],
+  ): void {
+    this.checkouts.settleReplayed(userId, orderId, ordered);
+  }
+
   /** Ends a checkout (see CheckoutLock.finish). */
   finishCheckout(
     userId: number,

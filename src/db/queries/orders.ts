@@ -228,7 +228,10 @@ export type PlacedLines = Map<string, { productId: string; quantity: number }[]>
 /** A placement whose outcome is unknown, and the stock its checkout held reserved, if known. */
 export interface UnknownPlacement {
   orderId: string;
+  /** The stock its checkout held, owed back if the order was not placed; null when not known. */
   reserved: { productId: string; quantity: number }[] | null;
+  /** What a checkout whose worker died was ordering, some or all of which it may hold (not owed back). */
+  inDoubt?: { productId: string; quantity: number }[] | null;
 }
 
 /**

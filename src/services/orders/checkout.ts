@@ -276,7 +276,12 @@ async function settleLapsedCheckouts(
       log("warn", "settled a lapsed checkout whose order was placed", { orderId, userId: lapsed.userId });
     return { orderId, lines };
   });
-  for (const { orderId, reserved } of lapsed.placements) {
+  for (const { orderId, reserved, inDoubt } of lapsed.placements) {
+    if (inDoubt && !placed.has(orderId)) {
+      // Its worker died, having reserved none, some or all of these: never released blindly (an
+      // oversell if it had not), but logged for an operator, as an unknown reservation is.
+      log("error", "stock in doubt after a lapsed checkout", { orderId, lines: inDoubt });
+    }
     if (reserved && !placed.has(orderId)) {
       await applyStockReleases(deps.database, deps.products, { orderId }).catch((error: unknown) =>
         log("warn", "stock release deferred to the sweep", { orderId, ...describeError(error) }),
@@ -286,6 +291,24 @@ async function settleLapsedCheckouts(
   const items = await cart.settleCheckouts(lapsed.userId, lapsed.token, settled);
   if (!items) throw new ApiError("CHECKOUT_IN_PROGRESS", "A checkout of this cart is already in progress");
   return items;
+}
+
+/**
+ * A checkout replayed from its Idempotency-Key: if the worker that placed the order died before it
+ * took the ordered lines out of the cart, the cart still holds them, locked by that checkout (or
+ * marked unsettled by a later one). The cart's object removes them now, exactly once; a cart already
+ * settled is left as it is. Best effort: the lock's lapse settles it otherwise.
+ */
+export async function settleReplayedCheckout(deps: OrderDeps, userId: number, order: Order): Promise<void> {
+  const lines = order.items.map(({ productId, quantity }) => ({ productId, quantity }));
+  await cartStub(deps.env, userId)
+    .settleReplayedCheckout(userId, order.id, lines)
+    .catch((error: unknown) =>
+      log("warn", "could not settle a replayed checkout's cart", {
+        orderId: order.id,
+        ...describeError(error),
+      }),
+    );
 }
 
 /**
