@@ -33,8 +33,8 @@ type Loss =
 
 /**
  * The order database as a checkout sees it when the answer to its placement is lost: the batch runs
- * for real, but the caller is told the request failed. `settlement` says what the next batch (the
- * settlement of the lost placement) meets: the database, or the same outage. `late` is the lost
+ * for real, but the caller is told the request failed. `settlement` says what the batches after it (the
+ * settlements of the lost placement) meet: the database, or the same outage. `late` is the lost
  * placement's own outcome, for the test to wait on.
  */
 class PlacementAnswerLost extends Database {
@@ -51,7 +51,7 @@ class PlacementAnswerLost extends Database {
 
   override async batch<T>(work: (db: HttpDb) => Promise<T>): Promise<T> {
     this.calls += 1;
-    if (this.calls === 2 && this.settlement === "unreachable") throw lostConnection();
+    if (this.calls > 1 && this.settlement === "unreachable") throw lostConnection();
     if (this.calls !== 1) return super.batch(work);
     const loss = this.loss;
     if ("neverArrives" in loss) throw lostConnection();

@@ -189,15 +189,18 @@ async function placementOutcome(
 ): Promise<"placed" | "not placed" | "unknown"> {
   if (error instanceof ApiError && error.code !== "DATABASE_UNAVAILABLE") return "not placed";
   const { orderId } = placement;
-  try {
-    // Settled without its stock (reserved: null): a checkout that finds it not placed releases it.
-    const placed = await deps.database.batch((db) =>
-      settlePlacements(db, userId, [{ orderId, reserved: null }]),
-    );
-    return placed.has(orderId) ? "placed" : "not placed";
-  } catch (settleError) {
-    log("warn", "could not settle a failed placement", { orderId, ...describeError(settleError) });
-    return "unknown";
+  // Tried twice: what lost the placement's answer may lose the settlement's too.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      // Settled without its stock (reserved: null): a checkout that finds it not placed releases it.
+      const placed = await deps.database.batch((db) =>
+        settlePlacements(db, userId, [{ orderId, reserved: null }]),
+      );
+      return placed.has(orderId) ? "placed" : "not placed";
+    } catch (settleError) {
+      log("warn", "could not settle a failed placement", { orderId, attempt, ...describeError(settleError) });
+      if (attempt === 2) return "unknown";
+    }
   }
 }
 
