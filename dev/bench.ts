@@ -14,11 +14,9 @@
 // req/s to /health's at the same level in this same run); --out writes the same rows as JSON. Exits
 // non-zero when an endpoint answered more than 1% of requests with non-2xx or not at all. Every
 // request is bounded by --timeout and the whole run by a watchdog.
-import { spawn } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import { createRequire } from "node:module";
 import { cpus, loadavg, tmpdir, totalmem } from "node:os";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { Worker } from "node:worker_threads";
 import { SignJWT } from "jose";
@@ -26,11 +24,10 @@ import type { LoadInput, LoadMessage, RequestSpec, Scenario, ScenarioResult } fr
 import { applyMigrations, isListening, sql, useWsProxy, withDatabase } from "./db.ts";
 import { startEmbeddedPostgres } from "./pglite.ts";
 import { startNotificationService, startProductService, startUserService } from "./services/index.ts";
-import { ROOT } from "./settings.ts";
 import { startSqlHttp } from "./sqlhttp.ts";
+import { bundleWorker, startWorkerd } from "./workerd.ts";
 import { startWsProxy } from "./wsproxy.ts";
 
-const WRANGLER_TOML = join(ROOT, "wrangler.toml");
 /** An obvious bench value; the worker demands at least 32 bytes. */
 const BENCH_JWT_SECRET = "bench-secret-for-npm-run-bench-only-0123456789";
 const PG_SERVER = process.env.BENCH_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
@@ -176,32 +173,6 @@ function step(text: string): void {
   console.log(`· ${text}`);
 }
 
-/** Bundles the worker exactly as `wrangler deploy` would, into `outdir/index.js`. */
-async function bundle(outdir: string): Promise<string> {
-  const wrangler = join(
-    dirname(createRequire(import.meta.url).resolve("wrangler/package.json")),
-    "bin/wrangler.js",
-  );
-  const args = [wrangler, "deploy", "--dry-run", "--outdir", outdir, "--config", WRANGLER_TOML];
-  const output: string[] = [];
-  const code = await new Promise<number | null>((resolve, reject) => {
-    const child = spawn(process.execPath, args, { cwd: ROOT, env: process.env, stdio: "pipe" });
-    onCleanup("wrangler bundler", async () => {
-      if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
-    });
-    child.stdout.on("data", (chunk) => output.push(String(chunk)));
-    child.stderr.on("data", (chunk) => output.push(String(chunk)));
-    const timer = setTimeout(() => child.kill("SIGKILL"), 120_000);
-    child.once("error", reject);
-    child.once("close", (exitCode) => {
-      clearTimeout(timer);
-      resolve(exitCode);
-    });
-  });
-  if (code !== 0) throw new Error(`wrangler deploy --dry-run failed (exit ${code}):\n${output.join("")}`);
-  return join(outdir, "index.js");
-}
-
 async function provisionDatabase(): Promise<{ url: string; kind: string }> {
   const { hostname, port } = new URL(PG_SERVER);
   if (await isListening(hostname, Number(port || 5432))) {
@@ -223,122 +194,9 @@ async function provisionDatabase(): Promise<{ url: string; kind: string }> {
   return { url: embedded.url, kind: "embedded PGlite" };
 }
 
-interface WranglerConfig {
-  compatibility_date?: string;
-  compatibility_flags?: string[];
-  vars?: Record<string, unknown>;
-  durable_objects?: { bindings?: { name: string; class_name: string }[] };
-  migrations?: unknown[];
-  queues?: {
-    producers?: { binding: string; queue: string }[];
-    consumers?: {
-      queue: string;
-      max_batch_size?: number;
-      max_batch_timeout?: number;
-      max_retries?: number;
-      retry_delay?: number;
-      dead_letter_queue?: string;
-    }[];
-  };
-}
-
-interface WranglerApi {
-  unstable_readConfig(args: { config: string }): WranglerConfig;
-  unstable_getDurableObjectClassNameToUseSQLiteMap(migrations: unknown): Map<string, boolean>;
-}
-
-// Miniflare's API, as much of it as the bench uses (loaded from wrangler's own dependency at runtime).
-interface MiniflareInstance {
-  ready: Promise<URL>;
-  unsafeGetDirectURL(workerName?: string, entrypoint?: string): Promise<URL>;
-  dispose(): Promise<void>;
-}
-interface MiniflareModule {
-  Miniflare: new (options: unknown) => MiniflareInstance;
-  /** Miniflare 5 takes `{ workers: [...] }`; this maps the flat v4 options its README documents. */
-  convertV4MiniflareOptions(options: Record<string, unknown>): unknown;
-  Log: new (level: number) => unknown;
-  LogLevel: Record<string, number>;
-}
-
-/** Miniflare as wrangler itself resolves it (wrangler pins its own copy, newer than the top-level one). */
-function loadMiniflare(): { module: MiniflareModule; version: string } {
-  const fromWrangler = createRequire(createRequire(import.meta.url).resolve("wrangler/package.json"));
-  const module = fromWrangler("miniflare") as MiniflareModule;
-  const { version } = fromWrangler("miniflare/package.json") as { version: string };
-  return { module, version };
-}
-
 interface WorkerLogs {
   errors: number;
   samples: string[];
-}
-
-async function startWorker(
-  scriptPath: string,
-  bindings: Record<string, string>,
-  logs: WorkerLogs,
-): Promise<{ direct: URL; entry: URL; miniflareVersion: string }> {
-  const wrangler = (await import("wrangler")) as unknown as WranglerApi;
-  const config = wrangler.unstable_readConfig({ config: WRANGLER_TOML });
-  const sqlite = wrangler.unstable_getDurableObjectClassNameToUseSQLiteMap(config.migrations ?? []);
-  const durableObjects = Object.fromEntries(
-    (config.durable_objects?.bindings ?? []).map((binding) => [
-      binding.name,
-      { className: binding.class_name, useSQLite: sqlite.get(binding.class_name) ?? false },
-    ]),
-  );
-  const vars = Object.fromEntries(
-    Object.entries(config.vars ?? {}).map(([key, value]) => [key, String(value)]),
-  );
-  // The order flow relays its notification events to these; the local broker runs them in workerd.
-  const queueProducers = Object.fromEntries(
-    (config.queues?.producers ?? []).map((producer) => [producer.binding, { queueName: producer.queue }]),
-  );
-  const queueConsumers = Object.fromEntries(
-    (config.queues?.consumers ?? []).map((consumer) => [
-      consumer.queue,
-      {
-        maxBatchSize: consumer.max_batch_size,
-        maxBatchTimeout: consumer.max_batch_timeout,
-        maxRetries: consumer.max_retries,
-        retryDelay: consumer.retry_delay,
-        deadLetterQueue: consumer.dead_letter_queue,
-      },
-    ]),
-  );
-
-  const { module, version } = loadMiniflare();
-  const options = module.convertV4MiniflareOptions({
-    name: "order-service",
-    modules: true,
-    scriptPath,
-    // Module names are relative to this; the bundle lives outside the repository.
-    modulesRoot: dirname(scriptPath),
-    compatibilityDate: config.compatibility_date,
-    compatibilityFlags: config.compatibility_flags ?? [],
-    durableObjects,
-    queueProducers,
-    queueConsumers,
-    bindings: { ...vars, ...bindings },
-    host: "127.0.0.1",
-    port: 0,
-    // A socket straight into the worker's default export: no entry worker, no dev proxy.
-    unsafeDirectSockets: [{ host: "127.0.0.1", port: 0 }],
-    log: new module.Log(module.LogLevel.WARN ?? 2),
-    // The worker logs a line per request: keep only its errors, for the report.
-    handleStructuredLogs: (log: { level: string; message: string }) => {
-      if (log.level !== "error") return;
-      logs.errors += 1;
-      if (logs.samples.length < 3) logs.samples.push(log.message.slice(0, 400));
-    },
-  });
-  // (The converted options also keep the dev registry off: nothing is advertised to or found from other sessions.)
-  const mf = new module.Miniflare(options);
-  onCleanup("Miniflare (workerd)", () => mf.dispose());
-  const entry = await mf.ready;
-  const direct = await mf.unsafeGetDirectURL();
-  return { direct, entry, miniflareVersion: version };
 }
 
 // ---------------------------------------------------------------------------------------------- seeding
@@ -662,7 +520,7 @@ async function main(): Promise<void> {
   onCleanup("bundle directory", () => rm(outdir, { recursive: true, force: true }));
 
   step("bundling the worker (wrangler deploy --dry-run)");
-  const bundling = bundle(outdir);
+  const bundling = bundleWorker(outdir, (kill) => onCleanup("wrangler bundler", async () => kill()));
   bundling.catch(() => {}); // awaited below; not an unhandled rejection meanwhile
 
   step("starting the stand-in services, the wsproxy, the SQL-over-HTTP endpoint and the database");
@@ -688,9 +546,9 @@ async function main(): Promise<void> {
   const scriptPath = await bundling;
   step("starting workerd (Miniflare)");
   const logs: WorkerLogs = { errors: 0, samples: [] };
-  const worker = await startWorker(
+  const worker = await startWorkerd({
     scriptPath,
-    {
+    bindings: {
       JWT_SECRET: BENCH_JWT_SECRET,
       PRODUCT_SERVICE_URL: product.url,
       USER_SERVICE_URL: user.url,
@@ -703,8 +561,14 @@ async function main(): Promise<void> {
       // Settle seeded payments at once, so no settlement runs during the measurements.
       PAYMENT_SETTLE_DELAY_MS: "0",
     },
-    logs,
-  );
+    // The worker logs a line per request: keep only its errors, for the report.
+    onLog: (log) => {
+      if (log.level !== "error") return;
+      logs.errors += 1;
+      if (logs.samples.length < 3) logs.samples.push(log.message.slice(0, 400));
+    },
+  });
+  onCleanup("Miniflare (workerd)", () => worker.dispose());
   takeOverSignals();
   const target = settings.target === "direct" ? worker.direct : worker.entry;
   const origin = target.origin;

@@ -28,10 +28,12 @@ const SendSchema = z
 /**
  * `failNext` well-formed sends fail: with `status` (default 503), or after holding the answer past
  * any sane client timeout (`mode: "slow"`). With `userId`, only that user's sends fail, so tests
- * running side by side do not use up each other's failures.
+ * running side by side do not use up each other's failures. `failEvery: n` (for everyone only) makes
+ * every n-th send fail until it is set back to 0: `2` fails half of the calls (the fault drills).
  */
 const FaultsSchema = z.strictObject({
   failNext: z.int().nonnegative().optional(),
+  failEvery: z.int().nonnegative().optional(),
   mode: z.enum(["error", "slow"]).optional(),
   status: z.int().min(400).max(599).optional(),
   userId: Id.optional(),
@@ -39,6 +41,7 @@ const FaultsSchema = z.strictObject({
 
 interface Fault {
   failNext: number;
+  failEvery?: number;
   mode: "error" | "slow";
   status: number;
 }
@@ -73,6 +76,7 @@ export async function startNotificationService(
   const stats = { received: 0, duplicates: 0, failed: 0 };
   const everyone: Fault = { failNext: 0, mode: "error", status: 503 };
   const perUser = new Map<string, Fault>();
+  let sends = 0;
 
   const takeFault = (userId: string | number): Fault | null => {
     const fault = perUser.get(String(userId));
@@ -84,6 +88,8 @@ export async function startNotificationService(
       everyone.failNext--;
       return everyone;
     }
+    sends++;
+    if (everyone.failEvery && sends % everyone.failEvery === 0) return everyone;
     return null;
   };
 
@@ -162,6 +168,8 @@ export async function startNotificationService(
       const result = FaultsSchema.safeParse(await readJson(req));
       if (!result.success) throw new HttpError(400, z.prettifyError(result.error));
       const { userId, ...change } = result.data;
+      if (userId !== undefined && change.failEvery !== undefined)
+        throw new HttpError(400, "failEvery applies to everyone, not to one user");
       const fault =
         userId === undefined
           ? everyone

@@ -24,8 +24,10 @@ const CachedProductSchema = z.object({
 export const productKey = (productId: string) => `product:v1:${productId}`;
 
 export interface CachedProductsOptions {
-  /** How long an entry lives; 0 turns the cache off for products. */
+  /** How long a Redis entry lives; 0 when there is no Redis (or the cache is off). */
   ttlSeconds: number;
+  /** How long this isolate keeps its own copy of a product it looked up; 0 turns that off. */
+  localTtlSeconds: number;
   /** The longest one lookup can take (cache deadline + product service deadline): see below. */
   maxFlightMs: number;
   /** Which product service and key space this is, so lookups of different configs never merge. */
@@ -45,9 +47,25 @@ interface Flight {
  */
 const flights = new Map<string, Flight>();
 
+/** This isolate's copies of products it looked up recently, oldest first. */
+const recent = new Map<string, { product: Product; expiresAt: number }>();
+/** Bounds the isolate's copies (a product is well under 1 KiB). */
+const MAX_RECENT = 1000;
+
+function remember(id: string, product: Product, ttlSeconds: number): void {
+  recent.delete(id);
+  if (recent.size >= MAX_RECENT) {
+    const oldest = recent.keys().next().value;
+    if (oldest !== undefined) recent.delete(oldest);
+  }
+  recent.set(id, { product, expiresAt: Date.now() + ttlSeconds * 1000 });
+}
+
 /**
  * Product lookups for cart adds and line increases: cache-aside over the product service, with
- * single-flight per isolate. Checkout does not use this: it re-reads every product fresh.
+ * single-flight per isolate. Two layers: a few seconds' copy in the isolate, which spares an add the
+ * subrequest (a Redis call costs about what the product service's does), then Redis. Checkout does
+ * not use this: it re-reads every product fresh.
  */
 export class CachedProducts implements ProductLookup {
   private readonly products: ProductLookup;
@@ -61,14 +79,17 @@ export class CachedProducts implements ProductLookup {
   }
 
   get(productId: string): Promise<Product> {
-    if (this.options.ttlSeconds === 0) return this.products.get(productId);
+    const { ttlSeconds, localTtlSeconds } = this.options;
+    if (ttlSeconds === 0 && localTtlSeconds === 0) return this.products.get(productId);
     const id = `${this.options.scope}|${productId}`;
     const now = Date.now();
+    const copy = recent.get(id);
+    if (copy && copy.expiresAt > now) return Promise.resolve(copy.product);
     const current = flights.get(id);
     if (current && now - current.startedAt < this.options.maxFlightMs) {
       return this.join(current, now);
     }
-    const flight: Flight = { promise: this.load(productId), startedAt: now };
+    const flight: Flight = { promise: this.load(productId, id), startedAt: now };
     flights.set(id, flight);
     flight.promise
       .finally(() => {
@@ -78,12 +99,15 @@ export class CachedProducts implements ProductLookup {
     return flight.promise;
   }
 
-  private async load(productId: string): Promise<Product> {
+  private async load(productId: string, id: string): Promise<Product> {
+    const { ttlSeconds, localTtlSeconds } = this.options;
     const key = productKey(productId);
-    const cached = await this.cache.get(key, CachedProductSchema);
-    if (cached) return cached;
-    const product = await this.products.get(productId);
-    this.cache.set(key, product, this.options.ttlSeconds);
+    let product = ttlSeconds > 0 ? await this.cache.get(key, CachedProductSchema) : null;
+    if (!product) {
+      product = await this.products.get(productId);
+      if (ttlSeconds > 0) this.cache.set(key, product, ttlSeconds);
+    }
+    if (localTtlSeconds > 0) remember(id, product, localTtlSeconds);
     return product;
   }
 

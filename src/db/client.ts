@@ -43,6 +43,10 @@ function httpClient(url: string): HttpDb {
   let db = httpClients.get(url);
   if (!db) {
     const client = neon(url, {
+      // Stated, not left to the database's default: a batch's checks (queries/orders.ts) must see
+      // what committed while its first statement waited for a lock, which each statement of a READ
+      // COMMITTED transaction does; under REPEATABLE READ they would judge an older snapshot.
+      isolationLevel: "ReadCommitted",
       fetchOptions: {
         // A getter, read each time the driver spreads these options into a fetch: every
         // statement gets its own deadline, as the Pool's query_timeout gives each query.
@@ -111,11 +115,6 @@ export class Database {
     });
   }
 
-  /** Statements outside a transaction over the Pool, with the same error mapping. */
-  read<T>(work: (db: Db) => Promise<T>): Promise<T> {
-    return withDatabase(() => work(this.db));
-  }
-
   /** One statement over HTTP, with the same error mapping. */
   once<T>(work: (db: HttpDb) => Promise<T>): Promise<T> {
     return withDatabase(() => work(this.http));
@@ -123,9 +122,10 @@ export class Database {
 
   /**
    * A non-interactive transaction over HTTP: `work` sends its statements as one batch (`db.batch`),
-   * committed all together or not at all, in one request and on no connection of ours. A statement
-   * that must abort the batch calls `refuse()` (below), which rolls it back and becomes that
-   * ApiError here. Rolled back to resolve a conflict (SQLSTATE class 40), it is sent once more.
+   * committed all together or not at all, in one request and on no connection of ours, at READ
+   * COMMITTED. A statement that must abort the batch is written with `refuseWhen()`
+   * (queries/refusals.ts), which rolls it back and becomes that ApiError here. Rolled back to resolve
+   * a conflict (SQLSTATE class 40), it is sent once more.
    */
   batch<T>(work: (db: HttpDb) => Promise<T>): Promise<T> {
     return withDatabase(async () => {
@@ -188,7 +188,13 @@ function refusalOf(error: unknown): ApiError | undefined {
     cause?: unknown;
   };
   if (code === REFUSAL_SQLSTATE && typeof message === "string" && message in ERROR_STATUS) {
-    return new ApiError(message as ErrorCode, typeof detail === "string" ? detail : message);
+    const retryable = message === "IDEMPOTENCY_KEY_IN_FLIGHT" ? { "Retry-After": "1" } : undefined;
+    return new ApiError(
+      message as ErrorCode,
+      typeof detail === "string" ? detail : message,
+      undefined,
+      retryable,
+    );
   }
   return cause ? refusalOf(cause) : undefined;
 }

@@ -4,4 +4,5 @@ export * from "./queries/order-reads.ts";
 export * from "./queries/orders.ts";
 export * from "./queries/outbox.ts";
 export * from "./queries/payments.ts";
+export * from "./queries/refusals.ts";
 export * from "./queries/stock.ts";

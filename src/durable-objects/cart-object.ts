@@ -9,7 +9,7 @@ import {
 } from "../schemas/cart.ts";
 import type { LiveEvent } from "../schemas/live.ts";
 import { type ItemRow, migrateCartSchema, reject, toCartItem } from "./cart-storage.ts";
-import { CheckoutLock } from "./checkout-lock.ts";
+import { CheckoutLock, type UnsettledCheckout } from "./checkout-lock.ts";
 import { LiveChannel } from "./live-channel.ts";
 
 /** Carts nobody touched for this long are emptied by the object's alarm (SPEC §4). */
@@ -20,6 +20,12 @@ const IDEMPOTENCY_TTL_MS = 24 * 60 * 60 * 1000;
 export interface IdempotentAdd {
   key: string;
   requestHash: string;
+}
+
+/** A grow of a line asked without its product: look `needsProduct` up, then ask again with it. */
+export interface NeedsProduct {
+  ok: false;
+  needsProduct: string;
 }
 
 export interface AddResult {
@@ -40,10 +46,15 @@ export class CartObject extends DurableObject<Env> {
   private readonly sql: SqlStorage;
   private readonly live: LiveChannel;
   private readonly checkouts: CheckoutLock;
+  /** The cart's id (the object's): computed once, not on every read. */
+  private readonly id: string;
+  /** Whether this instance has set the expiry alarm (a new instance sets it on its first change). */
+  private alarmArmed = false;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.sql = ctx.storage.sql;
+    this.id = ctx.id.toString();
     migrateCartSchema(this.sql);
     this.live = new LiveChannel(ctx);
     this.checkouts = new CheckoutLock(ctx.storage, {
@@ -76,7 +87,7 @@ export class CartObject extends DurableObject<Env> {
       .exec<{ updated_at: number }>("SELECT updated_at FROM cart_meta")
       .toArray()[0]?.updated_at;
     return {
-      id: this.ctx.id.toString(),
+      id: this.id,
       userId,
       items,
       totalItems: items.reduce((sum, item) => sum + item.quantity, 0),
@@ -129,16 +140,27 @@ export class CartObject extends DurableObject<Env> {
     return { ok: true, value: { ...(JSON.parse(row.response) as AddResult), replayed: true } };
   }
 
+  /** Reads only the line it grows and what the limits need, and writes two rows. */
   private applyAdd(userId: number, product: ProductSnapshot, quantity: number): CartResult<AddResult> {
-    const lines = this.items();
-    const existing = lines.find((line) => line.productId === product.productId);
-    if (lines.some((line) => line.currency !== product.currency)) {
+    const existing = this.sql
+      .exec<ItemRow>("SELECT * FROM cart_items WHERE product_id = ?", product.productId)
+      .toArray()[0];
+    // Every line of a cart shares one currency, so any other currency found is the cart's.
+    const { lines, other } = this.sql
+      .exec<{ lines: number; other: string | null }>(
+        `SELECT count(*) AS lines,
+                (SELECT currency FROM cart_items WHERE currency <> ? LIMIT 1) AS other
+           FROM cart_items`,
+        product.currency,
+      )
+      .one();
+    if (other !== null) {
       return reject(
         "CURRENCY_MISMATCH",
-        `The cart holds ${lines[0]?.currency} items; this product is priced in ${product.currency}`,
+        `The cart holds ${other} items; this product is priced in ${product.currency}`,
       );
     }
-    if (!existing && lines.length >= MAX_CART_LINES) {
+    if (!existing && lines >= MAX_CART_LINES) {
       return reject("CART_LIMIT_EXCEEDED", `A cart holds at most ${MAX_CART_LINES} lines`);
     }
     const newQuantity = (existing?.quantity ?? 0) + quantity;
@@ -151,44 +173,44 @@ export class CartObject extends DurableObject<Env> {
         `Only ${Math.max(product.stock, 0)} units of ${product.name} are in stock`,
       );
     }
-    const id = existing?.id ?? crypto.randomUUID();
-    this.sql.exec(
-      `INSERT INTO cart_items (id, product_id, product_name, price, currency, image, quantity, added_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-         ON CONFLICT (product_id) DO UPDATE SET
-           product_name = excluded.product_name, price = excluded.price, currency = excluded.currency,
-           image = excluded.image, quantity = excluded.quantity`,
-      id,
-      product.productId,
-      product.name,
-      product.price,
-      product.currency,
-      product.image,
-      newQuantity,
-      Date.now(),
-    );
+    const row = this.sql
+      .exec<ItemRow>(
+        `INSERT INTO cart_items (id, product_id, product_name, price, currency, image, quantity, added_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+           ON CONFLICT (product_id) DO UPDATE SET
+             product_name = excluded.product_name, price = excluded.price, currency = excluded.currency,
+             image = excluded.image, quantity = excluded.quantity
+           RETURNING *`,
+        existing?.id ?? crypto.randomUUID(),
+        product.productId,
+        product.name,
+        product.price,
+        product.currency,
+        product.image,
+        newQuantity,
+        Date.now(),
+      )
+      .one();
     this.touch(userId);
-    return { ok: true, value: { item: this.item(id) as CartItem, created: !existing, replayed: false } };
-  }
-
-  /** Reads one line, so the worker can look its product up before changing it. */
-  getItem(itemId: string): CartItem | null {
-    return this.item(itemId);
+    return { ok: true, value: { item: toCartItem(row), created: !existing, replayed: false } };
   }
 
   /**
-   * Sets a line's quantity. A product snapshot is required to grow a line (stock is re-checked
-   * and the price refreshed); shrinking needs none, so it works while the product service is down.
+   * Sets a line's quantity. Growing needs a product snapshot (stock is re-checked and the price
+   * refreshed): without one, a grow changes nothing and names the product to look up, so the worker
+   * calls again with it. Shrinking needs none, so it works while the product service is down, and
+   * takes one call.
    */
   setQuantity(
     userId: number,
     itemId: string,
     quantity: number,
     product?: ProductSnapshot,
-  ): CartResult<CartItem> {
+  ): CartResult<CartItem> | NeedsProduct {
     return this.ctx.storage.transactionSync(() => {
       const line = this.item(itemId);
       if (!line) return reject("CART_ITEM_NOT_FOUND", "The cart has no such item");
+      if (!product && quantity > line.quantity) return { ok: false, needsProduct: line.productId };
       if (product && product.productId === line.productId) {
         if (quantity > product.stock) {
           return reject(
@@ -235,7 +257,7 @@ export class CartObject extends DurableObject<Env> {
   beginCheckout(
     lockMs: number,
     orderId: string,
-  ): CartResult<{ token: string; items: CartItem[]; unsettled: string[] }> {
+  ): CartResult<{ token: string; items: CartItem[]; unsettled: UnsettledCheckout[] }> {
     return this.checkouts.begin(lockMs, orderId);
   }
 
@@ -248,22 +270,34 @@ export class CartObject extends DurableObject<Env> {
     return this.checkouts.settle(userId, token, settled);
   }
 
+  /** Settles the cart of a checkout whose answer was replayed (see CheckoutLock.settleReplayed). */
+  settleReplayedCheckout(
+    userId: number,
+    orderId: string,
+    ordered: { productId: string; quantity: number }[],
+  ): void {
+    this.checkouts.settleReplayed(userId, orderId, ordered);
+  }
+
   /** Ends a checkout (see CheckoutLock.finish). */
   finishCheckout(
     userId: number,
     token: string,
     ordered: { productId: string; quantity: number }[] | null,
-    unsettledOrderId?: string,
+    unsettled?: UnsettledCheckout,
   ): void {
-    this.checkouts.finish(userId, token, ordered, unsettledOrderId);
+    this.checkouts.finish(userId, token, ordered, unsettled);
   }
 
   /** Empties a cart idle for CART_TTL_MS; a cart touched since the alarm was set gets a new one. */
   override async alarm(): Promise<void> {
+    // A fired alarm is gone: the next change arms one again unless this one re-arms.
+    this.alarmArmed = false;
     const meta = this.sql.exec<{ updated_at: number }>("SELECT updated_at FROM cart_meta").toArray()[0];
     if (!meta) return;
     const expiresAt = meta.updated_at + CART_TTL_MS;
     if (expiresAt > Date.now()) {
+      this.alarmArmed = true;
       await this.ctx.storage.setAlarm(expiresAt);
       return;
     }
@@ -283,8 +317,14 @@ export class CartObject extends DurableObject<Env> {
       userId,
       now,
     );
-    // Storage writes are ordered and confirmed before the RPC answers (output gate), so this need not be awaited.
-    void this.ctx.storage.setAlarm(now + CART_TTL_MS);
+    // One alarm at most CART_TTL_MS after this change is enough: alarm() re-arms it from updated_at
+    // when the cart was touched since. So the alarm is written once per object instance, not on
+    // every change. Storage writes are ordered and confirmed before the RPC answers (output gate),
+    // so this need not be awaited.
+    if (!this.alarmArmed) {
+      this.alarmArmed = true;
+      void this.ctx.storage.setAlarm(now + CART_TTL_MS);
+    }
   }
 
   private items(): CartItem[] {

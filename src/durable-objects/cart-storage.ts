@@ -6,9 +6,13 @@ import { type CartItem, type CartResult, MAX_LINE_QUANTITY } from "../schemas/ca
  *   cart_meta      a single row: the owner's user id and when the cart last changed (drives expiry)
  *   add_requests   the answers to adds sent with an Idempotency-Key, replayed for 24 h
  *   checkout_lock  a single row while a checkout of this cart is in progress, with the id its order
- *                  will have; it lapses by itself if the worker running the checkout dies
- *   unsettled_checkouts  order ids of lapsed checkouts: the order may have been placed without its
- *                  lines leaving the cart, which the next checkout settles before ordering anything
+ *                  will have and the lines it orders; it lapses by itself if the worker running the
+ *                  checkout dies
+ *   unsettled_checkouts  order ids of checkouts whose outcome is unknown (a lapsed lock, or a
+ *                  placement whose answer was lost): the order may have been placed without its
+ *                  lines leaving the cart, which the next checkout settles before ordering anything;
+ *                  `reserved` is the stock the checkout held (JSON lines; null when not known), and
+ *                  `in_doubt` what a lapsed checkout was ordering, some or all of which it may hold
  */
 export const CART_SCHEMA = `
   CREATE TABLE IF NOT EXISTS cart_items (
@@ -36,21 +40,28 @@ export const CART_SCHEMA = `
     id INTEGER PRIMARY KEY CHECK (id = 1),
     token TEXT NOT NULL,
     expires_at INTEGER NOT NULL,
-    order_id TEXT
+    order_id TEXT,
+    lines TEXT
   );
   CREATE TABLE IF NOT EXISTS unsettled_checkouts (
-    order_id TEXT PRIMARY KEY
+    order_id TEXT PRIMARY KEY,
+    reserved TEXT,
+    in_doubt TEXT
   );
 `;
 
 /** Brings an object created with an older layout up to date (SQLite: columns are added one by one). */
 export function migrateCartSchema(sql: SqlStorage): void {
   sql.exec(CART_SCHEMA);
-  const lockColumns = sql
-    .exec<{ name: string }>("SELECT name FROM pragma_table_info('checkout_lock')")
-    .toArray();
-  if (!lockColumns.some((column) => column.name === "order_id")) {
-    sql.exec("ALTER TABLE checkout_lock ADD COLUMN order_id TEXT");
+  for (const [table, column] of [
+    ["checkout_lock", "order_id"],
+    ["checkout_lock", "lines"],
+    ["unsettled_checkouts", "reserved"],
+    ["unsettled_checkouts", "in_doubt"],
+  ] as const) {
+    const columns = sql.exec<{ name: string }>(`SELECT name FROM pragma_table_info('${table}')`).toArray();
+    if (!columns.some(({ name }) => name === column))
+      sql.exec(`ALTER TABLE ${table} ADD COLUMN ${column} TEXT`);
   }
 }
 

@@ -10,6 +10,19 @@ export interface GuardedCart {
 type OrderedLine = { productId: string; quantity: number };
 
 /**
+ * A checkout whose order may or may not have been placed: the stock it held reserved, when it could
+ * say (`reserved`), or, for one whose worker died, what it was ordering, some or all of which it may
+ * hold (`inDoubt`).
+ */
+export interface UnsettledCheckout {
+  orderId: string;
+  reserved: OrderedLine[] | null;
+  inDoubt?: OrderedLine[] | null;
+}
+
+const linesOf = (json: string | null) => (json === null ? null : (JSON.parse(json) as OrderedLine[]));
+
+/**
  * The checkout half of a user's object: the lock that lets one checkout of the cart run at a time,
  * and the orders of lapsed checkouts still to settle (tables checkout_lock and unsettled_checkouts,
  * see cart-storage.ts). Every method is one synchronous transaction.
@@ -35,34 +48,46 @@ export class CheckoutLock {
   begin(
     lockMs: number,
     orderId: string,
-  ): CartResult<{ token: string; items: CartItem[]; unsettled: string[] }> {
+  ): CartResult<{ token: string; items: CartItem[]; unsettled: UnsettledCheckout[] }> {
     return this.storage.transactionSync(() => {
       const now = Date.now();
       const lock = this.sql
-        .exec<{ expires_at: number; order_id: string | null }>(
-          "SELECT expires_at, order_id FROM checkout_lock",
+        .exec<{ expires_at: number; order_id: string | null; lines: string | null }>(
+          "SELECT expires_at, order_id, lines FROM checkout_lock",
         )
         .toArray()[0];
       if (lock && lock.expires_at > now) {
         return reject("CHECKOUT_IN_PROGRESS", "A checkout of this cart is already in progress");
       }
       if (lock?.order_id) {
-        this.sql.exec("INSERT OR IGNORE INTO unsettled_checkouts (order_id) VALUES (?)", lock.order_id);
+        this.sql.exec(
+          "INSERT OR IGNORE INTO unsettled_checkouts (order_id, in_doubt) VALUES (?, ?)",
+          lock.order_id,
+          lock.lines,
+        );
       }
       const unsettled = this.sql
-        .exec<{ order_id: string }>("SELECT order_id FROM unsettled_checkouts")
+        .exec<{ order_id: string; reserved: string | null; in_doubt: string | null }>(
+          "SELECT order_id, reserved, in_doubt FROM unsettled_checkouts",
+        )
         .toArray()
-        .map((row) => row.order_id);
+        .map((row) => ({
+          orderId: row.order_id,
+          reserved: linesOf(row.reserved),
+          inDoubt: linesOf(row.in_doubt),
+        }));
       const items = this.cart.items();
       if (items.length === 0 && unsettled.length === 0) return reject("EMPTY_CART", "The cart is empty");
       const token = crypto.randomUUID();
+      const lines = items.map(({ productId, quantity }) => ({ productId, quantity }));
       this.sql.exec(
-        `INSERT INTO checkout_lock (id, token, expires_at, order_id) VALUES (1, ?, ?, ?)
-         ON CONFLICT (id) DO UPDATE SET
-           token = excluded.token, expires_at = excluded.expires_at, order_id = excluded.order_id`,
+        `INSERT INTO checkout_lock (id, token, expires_at, order_id, lines) VALUES (1, ?, ?, ?, ?)
+         ON CONFLICT (id) DO UPDATE SET token = excluded.token, expires_at = excluded.expires_at,
+           order_id = excluded.order_id, lines = excluded.lines`,
         token,
         now + lockMs,
         orderId,
+        JSON.stringify(lines),
       );
       return { ok: true, value: { token, items, unsettled } };
     });
@@ -82,8 +107,12 @@ export class CheckoutLock {
       if (this.sql.exec("SELECT 1 FROM checkout_lock WHERE token = ?", token).toArray().length === 0)
         return null;
       for (const { orderId, lines } of settled) {
-        if (lines) this.removeOrdered(lines);
-        this.sql.exec("DELETE FROM unsettled_checkouts WHERE order_id = ?", orderId);
+        // Settled meanwhile by a replay of its answer (settleReplayed): its lines already left.
+        const marked = this.sql.exec(
+          "DELETE FROM unsettled_checkouts WHERE order_id = ?",
+          orderId,
+        ).rowsWritten;
+        if (lines && marked > 0) this.removeOrdered(lines);
       }
       if (settled.some(({ lines }) => lines)) this.cart.touch(userId);
       return this.cart.items();
@@ -93,17 +122,40 @@ export class CheckoutLock {
   /**
    * Ends a checkout. When it placed an order, exactly the ordered quantities leave the cart: a line
    * added or grown meanwhile keeps what was not ordered. When it cannot tell whether its order was
-   * placed (`unsettledOrderId`), the order is left for the next checkout to look up and settle.
+   * placed (`unsettled`), the order is left for the next checkout to settle, with the stock it holds.
    */
-  finish(userId: number, token: string, ordered: OrderedLine[] | null, unsettledOrderId?: string): void {
+  finish(userId: number, token: string, ordered: OrderedLine[] | null, unsettled?: UnsettledCheckout): void {
     this.storage.transactionSync(() => {
       // Already finished (a retried call whose first attempt landed): removing the lines again
       // would take away units added since.
       if (this.sql.exec("DELETE FROM checkout_lock WHERE token = ?", token).rowsWritten === 0) return;
-      if (unsettledOrderId) {
-        this.sql.exec("INSERT OR IGNORE INTO unsettled_checkouts (order_id) VALUES (?)", unsettledOrderId);
+      if (unsettled) {
+        this.sql.exec(
+          "INSERT OR IGNORE INTO unsettled_checkouts (order_id, reserved) VALUES (?, ?)",
+          unsettled.orderId,
+          unsettled.reserved ? JSON.stringify(unsettled.reserved) : null,
+        );
       }
       if (!ordered) return;
+      this.removeOrdered(ordered);
+      this.cart.touch(userId);
+    });
+  }
+
+  /**
+   * Settles a placed order whose checkout never finished, as a replay of its answer reports it: if
+   * the cart is still locked by that checkout, or holds the order as unsettled, the ordered lines
+   * leave the cart and the lock or mark goes; otherwise (finished, or settled already) nothing
+   * changes. A late `finish` of the same checkout then finds no lock of its own and changes nothing.
+   */
+  settleReplayed(userId: number, orderId: string, ordered: OrderedLine[]): void {
+    this.storage.transactionSync(() => {
+      const unlocked = this.sql.exec("DELETE FROM checkout_lock WHERE order_id = ?", orderId).rowsWritten;
+      const unmarked = this.sql.exec(
+        "DELETE FROM unsettled_checkouts WHERE order_id = ?",
+        orderId,
+      ).rowsWritten;
+      if (unlocked === 0 && unmarked === 0) return;
       this.removeOrdered(ordered);
       this.cart.touch(userId);
     });

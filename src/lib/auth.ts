@@ -124,7 +124,46 @@ export async function authenticate(token: string, { config, users, cache }: Auth
   return user;
 }
 
+/**
+ * Tokens this isolate verified, per configuration (a worker with another secret or issuer shares
+ * none), oldest first. A hit skips the signature and claim checks, which cost a verification's
+ * CPU on every request of a storefront that sends the same token each time; `exp` is checked on
+ * every hit, and an entry is re-verified after VERIFIED_TOKEN_MAX_AGE_MS at the latest (so a key
+ * withdrawn from the identity provider's JWKS stops working as it did before: within jose's
+ * own key cache's lifetime). Only tokens that passed are kept: a forged one is a different string.
+ */
+const verifiedTokens = new WeakMap<Config, Map<string, { payload: JWTPayload; verifiedAt: number }>>();
+const MAX_VERIFIED_TOKENS = 1000;
+const VERIFIED_TOKEN_MAX_AGE_MS = 60_000;
+
 async function verify(token: string, config: Config): Promise<JWTPayload> {
+  let tokens = verifiedTokens.get(config);
+  if (!tokens) {
+    tokens = new Map();
+    verifiedTokens.set(config, tokens);
+  }
+  const now = Date.now();
+  const hit = tokens.get(token);
+  // jose's own test: expired when exp <= now - tolerance, in whole seconds.
+  if (
+    hit &&
+    now - hit.verifiedAt < VERIFIED_TOKEN_MAX_AGE_MS &&
+    (hit.payload.exp ?? 0) > Math.floor(now / 1000) - config.JWT_CLOCK_TOLERANCE_SECONDS
+  ) {
+    return hit.payload;
+  }
+  tokens.delete(token);
+  // An expired entry is verified again, so it is refused exactly as jose refuses it.
+  const payload = await verifyToken(token, config);
+  if (tokens.size >= MAX_VERIFIED_TOKENS) {
+    const oldest = tokens.keys().next().value;
+    if (oldest !== undefined) tokens.delete(oldest);
+  }
+  tokens.set(token, { payload, verifiedAt: now });
+  return payload;
+}
+
+async function verifyToken(token: string, config: Config): Promise<JWTPayload> {
   let alg: string | undefined;
   try {
     alg = decodeProtectedHeader(token).alg;

@@ -43,7 +43,7 @@ export async function publishEvents(env: Env, database: Database, events: OrderE
   const ids = events.map((event) => event.id);
   await Promise.all([
     database
-      .read((db) => markPublished(db, ids))
+      .once((db) => markPublished(db, ids))
       // Queued already: the sweep will queue them again, and the receiver drops the duplicates by key.
       .catch((error: unknown) =>
         log("warn", "could not mark events published", { ids, ...describeError(error) }),
@@ -108,5 +108,5 @@ export async function relayOutbox(env: Env, database: Database, now = Date.now()
 
 /** Deletes events relayed longer ago than the retention period. */
 export async function pruneOutbox(database: Database, now = Date.now()): Promise<number> {
-  return database.read((db) => prunePublished(db, new Date(now - OUTBOX_RETENTION_MS), 1000));
+  return database.once((db) => prunePublished(db, new Date(now - OUTBOX_RETENTION_MS), 1000));
 }

@@ -1,4 +1,4 @@
-import { z } from "zod";
+import { z } from "@hono/zod-openapi";
 
 /** A product as the product service describes it (SPEC §2); `_id` or `id` names it. */
 export const UpstreamProductSchema = z

@@ -1,6 +1,6 @@
 import type { ProductLookup } from "../cache/products.ts";
 import type { Config } from "../config.ts";
-import type { AddResult } from "../durable-objects/cart-object.ts";
+import type { AddResult, NeedsProduct } from "../durable-objects/cart-object.ts";
 import { ApiError } from "../lib/errors.ts";
 import { canonicalJson, sha256Hex } from "../lib/ids.ts";
 import type { Cart, CartItem, CartResult, ProductSnapshot } from "../schemas/cart.ts";
@@ -11,8 +11,11 @@ export function cartStub(env: Env, userId: number) {
   return env.CART.getByName(`user:${userId}`);
 }
 
-function unwrap<T>(result: CartResult<T>): T {
+function unwrap<T>(result: CartResult<T> | NeedsProduct): T {
   if (result.ok) return result.value;
+  // Only a call without the product asks for it; one that had it and still asks could not check stock.
+  if ("needsProduct" in result)
+    throw new ApiError("INSUFFICIENT_STOCK", "The product's stock could not be confirmed");
   throw new ApiError(result.code, result.message);
 }
 
@@ -58,13 +61,15 @@ export class CartService {
     return unwrap(await cart.addItem(userId, product, quantity, idempotency));
   }
 
+  /**
+   * Shrinking (or keeping) a quantity is one call to the cart and needs no stock check, so it keeps
+   * working while the product service is down; growing looks the line's product up and calls again.
+   */
   async setQuantity(userId: number, itemId: string, quantity: number): Promise<CartItem> {
     const cart = cartStub(this.env, userId);
-    const line = await cart.getItem(itemId);
-    if (!line) throw new ApiError("CART_ITEM_NOT_FOUND", "The cart has no such item");
-    // Shrinking needs no stock check, so it keeps working while the product service is down.
-    const product =
-      quantity > line.quantity ? snapshot(await this.services.products.get(line.productId)) : undefined;
+    const changed = await cart.setQuantity(userId, itemId, quantity);
+    if (!("needsProduct" in changed)) return unwrap(changed);
+    const product = snapshot(await this.services.products.get(changed.needsProduct));
     return unwrap(await cart.setQuantity(userId, itemId, quantity, product));
   }
 

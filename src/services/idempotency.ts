@@ -1,8 +1,7 @@
 import type { BatchItem } from "drizzle-orm/batch";
-import type { Database, HttpDb, Tx } from "../db/client.ts";
+import type { Database, HttpDb } from "../db/client.ts";
 import {
   claimIdempotencyKey,
-  completeIdempotencyKey,
   completeIdempotencyKeyInBatch,
   findIdempotencyKey,
   releaseIdempotencyKey,
@@ -28,6 +27,8 @@ export interface IdempotentRequest {
   /** The operation, e.g. "POST /api/orders": one key never replays across operations. */
   scope: string;
   body: unknown;
+  /** Keeps work going after the response (the request's waitUntil). */
+  background?: (work: Promise<unknown>) => void;
 }
 
 export interface IdempotentResult<T> {
@@ -37,16 +38,19 @@ export interface IdempotentResult<T> {
 }
 
 /**
- * Stores the response with the change it describes, so that both land or neither: in an interactive
- * transaction, or as a statement of a batch (Database.batch). Nothing to store without a key.
+ * Stores the response with the change it describes, so that both land or neither: a statement of
+ * the change's batch (Database.batch), or null without a key. It aborts the batch (409
+ * IDEMPOTENCY_KEY_IN_FLIGHT) if the key was taken over meanwhile.
  */
 export interface CompleteKey {
-  inTransaction(tx: Tx, status: number, body: unknown): Promise<void>;
-  /** The statement to add to the batch, or null without a key; it aborts the batch if the key was taken over. */
   inBatch(db: HttpDb, status: number, body: unknown): BatchItem<"pg"> | null;
 }
 
-export const NO_KEY: CompleteKey = { inTransaction: async () => {}, inBatch: () => null };
+export const NO_KEY: CompleteKey = { inBatch: () => null };
+
+/** A key a failed request could not free is tried again this often, this far apart, in the background. */
+const RELEASE_RETRIES = 10;
+const RELEASE_RETRY_MS = 2000;
 
 function inFlight(): ApiError {
   return new ApiError(
@@ -104,24 +108,31 @@ export async function idempotent<T>(
   try {
     const holder = { userId, key, claimToken };
     const result = await work({
-      async inTransaction(tx, status, body) {
-        if (!(await completeIdempotencyKey(tx, holder, status, body))) {
-          throw new ApiError(
-            "IDEMPOTENCY_KEY_IN_FLIGHT",
-            "This request took too long; its Idempotency-Key was taken over",
-          );
-        }
-      },
       inBatch: (db, status, body) => completeIdempotencyKeyInBatch(db, holder, status, body),
     });
     return { ...result, replayed: false };
   } catch (error) {
-    await database
-      .once((db) => releaseIdempotencyKey(db, userId, key, claimToken))
-      .catch((releaseError) =>
-        // The key's lock lapses after KEY_LOCK_SECONDS, after which a retry takes it over anyway.
-        log("warn", "could not free an idempotency key", { userId, ...describeError(releaseError) }),
-      );
+    const release = () => database.once((db) => releaseIdempotencyKey(db, userId, key, claimToken));
+    await release().catch((releaseError: unknown) => {
+      // Most likely the database is down, which is why the request failed. Until the key is freed,
+      // the client's retry is refused as in flight, for up to KEY_LOCK_SECONDS: keep trying a while
+      // after answering, so it is freed soon after the database is back.
+      log("warn", "could not free an idempotency key yet", { userId, ...describeError(releaseError) });
+      request.background?.(releaseLater(release, userId));
+    });
     throw error;
   }
+}
+
+async function releaseLater(release: () => Promise<void>, userId: number): Promise<void> {
+  for (let attempt = 1; attempt <= RELEASE_RETRIES; attempt++) {
+    await new Promise((resolve) => setTimeout(resolve, RELEASE_RETRY_MS));
+    try {
+      await release();
+      log("info", "freed an idempotency key after a failed request", { userId, attempt });
+      return;
+    } catch {}
+  }
+  // Its lock lapses after KEY_LOCK_SECONDS, after which a retry takes it over anyway.
+  log("warn", "could not free an idempotency key", { userId });
 }

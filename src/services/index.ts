@@ -8,6 +8,9 @@ import { Database } from "../db/client.ts";
 import { EventPublisher } from "../queues/producer.ts";
 import { CartService } from "./cart.ts";
 
+/** The longest an isolate reuses a product it looked up for a cart add (see CachedProducts). */
+export const LOCAL_PRODUCT_TTL_SECONDS = 5;
+
 /**
  * Builds one request's services from the environment; cheap (the database connects on first use),
  * so done per request. `background` is the request's waitUntil (cache writes go there).
@@ -18,10 +21,13 @@ export function createServices(env: Env, background: Background = detached): Ser
   const database = new Database(config);
   const events = new EventPublisher(env, database);
   const cache = createCache(config, background);
-  // Cart adds read products through Redis; checkout (orders) keeps the uncached client. Without
-  // Redis every add asks the product service, as before (a per-isolate copy nobody can flush).
+  // Cart adds read products through the isolate's short-lived copy, then Redis; checkout (orders)
+  // keeps the uncached client. The isolate's copy lives at most LOCAL_PRODUCT_TTL_SECONDS, nobody
+  // can flush it, so that is also how long a flushed Redis entry (or, without Redis, a changed
+  // product) may still be seen by adds.
   const cartProducts = new CachedProducts(products, cache, {
     ttlSeconds: config.UPSTASH_REDIS_REST_URL ? config.PRODUCT_CACHE_TTL_SECONDS : 0,
+    localTtlSeconds: Math.min(config.PRODUCT_CACHE_TTL_SECONDS, LOCAL_PRODUCT_TTL_SECONDS),
     maxFlightMs: config.CACHE_TIMEOUT_MS + config.UPSTREAM_TIMEOUT_MS + 250,
     scope: `${config.PRODUCT_SERVICE_URL}|${config.CACHE_KEY_PREFIX}`,
   });

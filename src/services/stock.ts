@@ -27,17 +27,20 @@ const RELEASE_ATTEMPTS = 3;
  */
 
 /**
- * Lines reserved at the same time. Each reservation is an atomic change of its own at the product
- * service (no lock is held between calls), so they need no order among them; the cap stays under
- * workerd's six connections per request, so that no call waits for a connection while its timeout
- * runs (a call that timed out counts as possibly applied, and is never released).
+ * Stock calls (reservations or releases) a checkout makes at the same time. Each is an atomic change
+ * of its own at the product service (no lock is held between calls), so they need no order among
+ * them; the cap stays under workerd's six connections per request, so that no call waits for a
+ * connection while its timeout runs (a call that timed out counts as possibly applied, and is never
+ * released). The price of reserving at once rather than in product-id order: two carts competing for
+ * the last units of the same two products can each get one and both be refused (each then releases
+ * what it got), where in order one of them would have won; a retry then succeeds.
  */
-const RESERVE_CONCURRENCY = 4;
+const STOCK_CALL_CONCURRENCY = 4;
 
 /**
  * Reserves every line or none, a few at a time, in product-id order. Once one fails, no further line
  * is started, every reservation that was made is released, and the failure is thrown. A reservation
- * whose outcome is unknown is not released (see above). Releases that cannot be made are recorded as
+ * whose outcome is unknown is not released (see above), only logged. Releases that cannot be made are recorded as
  * owed under `orderId`, for the sweep to retry.
  */
 export async function reserveAll(
@@ -50,10 +53,10 @@ export async function reserveAll(
   );
   const reserved: StockLine[] = [];
   let failed: { error: unknown } | undefined;
-  await mapConcurrently(ordered, RESERVE_CONCURRENCY, async (line) => {
+  await mapConcurrently(ordered, STOCK_CALL_CONCURRENCY, async (line) => {
     if (failed) return;
     try {
-      await reserve(products, line);
+      await reserve(products, line, owed.orderId);
       reserved.push(line);
     } catch (error) {
       failed ??= { error };
@@ -64,10 +67,20 @@ export async function reserveAll(
   throw failed.error;
 }
 
-async function reserve(products: ProductClient, line: StockLine): Promise<void> {
+async function reserve(products: ProductClient, line: StockLine, orderId: string): Promise<void> {
   const change = await products.adjustStock(line.productId, -line.quantity).catch((error: unknown) => {
     if (error instanceof ApiError && error.code === "PRODUCT_NOT_FOUND") {
       throw new ApiError("PRODUCT_UNAVAILABLE", `Product ${line.productId} is no longer sold`);
+    }
+    // It may have been applied (a timeout, a dropped connection): not released, so it is logged
+    // with what it may hold, for an operator to settle as for a release whose outcome is unknown.
+    if (outcomeUnknown(error)) {
+      log("error", "stock reservation outcome unknown", {
+        productId: line.productId,
+        quantity: line.quantity,
+        orderId,
+        ...describeError(error),
+      });
     }
     throw error;
   });
@@ -94,29 +107,29 @@ export async function releaseAll(
   owed: OwedStock,
 ): Promise<void> {
   const unreleased: StockLine[] = [];
-  await Promise.all(
-    lines.map(async (line) => {
-      for (let attempt = 1; ; attempt++) {
-        try {
-          await products.adjustStock(line.productId, line.quantity);
+  // Capped like the reservations: a release that waited for a connection while its timeout ran would
+  // count as possibly applied, and be left unreleased.
+  await mapConcurrently(lines, STOCK_CALL_CONCURRENCY, async (line) => {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await products.adjustStock(line.productId, line.quantity);
+        return;
+      } catch (error) {
+        if (outcomeUnknown(error)) {
+          log("error", "stock release outcome unknown", {
+            ...line,
+            orderId: owed.orderId,
+            ...describeError(error),
+          });
           return;
-        } catch (error) {
-          if (outcomeUnknown(error)) {
-            log("error", "stock release outcome unknown", {
-              ...line,
-              orderId: owed.orderId,
-              ...describeError(error),
-            });
-            return;
-          }
-          if (attempt === RELEASE_ATTEMPTS) {
-            unreleased.push(line);
-            return;
-          }
+        }
+        if (attempt === RELEASE_ATTEMPTS) {
+          unreleased.push(line);
+          return;
         }
       }
-    }),
-  );
+    }
+  });
   if (unreleased.length === 0) return;
   try {
     await owed.database.once((db) => insertStockReleases(db, owed.orderId, unreleased));
@@ -141,19 +154,19 @@ export async function applyStockReleases(
   products: ProductClient,
   options: { orderId?: string; limit?: number } = {},
 ): Promise<{ released: number; failed: number }> {
-  const pending = await database.read((db) =>
+  const pending = await database.once((db) =>
     pendingStockReleases(db, options.limit ?? 100, options.orderId),
   );
   let released = 0;
   let failed = 0;
   for (const release of pending) {
     const { orderId, productId, quantity } = release;
-    if (!(await database.read((db) => claimStockRelease(db, orderId, productId)))) continue;
+    if (!(await database.once((db) => claimStockRelease(db, orderId, productId)))) continue;
     try {
       await products.adjustStock(productId, quantity);
       released += 1;
       await database
-        .read((db) => markStockReleased(db, orderId, productId))
+        .once((db) => markStockReleased(db, orderId, productId))
         .catch((markError: unknown) =>
           log("error", "stock released but not recorded; it stays in doubt", {
             orderId,
@@ -180,7 +193,7 @@ export async function applyStockReleases(
         ...describeError(error),
       });
       await database
-        .read((db) => deferStockRelease(db, orderId, productId))
+        .once((db) => deferStockRelease(db, orderId, productId))
         .catch((deferError: unknown) =>
           log("error", "stock release lost", { orderId, productId, quantity, ...describeError(deferError) }),
         );
@@ -191,5 +204,5 @@ export async function applyStockReleases(
 
 /** How many owed releases are in doubt (claimed long ago, never confirmed); the sweep reports them. */
 export async function stockReleasesInDoubt(database: Database, now = Date.now()): Promise<number> {
-  return database.read((db) => countStockReleasesInDoubt(db, new Date(now - RELEASE_IN_DOUBT_MS)));
+  return database.once((db) => countStockReleasesInDoubt(db, new Date(now - RELEASE_IN_DOUBT_MS)));
 }

@@ -38,7 +38,7 @@ interface SweepContext {
  */
 async function cancelOverdue({ database, env }: SweepContext) {
   const now = new Date();
-  const overdue = await database.read((db) => overdueOrderIds(db, now, BATCH));
+  const overdue = await database.once((db) => overdueOrderIds(db, now, BATCH));
   const outcomes = await mapConcurrently(overdue, CANCEL_CONCURRENCY, async (orderId) => {
     try {
       return await database.transaction(async (tx) => {
@@ -69,7 +69,7 @@ async function cancelOverdue({ database, env }: SweepContext) {
  * took it or not) then waits longer before the next try, so stuck ones never starve the others.
  */
 async function resubmitPayments({ database, env, config }: SweepContext) {
-  const due = await database.read((db) =>
+  const due = await database.once((db) =>
     duePaymentResubmissions(
       db,
       new Date(Date.now() - config.PAYMENT_SETTLE_DELAY_MS - GATEWAY_GRACE_MS),
@@ -77,7 +77,7 @@ async function resubmitPayments({ database, env, config }: SweepContext) {
     ),
   );
   const submissions = await Promise.allSettled(due.map((payment) => submitToGateway(env, payment, 0)));
-  await database.read((db) =>
+  await database.once((db) =>
     markResubmitted(
       db,
       due.map((payment) => payment.id),
@@ -120,8 +120,8 @@ export async function runSweep(env: Env): Promise<void> {
     [
       "expireKeys",
       async () => {
-        await database.read((db) => deleteExpiredIdempotencyKeys(db));
-        await database.read((db) => pruneAbandonedCheckouts(db, new Date(Date.now() - DAY_MS)));
+        await database.once((db) => deleteExpiredIdempotencyKeys(db));
+        await database.once((db) => pruneAbandonedCheckouts(db, new Date(Date.now() - DAY_MS)));
         return {};
       },
     ],

@@ -107,3 +107,27 @@ describe("cart object", () => {
     });
   });
 });
+
+describe("the cart's checkout lock", () => {
+  it("hands a lapsed checkout's order over with the lines it was ordering, as stock in doubt", async () => {
+    const user = await newUser();
+    const product = await createProduct({ stock: 10 });
+    await api("POST", "/api/cart/items", {
+      headers: user.headers,
+      json: { productId: product.id, quantity: 3 },
+    });
+    const cart = stubFor(user.id);
+    const first = await cart.beginCheckout(1, "01900000-0000-7000-8000-000000000001");
+    expect(first.ok).toBe(true);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    // Its worker died: the next checkout takes the lapsed lock over.
+    const next = await cart.beginCheckout(60_000, "01900000-0000-7000-8000-000000000002");
+    expect(next.ok && next.value.unsettled).toEqual([
+      {
+        orderId: "01900000-0000-7000-8000-000000000001",
+        reserved: null,
+        inDoubt: [{ productId: product.id, quantity: 3 }],
+      },
+    ]);
+  });
+});

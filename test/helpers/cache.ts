@@ -21,11 +21,6 @@ export async function redis<T = unknown>(...command: (string | number)[]): Promi
   return body.result as T;
 }
 
-/** Drops a product's cache entry, so the next add asks the product service (no-op without Redis). */
-export async function forgetCachedProduct(productId: string): Promise<void> {
-  if (hasRedis) await redis("DEL", redisKey(`product:v1:${productId}`));
-}
-
 /**
  * The worker with some settings changed (e.g. another Redis URL), called like `api`. It waits for
  * the request's waitUntil work, so what it wrote to the cache has landed when it returns.

@@ -2,6 +2,7 @@ import { env } from "cloudflare:workers";
 import { SignJWT } from "jose";
 import { describe, expect, it } from "vitest";
 import { newUserId, registerUser, tokenFor, validations } from "../helpers/auth.ts";
+import { workerWith } from "../helpers/cache.ts";
 import { api } from "../helpers/http.ts";
 
 const now = () => Math.floor(Date.now() / 1000);
@@ -118,6 +119,39 @@ describe("auth: the JWT attack list", () => {
     const res = await api("GET", "/api/cart", { headers: { authorization: `Bearer ${token}` } });
     expect(res.status).toBe(200);
     expect(res.body.data.userId).toBe(userId);
+  });
+});
+
+describe("auth: a token this isolate accepted before", () => {
+  const bearer = (token: string) => ({ headers: { authorization: `Bearer ${token}` } });
+
+  it("is refused once it expires", async () => {
+    const worker = workerWith({ JWT_CLOCK_TOLERANCE_SECONDS: "0" });
+    const expiresAt = now() + 2;
+    const token = await tokenFor(newUserId(), { expiresIn: expiresAt });
+    expect((await worker("GET", "/api/cart", bearer(token))).status).toBe(200);
+    expect((await worker("GET", "/api/cart", bearer(token))).status).toBe(200);
+
+    while (now() < expiresAt) await new Promise((resolve) => setTimeout(resolve, 100));
+    const res = await worker("GET", "/api/cart", bearer(token));
+    expect(res.status).toBe(401);
+    expect(res.body).toMatchObject({ message: "The token has expired", error: { code: "UNAUTHORIZED" } });
+  });
+
+  it("is refused with its signature changed", async () => {
+    const token = await tokenFor(newUserId());
+    expect((await api("GET", "/api/cart", bearer(token))).status).toBe(200);
+    const signature = token.slice(token.lastIndexOf(".") + 1);
+    const flipped = `${signature[0] === "A" ? "B" : "A"}${signature.slice(1)}`;
+    const forged = `${token.slice(0, token.lastIndexOf(".") + 1)}${flipped}`;
+    expect((await api("GET", "/api/cart", bearer(forged))).status).toBe(401);
+  });
+
+  it("is refused by a worker configured with another secret", async () => {
+    const token = await tokenFor(newUserId());
+    expect((await api("GET", "/api/cart", bearer(token))).status).toBe(200);
+    const rotated = workerWith({ JWT_SECRET: "another-secret-after-a-rotation-0123456789" });
+    expect((await rotated("GET", "/api/cart", bearer(token))).status).toBe(401);
   });
 });
 

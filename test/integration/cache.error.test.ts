@@ -70,8 +70,10 @@ describe.skipIf(!hasRedis)("cache: Redis failing behind the endpoint", () => {
   for (const [failure, url] of Object.entries(failures)) {
     it(`adds to carts within the timeout budget when ${failure}`, async () => {
       const worker = workerWith({ UPSTASH_REDIS_REST_URL: url() });
-      const product = await createProduct({ price: 1999 });
+      // A product of each add's own: the isolate's copy of a product looked up a moment ago would
+      // spare the second add its Redis call, and this is about that call.
       for (const user of [await newUser(), await newUser()]) {
+        const product = await createProduct({ price: 1999 });
         const res = await worker("POST", "/api/cart/items", {
           headers: user.headers,
           json: { productId: product.id, quantity: 1 },
@@ -79,9 +81,9 @@ describe.skipIf(!hasRedis)("cache: Redis failing behind the endpoint", () => {
         expect(res.status, JSON.stringify(res.body)).toBe(201);
         expect(res.body.data).toMatchObject({ productName: product.name, price: 1999 });
         expect(res.ms).toBeLessThan(BUDGET_MS);
+        // Redis answered nothing usable: the add asked the product service.
+        expect(await productReads(product.id)).toBe(1);
       }
-      // No cache: each add asked the product service.
-      expect(await productReads(product.id)).toBe(2);
     });
   }
 

@@ -4,7 +4,7 @@ import { newUser, newUserId, registerUser, tokenFor, validations } from "../help
 import { hasRedis, redis, redisKey, workerWith } from "../helpers/cache.ts";
 import { api } from "../helpers/http.ts";
 import { addToCart, CASH_ON_DELIVERY, eventually, placeOrder } from "../helpers/orders.ts";
-import { createProduct, productReads } from "../helpers/products.ts";
+import { createProduct, productReads, updateProduct } from "../helpers/products.ts";
 
 const productKey = (id: string) => redisKey(`product:v1:${id}`);
 
@@ -149,5 +149,46 @@ describe.skipIf(!hasRedis)("cache: product lookups through Redis", () => {
     const again = await api("GET", "/api/cart", { headers: { authorization: `Bearer ${token}` } });
     expect(again.body.data.userId).toBe(userId);
     expect(await validations(username)).toBe(1);
+  });
+});
+
+describe("cache: the isolate's copy of a product, with or without Redis", () => {
+  const withoutRedis = { UPSTASH_REDIS_REST_URL: "", UPSTASH_REDIS_REST_TOKEN: "" };
+  const add = (
+    worker: ReturnType<typeof workerWith>,
+    user: { headers: Record<string, string> },
+    id: string,
+  ) => worker("POST", "/api/cart/items", { headers: user.headers, json: { productId: id, quantity: 1 } });
+
+  it("serves adds of a product looked up a moment ago without asking the product service again", async () => {
+    const worker = workerWith(withoutRedis);
+    const product = await createProduct({ price: 610 });
+    for (const user of [await newUser(), await newUser(), await newUser()]) {
+      const res = await add(worker, user, product.id);
+      expect(res.status).toBe(201);
+      expect(res.body.data).toMatchObject({ productName: product.name, price: 610 });
+    }
+    expect(await productReads(product.id)).toBe(1);
+  });
+
+  it("keeps its copy at most 5 s, whatever PRODUCT_CACHE_TTL_SECONDS says", async () => {
+    const worker = workerWith({ ...withoutRedis, PRODUCT_CACHE_TTL_SECONDS: "3600" });
+    const product = await createProduct({ price: 610 });
+    expect((await add(worker, await newUser(), product.id)).status).toBe(201);
+    await updateProduct(product.id, { price: 650 });
+
+    await new Promise((resolve) => setTimeout(resolve, 5_100));
+    const later = await add(worker, await newUser(), product.id);
+    expect(later.body.data).toMatchObject({ price: 650 });
+    expect(await productReads(product.id)).toBe(2);
+  });
+
+  it("keeps no copy when the product cache is off (PRODUCT_CACHE_TTL_SECONDS=0)", async () => {
+    const worker = workerWith({ PRODUCT_CACHE_TTL_SECONDS: "0" });
+    const product = await createProduct();
+    for (const user of [await newUser(), await newUser()]) {
+      expect((await add(worker, user, product.id)).status).toBe(201);
+    }
+    expect(await productReads(product.id)).toBe(2);
   });
 });

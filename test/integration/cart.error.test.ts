@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { newUser } from "../helpers/auth.ts";
-import { forgetCachedProduct } from "../helpers/cache.ts";
+import { workerWith } from "../helpers/cache.ts";
 import { api } from "../helpers/http.ts";
 import { createProduct, updateProduct } from "../helpers/products.ts";
 
@@ -253,14 +253,15 @@ describe("cart: product service failures", () => {
       json: { productId: product.id, quantity: 3 },
     });
     await updateProduct(product.id, { faults: { get: "error" } });
-    // A cached product would serve the grow below; this is about the product service alone.
-    await forgetCachedProduct(product.id);
+    // A cached product (in Redis or the isolate) would serve the grow below; this is about the
+    // product service alone.
+    const uncached = workerWith({ PRODUCT_CACHE_TTL_SECONDS: "0" });
 
     const cart = await api("GET", "/api/cart", { headers: user.headers });
     expect(cart.status).toBe(200);
     expect(cart.body.data.items[0]).toMatchObject({ productName: product.name, price: 300, quantity: 3 });
 
-    const grow = await api("PUT", `/api/cart/items/${added.body.data.id}`, {
+    const grow = await uncached("PUT", `/api/cart/items/${added.body.data.id}`, {
       headers: user.headers,
       json: { quantity: 4 },
     });

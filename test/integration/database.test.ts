@@ -1,6 +1,8 @@
+import { env } from "cloudflare:workers";
 import { sql } from "drizzle-orm";
 import { describe, expect, it } from "vitest";
-import type { Database } from "../../src/db/client.ts";
+import { getConfig } from "../../src/config.ts";
+import { Database } from "../../src/db/client.ts";
 import { uuidv7 } from "../../src/lib/ids.ts";
 import { newUserId } from "../helpers/auth.ts";
 import { query, withDb } from "../helpers/orders.ts";
@@ -34,5 +36,30 @@ describe("database transactions", () => {
     expect(attempts).toBe(3);
     const rows = await query<{ carrier: string }>(sql`SELECT carrier FROM orders WHERE id IN (${a}, ${b})`);
     expect(rows).toEqual([{ carrier: "x" }, { carrier: "x" }]);
+  });
+});
+
+describe("batches over the HTTP path", () => {
+  it("run at READ COMMITTED whatever the database's default, as their checks need", async () => {
+    const config = getConfig(env);
+    const url = new URL(config.DATABASE_URL);
+    // A session whose default is REPEATABLE READ: only the batch's stated level can override it.
+    url.searchParams.set("options", "-c default_transaction_isolation=repeatable\\ read");
+    const database = new Database({ ...config, DATABASE_URL: url.toString() });
+    const [, [row]] = await database.batch((db) =>
+      db.batch([
+        db.execute(sql`SELECT 1`),
+        db
+          .select({ level: sql<string>`current_setting('transaction_isolation')` })
+          .from(sql`(SELECT 1) AS one`),
+      ]),
+    );
+    const [single] = await database.once((db) =>
+      db
+        .select({ level: sql<string>`current_setting('default_transaction_isolation')` })
+        .from(sql`(SELECT 1) AS one`),
+    );
+    expect(single?.level).toBe("repeatable read");
+    expect(row?.level).toBe("read committed");
   });
 });

@@ -90,7 +90,7 @@ describe("dead letters", () => {
       sql`UPDATE dead_letters SET failed_at = clock_timestamp() + interval '1.0001234 second', last_error = 'again' WHERE id = ${id}`,
     );
     const marked = await withDb((database) =>
-      database.read((db) => markReplayed(db, id, new Date(read?.failed_at as Date))),
+      database.once((db) => markReplayed(db, id, new Date(read?.failed_at as Date))),
     );
     expect(marked).toBeUndefined();
     const [row] = await query<{ replayed_at: Date | null }>(
@@ -102,7 +102,7 @@ describe("dead letters", () => {
       sql`SELECT failed_at FROM dead_letters WHERE id = ${id}`,
     );
     const now = await withDb((database) =>
-      database.read((db) => markReplayed(db, id, new Date(again?.failed_at as Date))),
+      database.once((db) => markReplayed(db, id, new Date(again?.failed_at as Date))),
     );
     expect(now?.replays).toBe(1);
   });

@@ -5,6 +5,7 @@ import { getConfig } from "../../src/config.ts";
 import { Database, type HttpDb } from "../../src/db/client.ts";
 import { claimIdempotencyKey } from "../../src/db/queries.ts";
 import { idempotencyKeys } from "../../src/db/schema.ts";
+import { ApiError } from "../../src/lib/errors.ts";
 import { canonicalJson, sha256Hex } from "../../src/lib/ids.ts";
 import { idempotent } from "../../src/services/idempotency.ts";
 import { newUserId } from "../helpers/auth.ts";
@@ -50,7 +51,7 @@ describe("idempotency keys under a race", () => {
     const database = new FreedBeforeLookup(userId, key);
     try {
       // Another request holds the key, in flight.
-      await database.read((db) =>
+      await database.once((db) =>
         claimIdempotencyKey(db, {
           userId,
           key,
@@ -70,13 +71,64 @@ describe("idempotency keys under a race", () => {
       expect(result).toEqual({ status: 201, body: { placed: true }, replayed: false });
       expect(ran).toBe(1);
       // The key is now this request's (claimed with its hash), not the first holder's.
-      const [row] = await database.read((db) =>
+      const [row] = await database.once((db) =>
         db
           .select()
           .from(idempotencyKeys)
           .where(and(eq(idempotencyKeys.userId, userId), eq(idempotencyKeys.key, key))),
       );
       expect(row?.requestHash).toBe(await sha256Hex(`${SCOPE}\n${canonicalJson(body)}`));
+    } finally {
+      await database.close();
+    }
+  });
+});
+
+/** The test's database, unreachable over HTTP for the next `failures` statements. */
+class BrieflyDown extends Database {
+  failures = 0;
+  override once<T>(work: (db: HttpDb) => Promise<T>): Promise<T> {
+    if (this.failures > 0) {
+      this.failures -= 1;
+      return Promise.reject(new ApiError("DATABASE_UNAVAILABLE", "The order database is unavailable"));
+    }
+    return super.once(work);
+  }
+}
+
+describe("an idempotency key whose request failed while the database was down", () => {
+  it("is freed in the background once the database is back, not held for the lock's 5 minutes", async () => {
+    const userId = newUserId();
+    const key = `down-${userId}`;
+    const database = new BrieflyDown(getConfig(env));
+    const background: Promise<unknown>[] = [];
+    try {
+      const failure = await idempotent(
+        database,
+        { userId, key, scope: SCOPE, body: {}, background: (work) => background.push(work) },
+        async () => {
+          // The request fails because the database went away, and so does the first release.
+          database.failures = 2;
+          throw new ApiError("DATABASE_UNAVAILABLE", "The order database is unavailable");
+        },
+      ).catch((error: unknown) => error);
+      expect((failure as ApiError).code).toBe("DATABASE_UNAVAILABLE");
+      expect(background).toHaveLength(1);
+      const held = () =>
+        database.once((db) =>
+          db
+            .select()
+            .from(idempotencyKeys)
+            .where(and(eq(idempotencyKeys.userId, userId), eq(idempotencyKeys.key, key))),
+        );
+      await background[0];
+      expect(await held()).toEqual([]);
+      // The client's retry with the same key now runs.
+      const retried = await idempotent(database, { userId, key, scope: SCOPE, body: {} }, async () => ({
+        status: 201,
+        body: { placed: true },
+      }));
+      expect(retried).toEqual({ status: 201, body: { placed: true }, replayed: false });
     } finally {
       await database.close();
     }

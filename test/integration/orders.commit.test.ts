@@ -8,7 +8,7 @@ import { Database, type HttpDb } from "../../src/db/client.ts";
 import { ApiError } from "../../src/lib/errors.ts";
 import { EventPublisher } from "../../src/queues/producer.ts";
 import { cartStub } from "../../src/services/cart.ts";
-import { NO_KEY } from "../../src/services/idempotency.ts";
+import { idempotent, NO_KEY } from "../../src/services/idempotency.ts";
 import { checkout } from "../../src/services/orders/checkout.ts";
 import type { OrderDeps } from "../../src/services/orders/deps.ts";
 import { newUser } from "../helpers/auth.ts";
@@ -27,12 +27,14 @@ type Loss =
   /** The placement commits, then its answer is lost. */
   | { afterCommit: true }
   /** The placement's request is lost at once, but reaches the database `ms` later. */
-  | { arrivesLateMs: number };
+  | { arrivesLateMs: number }
+  /** The placement's request is lost, and never reaches the database. */
+  | { neverArrives: true };
 
 /**
  * The order database as a checkout sees it when the answer to its placement is lost: the batch runs
- * for real, but the caller is told the request failed. `settlement` says what the next batch (the
- * settlement of the lost placement) meets: the database, or the same outage. `late` is the lost
+ * for real, but the caller is told the request failed. `settlement` says what the batches after it (the
+ * settlements of the lost placement) meet: the database, or the same outage. `late` is the lost
  * placement's own outcome, for the test to wait on.
  */
 class PlacementAnswerLost extends Database {
@@ -49,9 +51,10 @@ class PlacementAnswerLost extends Database {
 
   override async batch<T>(work: (db: HttpDb) => Promise<T>): Promise<T> {
     this.calls += 1;
-    if (this.calls === 2 && this.settlement === "unreachable") throw lostConnection();
+    if (this.calls > 1 && this.settlement === "unreachable") throw lostConnection();
     if (this.calls !== 1) return super.batch(work);
     const loss = this.loss;
+    if ("neverArrives" in loss) throw lostConnection();
     if ("arrivesLateMs" in loss) {
       this.late = new Promise((resolve) => setTimeout(resolve, loss.arrivesLateMs)).then(() =>
         super.batch(work).then(
@@ -81,7 +84,7 @@ class PlacementAnswerLost extends Database {
  * A checkout as the request runs it, on the given database. Like a request, it does not wait for
  * its database to close (which would wait for a COMMIT still in flight) before answering.
  */
-async function checkoutOn(database: Database, userId: number, body: unknown) {
+async function checkoutOn(database: Database, userId: number, body: unknown, completeKey = NO_KEY) {
   const config = getConfig(env);
   const deps: OrderDeps = {
     env,
@@ -91,7 +94,7 @@ async function checkoutOn(database: Database, userId: number, body: unknown) {
     events: new EventPublisher(env, database),
   };
   try {
-    return await checkout(deps, userId, body as never, NO_KEY);
+    return await checkout(deps, userId, body as never, completeKey);
   } finally {
     void deps.events.drain().finally(() => database.close());
   }
@@ -199,5 +202,69 @@ describe("a checkout whose placement answer is lost", () => {
     );
     expect(unsettled).toEqual([]);
     expect((await api("GET", "/api/cart", { headers: user.headers })).body.data.items).toEqual([]);
+  });
+});
+
+describe("a checkout whose outcome stayed unknown", () => {
+  it("gives its stock back once the next checkout finds its order was never placed", async () => {
+    const user = await newUser();
+    const product = await cartWith(user, 2, { stock: 10 });
+    const database = new PlacementAnswerLost({ neverArrives: true }, "unreachable");
+    const failure = await checkoutOn(database, user.id, CASH_ON_DELIVERY).catch((error) => error);
+    expect((failure as ApiError).code).toBe("DATABASE_UNAVAILABLE");
+    // Unknown: kept reserved, and the cart's object keeps what it holds.
+    expect((await readProduct(product.id)).stock).toBe(8);
+    const [unsettled] = await runInDurableObject(cartStub(env, user.id), (_object, state) =>
+      state.storage.sql.exec("SELECT order_id, reserved FROM unsettled_checkouts").toArray(),
+    );
+    expect(JSON.parse(unsettled?.reserved as string)).toEqual([{ productId: product.id, quantity: 2 }]);
+
+    // The next checkout settles it: not placed, so fenced off and its 2 units given back; then it
+    // orders the cart, which still holds them.
+    const retried = await placeOrder(user, CASH_ON_DELIVERY);
+    expect(retried.status).toBe(201);
+    expect(await query(sql`SELECT id FROM orders WHERE user_id = ${user.id}`)).toEqual([
+      { id: retried.body.data.id },
+    ]);
+    expect((await readProduct(product.id)).stock).toBe(8);
+    const owed = await query<{ quantity: number; released: boolean }>(
+      sql`SELECT quantity, released_at IS NOT NULL AS released FROM stock_releases WHERE order_id = ${unsettled?.order_id as string}`,
+    );
+    expect(owed).toEqual([{ quantity: 2, released: true }]);
+    expect(
+      await query(sql`SELECT 1 FROM abandoned_checkouts WHERE order_id = ${unsettled?.order_id as string}`),
+    ).toHaveLength(1);
+  });
+});
+
+describe("a checkout whose Idempotency-Key was taken over while it ran", () => {
+  it("places nothing, gives the stock back, and leaves the key to the request that took it", async () => {
+    const user = await newUser();
+    const product = await cartWith(user, 2, { stock: 10 });
+    const key = `taken-over-${user.id}`;
+    const database = new Database(getConfig(env));
+    const outcome = await idempotent(
+      database,
+      { userId: user.id, key, scope: "POST /api/orders", body: CASH_ON_DELIVERY },
+      async (complete) => {
+        // The key's lock lapsed and a retry took it over before this checkout's batch ran.
+        await query(sql`UPDATE idempotency_keys SET claim_token = ${crypto.randomUUID()}
+                        WHERE user_id = ${user.id} AND key = ${key}`);
+        return { status: 201, body: await checkoutOn(database, user.id, CASH_ON_DELIVERY, complete) };
+      },
+    ).catch((error: unknown) => error);
+    expect(outcome).toBeInstanceOf(ApiError);
+    expect((outcome as ApiError).code).toBe("IDEMPOTENCY_KEY_IN_FLIGHT");
+    expect(await query(sql`SELECT id FROM orders WHERE user_id = ${user.id}`)).toEqual([]);
+    expect((await readProduct(product.id)).stock).toBe(10);
+    expect((await api("GET", "/api/cart", { headers: user.headers })).body.data.items).toMatchObject([
+      { productId: product.id, quantity: 2 },
+    ]);
+    // Still the other request's, unanswered: not freed by the loser.
+    expect(
+      await query(
+        sql`SELECT response_status FROM idempotency_keys WHERE user_id = ${user.id} AND key = ${key}`,
+      ),
+    ).toEqual([{ response_status: null }]);
   });
 });

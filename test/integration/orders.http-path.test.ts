@@ -1,9 +1,13 @@
-// Order reads go over the Neon driver's HTTP path (DATABASE_HTTP_ENDPOINT), transactions over its
-// WebSocket Pool (DATABASE_WS_PROXY): each path is taken away in turn from the same worker.
+// Every order route goes over the Neon driver's HTTP path (DATABASE_HTTP_ENDPOINT); only the gateway's
+// settlement and the sweep use its WebSocket Pool (DATABASE_WS_PROXY): each path is taken away in turn
+// from the same worker.
 import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { createApp } from "../../src/app.ts";
+import { getConfig } from "../../src/config.ts";
+import { Database } from "../../src/db/client.ts";
+import { ApiError } from "../../src/lib/errors.ts";
 import { newUser } from "../helpers/auth.ts";
 import { api } from "../helpers/http.ts";
 import { CASH_ON_DELIVERY, cartWith, placeOrder } from "../helpers/orders.ts";
@@ -46,8 +50,13 @@ async function withOrder() {
 }
 
 describe("orders: the database's two paths", () => {
-  it("serves every order read over HTTP alone: no WebSocket is opened", async () => {
-    const { user, order } = await withOrder();
+  it("serves every order route over HTTP alone: no WebSocket is opened", async () => {
+    const user = await newUser();
+    const product = await cartWith(user, 2, { stock: 10 });
+    const placed = await without("DATABASE_WS_PROXY", "POST", "/api/orders", user.headers, CASH_ON_DELIVERY);
+    expect(placed.status).toBe(201);
+    const order = placed.body.data;
+
     const read = await without("DATABASE_WS_PROXY", "GET", `/api/orders/${order.id}`, user.headers);
     expect(read.status).toBe(200);
     expect(read.body.data).toEqual(order);
@@ -74,12 +83,19 @@ describe("orders: the database's two paths", () => {
     expect(ready.body.dependencies.database.status).toBe("up");
     expect(ready.body.outbox).toMatchObject({ unsent: expect.any(Number) }); // the backlog read too
 
-    // The same worker does need the WebSocket for a transaction: the override is in force.
     const cancel = await without("DATABASE_WS_PROXY", "PUT", `/api/orders/${order.id}/status`, user.headers, {
       status: "cancelled",
     });
-    expect(cancel.status).toBe(503);
-    expect(cancel.body.error.code).toBe("DATABASE_UNAVAILABLE");
+    expect(cancel.status).toBe(200);
+    expect(cancel.body.data.status).toBe("cancelled");
+    expect((await readProduct(product.id)).stock).toBe(10);
+
+    // The override is in force: a transaction over the Pool, with the same settings, cannot connect.
+    const pool = new Database(getConfig({ ...env, DATABASE_WS_PROXY: NOWHERE.DATABASE_WS_PROXY }));
+    const failure = await pool.transaction(async () => {}).catch((error: unknown) => error);
+    await pool.close();
+    expect(failure).toBeInstanceOf(ApiError);
+    expect((failure as ApiError).code).toBe("DATABASE_UNAVAILABLE");
   });
 
   it("answers 503 DATABASE_UNAVAILABLE on order routes when the HTTP endpoint is down, while carts keep working", async () => {

@@ -101,3 +101,43 @@ describe("a checkout taking over a lapsed lock", () => {
     expect(await ordersOf(user)).toHaveLength(2);
   });
 });
+
+describe("a checkout replayed from its Idempotency-Key", () => {
+  /** The cart as the checkout of `orderId` left it when its worker died right after the order committed. */
+  async function diedAfterCommit(user: User, orderId: string, productId: string, quantity: number) {
+    await addToCart(user, productId, quantity);
+    await runInDurableObject(cartStub(env, user.id), (_object, state) => {
+      state.storage.sql.exec(
+        `INSERT INTO checkout_lock (id, token, expires_at, order_id) VALUES (1, 'dead-worker', ?, ?)`,
+        Date.now() + 5 * 60_000,
+        orderId,
+      );
+    });
+  }
+
+  it("takes the ordered lines out of a cart its worker died before emptying, and unlocks it", async () => {
+    const user = await newUser();
+    const product = await cartWith(user, 2, { stock: 10 });
+    const key = { "Idempotency-Key": `replay-${user.id}` };
+    const placed = await placeOrder(user, CASH_ON_DELIVERY, key);
+    expect(placed.status).toBe(201);
+    await diedAfterCommit(user, placed.body.data.id, product.id, 3);
+
+    const replay = await placeOrder(user, CASH_ON_DELIVERY, key);
+    expect(replay.status).toBe(201);
+    expect(replay.headers.get("idempotent-replayed")).toBe("true");
+    // 3 in the cart, 2 of them ordered: 1 stays, and the cart is no longer locked.
+    const cart = await api("GET", "/api/cart", { headers: user.headers });
+    expect(cart.body.data.items).toMatchObject([{ productId: product.id, quantity: 1 }]);
+    const again = await placeOrder(user, CASH_ON_DELIVERY);
+    expect(again.status).toBe(201);
+    expect(again.body.data.items).toMatchObject([{ productId: product.id, quantity: 1 }]);
+
+    // A second replay finds the cart settled, and changes nothing.
+    await addToCart(user, product.id, 2);
+    expect((await placeOrder(user, CASH_ON_DELIVERY, key)).status).toBe(201);
+    const after = await api("GET", "/api/cart", { headers: user.headers });
+    expect(after.body.data.items).toMatchObject([{ productId: product.id, quantity: 2 }]);
+    expect(await ordersOf(user)).toHaveLength(2);
+  });
+});

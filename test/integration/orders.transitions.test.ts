@@ -3,7 +3,8 @@ import { describe, expect, it } from "vitest";
 import { ORDER_STATUSES, type OrderStatus } from "../../src/db/schema.ts";
 import { newUser } from "../helpers/auth.ts";
 import { api } from "../helpers/http.ts";
-import { CASH_ON_DELIVERY, cartWith, placeOrder, query } from "../helpers/orders.ts";
+import { addToCart, CASH_ON_DELIVERY, cartWith, placeOrder, query, runSweep } from "../helpers/orders.ts";
+import { createProduct, readProduct } from "../helpers/products.ts";
 
 type User = Awaited<ReturnType<typeof newUser>>;
 
@@ -123,5 +124,60 @@ describe("status transitions", () => {
     });
     expect(res.status).toBe(400);
     expect(res.body.error.code).toBe("VALIDATION_FAILED");
+  });
+});
+
+describe("status changes under concurrency", () => {
+  it("applies one of 10 simultaneous identical moves of an order, and refuses the others as already made", async () => {
+    const admin = await newUser("ADMIN");
+    const id = await orderIn(await newUser(), "processing");
+    const results = await Promise.all(Array.from({ length: 10 }, () => move(admin, id, "shipped")));
+    const outcomes = results.map((res) =>
+      res.status === 200 ? "200" : `${res.status} ${res.body.error.code}`,
+    );
+    expect(outcomes.sort()).toEqual(["200", ...Array(9).fill("409 INVALID_STATUS_TRANSITION")]);
+    const history = await query<{ to_status: string }>(
+      sql`SELECT to_status FROM order_status_history WHERE order_id = ${id} AND to_status = 'shipped'`,
+    );
+    expect(history).toHaveLength(1);
+    const events = await query(
+      sql`SELECT 1 FROM outbox WHERE order_id = ${id} AND type = 'order_status_update'`,
+    );
+    expect(events).toHaveLength(1);
+  });
+
+  it("answers a cancellation racing a shipment on its order state as it then is, never both", async () => {
+    const admin = await newUser("ADMIN");
+    const owner = await newUser();
+    const id = await orderIn(owner, "processing");
+    const [cancel, ship] = await Promise.all([move(admin, id, "cancelled"), move(admin, id, "shipped")]);
+    // Either order of the two is valid: cancelled, then shipping refused; or shipped, then cancelling refused.
+    expect([cancel.status, ship.status].sort()).toEqual([200, 409]);
+    const [row] = await query<{ status: string }>(sql`SELECT status FROM orders WHERE id = ${id}`);
+    expect(row?.status).toBe(cancel.status === 200 ? "cancelled" : "shipped");
+    const releases = await query(sql`SELECT 1 FROM stock_releases WHERE order_id = ${id}`);
+    expect(releases).toHaveLength(cancel.status === 200 ? 1 : 0);
+  });
+
+  it("lets 200 owners cancel at once without exhausting the database's connections", async () => {
+    const owners = await Promise.all(Array.from({ length: 200 }, () => newUser()));
+    const product = await createProduct({ stock: 200 });
+    await Promise.all(owners.map((owner) => addToCart(owner, product.id, 1)));
+    const placed = await Promise.all(owners.map((owner) => placeOrder(owner, CASH_ON_DELIVERY)));
+    expect(placed.filter((res) => res.status === 201)).toHaveLength(200);
+    expect((await readProduct(product.id)).stock).toBe(0);
+
+    const cancelled = await Promise.all(
+      owners.map((owner, index) => move(owner, placed[index]?.body.data.id, "cancelled")),
+    );
+    const outcomes = new Map<string, number>();
+    for (const res of cancelled) {
+      const outcome = res.status === 200 ? "200" : `${res.status} ${res.body.error?.code}`;
+      outcomes.set(outcome, (outcomes.get(outcome) ?? 0) + 1);
+    }
+    expect(Object.fromEntries(outcomes)).toEqual({ "200": 200 });
+    // Each cancellation gave its unit back (or left it owed to the sweep, which then does).
+    await runSweep();
+    expect((await readProduct(product.id)).stock).toBe(200);
   });
 });

@@ -1,5 +1,5 @@
 import { and, eq, isNull, lt, or, sql } from "drizzle-orm";
-import type { HttpDb, Queryable, Tx } from "../client.ts";
+import type { HttpDb, Queryable } from "../client.ts";
 import { idempotencyKeys } from "../schema.ts";
 import { refuseWhen } from "./refusals.ts";
 
@@ -93,31 +93,20 @@ const completion = (holder: KeyHolder, status: number, body: unknown) => ({
 });
 
 /**
- * Stores the response of the request holding the key; answers false when the key was taken over
- * meanwhile (its lock lapsed), in which case the caller must roll its change back.
+ * Stores the response of the request holding the key, as one statement of the batch that makes the
+ * change it describes; it aborts the batch (IDEMPOTENCY_KEY_IN_FLIGHT) if the key was taken over
+ * meanwhile (its lock lapsed), so the change rolls back.
  */
-export async function completeIdempotencyKey(
-  tx: Tx,
-  holder: KeyHolder,
-  status: number,
-  body: unknown,
-): Promise<boolean> {
-  const { set, where } = completion(holder, status, body);
-  const rows = await tx.update(idempotencyKeys).set(set).where(where).returning({ key: idempotencyKeys.key });
-  return rows.length > 0;
-}
-
-/** The same as one statement of a batch, which it aborts (IDEMPOTENCY_KEY_IN_FLIGHT) if the key was taken over. */
 export function completeIdempotencyKeyInBatch(db: HttpDb, holder: KeyHolder, status: number, body: unknown) {
   const { set, where } = completion(holder, status, body);
   // Embedded in SQL, drizzle puts the update in parentheses itself.
   const completed = db.update(idempotencyKeys).set(set).where(where).returning({ key: idempotencyKeys.key });
   return db.execute(
-    sql`WITH completed AS ${completed} ${refuseWhen(
-      sql`NOT EXISTS (SELECT 1 FROM completed)`,
-      "IDEMPOTENCY_KEY_IN_FLIGHT",
-      "This request took too long; its Idempotency-Key was taken over",
-    )}`,
+    sql`WITH completed AS ${completed} ${refuseWhen({
+      when: sql`NOT EXISTS (SELECT 1 FROM completed)`,
+      code: "IDEMPOTENCY_KEY_IN_FLIGHT",
+      message: "This request took too long; its Idempotency-Key was taken over",
+    })}`,
   );
 }
 

@@ -1,7 +1,7 @@
 import { and, desc, eq, getTableColumns, getTableName, lt, or, type SQL, sql } from "drizzle-orm";
 import type { PgColumn } from "drizzle-orm/pg-core";
 import type { HttpDb } from "../client.ts";
-import { type OrderStatus, orderItems, orderStatusHistory, orders } from "../schema.ts";
+import { type OrderStatus, orderItems, orderStatusHistory, orders, payments } from "../schema.ts";
 import type { OrderItemRow, OrderPageQuery, OrderRow } from "./orders.ts";
 
 /**
@@ -14,6 +14,11 @@ export type OrderWithItems = OrderRow & { items: OrderLine[] };
 /** A history entry as JSON gives it: `at` is Postgres' timestamptz text (ISO 8601 with an offset). */
 export type HistoryEntry = { status: OrderStatus; at: string; note: string | null };
 export type OrderWithHistory = OrderRow & { history: HistoryEntry[] };
+/**
+ * An order read to be changed: its items, its last payment attempt's number, and its version (the
+ * row's `xmin`, which every update of it changes), which the change is written against.
+ */
+export type OrderForChange = OrderWithItems & { version: string; lastAttempt: number };
 
 /**
  * A column as table.column. Written out because drizzle drops the table from columns inside a
@@ -55,6 +60,16 @@ function prepare(db: HttpDb) {
       .from(orders)
       .where(byId)
       .prepare("order_with_items"),
+    forChange: db
+      .select({
+        ...getTableColumns(orders),
+        items: lines,
+        version: sql<string>`${orders}.xmin::text`,
+        lastAttempt: sql<number>`(SELECT coalesce(max(${c(payments.attempt)}), 0)::int FROM ${payments} WHERE ${c(payments.orderId)} = ${c(orders.id)})`,
+      })
+      .from(orders)
+      .where(byId)
+      .prepare("order_for_change"),
     withHistory: db
       .select({ ...getTableColumns(orders), history })
       .from(orders)
@@ -74,6 +89,11 @@ function statements(db: HttpDb): ReturnType<typeof prepare> {
 
 export async function findOrderWithItems(db: HttpDb, orderId: string): Promise<OrderWithItems | undefined> {
   const [row] = await statements(db).withItems.execute({ orderId });
+  return row;
+}
+
+export async function findOrderForChange(db: HttpDb, orderId: string): Promise<OrderForChange | undefined> {
+  const [row] = await statements(db).forChange.execute({ orderId });
   return row;
 }
 

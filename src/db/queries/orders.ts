@@ -1,4 +1,4 @@
-import { and, asc, eq, inArray, lt, sql } from "drizzle-orm";
+import { and, asc, eq, inArray, lt, type SQL, sql } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
 import type { Executor, HttpDb, Queryable, Tx } from "../client.ts";
 import {
@@ -9,10 +9,11 @@ import {
   orders,
   outbox,
   payments,
+  stockReleases,
 } from "../schema.ts";
 import type { NewOutbox, OutboxRow } from "./outbox.ts";
 import type { NewPayment, PaymentRow } from "./payments.ts";
-import { refuseWhen } from "./refusals.ts";
+import { CONCURRENT_CHANGE, refuseWhen } from "./refusals.ts";
 
 /** Orders, their items and status history. */
 
@@ -22,17 +23,6 @@ export type HistoryRow = typeof orderStatusHistory.$inferSelect;
 export type NewOrder = typeof orders.$inferInsert;
 export type NewOrderItem = typeof orderItems.$inferInsert;
 export type NewHistory = typeof orderStatusHistory.$inferInsert;
-
-export async function insertOrder(tx: Tx, order: NewOrder, items: NewOrderItem[]): Promise<OrderRow> {
-  const [row] = await tx.insert(orders).values(order).returning();
-  await tx.insert(orderItems).values(items);
-  return row as OrderRow;
-}
-
-export async function findOrder(db: Executor, orderId: string): Promise<OrderRow | undefined> {
-  const [row] = await db.select().from(orders).where(eq(orders.id, orderId));
-  return row;
-}
 
 /** Reads and locks an order for the rest of the transaction, so concurrent changes queue up. */
 export async function lockOrder(tx: Tx, orderId: string): Promise<OrderRow | undefined> {
@@ -70,7 +60,7 @@ export async function insertHistory(tx: Tx, entry: NewHistory): Promise<void> {
 }
 
 /** Unpaid orders past their payment deadline, oldest deadline first. */
-export async function overdueOrderIds(db: Executor, now: Date, limit: number): Promise<string[]> {
+export async function overdueOrderIds(db: Queryable, now: Date, limit: number): Promise<string[]> {
   const rows = await db
     .select({ id: orders.id })
     .from(orders)
@@ -134,16 +124,16 @@ export async function placeOrder(
     lockPlacements(db, order.userId),
     db.execute(
       refuseWhen(
-        sql`EXISTS (SELECT 1 FROM ${abandonedCheckouts} WHERE ${abandonedCheckouts.orderId} = ${order.id})`,
-        "CHECKOUT_IN_PROGRESS",
-        "This checkout took too long and a newer one of the cart took over",
-      ),
-    ),
-    db.execute(
-      refuseWhen(
-        sql`(SELECT count(*) FROM ${orders} WHERE ${pendingOf(order.userId)}) >= ${maxOpenOrders}`,
-        "TOO_MANY_OPEN_ORDERS",
-        `You already have ${maxOpenOrders} orders awaiting payment or confirmation; pay for or cancel one first`,
+        {
+          when: sql`EXISTS (SELECT 1 FROM ${abandonedCheckouts} WHERE ${abandonedCheckouts.orderId} = ${order.id})`,
+          code: "CHECKOUT_IN_PROGRESS",
+          message: "This checkout took too long and a newer one of the cart took over",
+        },
+        {
+          when: sql`(SELECT count(*) FROM ${orders} WHERE ${pendingOf(order.userId)}) >= ${maxOpenOrders}`,
+          code: "TOO_MANY_OPEN_ORDERS",
+          message: `You already have ${maxOpenOrders} orders awaiting payment or confirmation; pay for or cancel one first`,
+        },
       ),
     ),
     db.insert(orders).values(order),
@@ -154,39 +144,145 @@ export async function placeOrder(
   ];
   if (placement.also) statements.push(placement.also);
   const results = (await db.batch(statements)) as unknown[];
-  const [payment] = results[5] as PaymentRow[];
-  const [event] = results[7] as OutboxRow[];
+  const [payment] = results[4] as PaymentRow[];
+  const [event] = results[6] as OutboxRow[];
   if (!payment || !event) throw new Error(`order ${order.id} was placed without its payment or event`);
+  return { payment, event };
+}
+
+export interface OrderChangeRows {
+  orderId: string;
+  /** The order's version (`xmin`) when the change was decided: written only if it is still that. */
+  version: string;
+  patch: Partial<NewOrder>;
+  /** What happens to a payment attempt still pending. */
+  settlePayments: "voided" | "approved" | null;
+  /** Whether the order's stock is owed back (a cancellation). */
+  releaseStock: boolean;
+  /** A new payment attempt, or null. */
+  payment: NewPayment | null;
+  history: NewHistory;
+  event: NewOutbox;
+  /** A statement the batch must also run (the idempotency record), or null. */
+  also: BatchItem<"pg"> | null;
+}
+
+/**
+ * Changes an order decided from what was read of it, in one batch: the order, then its payments and
+ * owed stock, a new attempt, history and outbox event. The update is written only against the
+ * version that was read; if the order changed since (another change, the gateway's settlement), the
+ * batch refuses with CONCURRENT_CHANGE and writes nothing, for the caller to read and decide again.
+ * The order's row is the first thing it locks, as every change of an order does.
+ */
+export async function changeOrder(
+  db: HttpDb,
+  change: OrderChangeRows,
+): Promise<{ payment: PaymentRow | undefined; event: OutboxRow }> {
+  const { orderId } = change;
+  const changed = db
+    .update(orders)
+    .set(change.patch)
+    .where(and(eq(orders.id, orderId), sql`${orders}.xmin = ${change.version}::xid`))
+    .returning({ id: orders.id });
+  const statements: [BatchItem<"pg">, ...BatchItem<"pg">[]] = [
+    db.execute(
+      sql`WITH changed AS ${changed} ${refuseWhen({
+        when: sql`NOT EXISTS (SELECT 1 FROM changed)`,
+        code: CONCURRENT_CHANGE,
+        message: "The order changed since it was read",
+      })}`,
+    ),
+  ];
+  if (change.settlePayments) {
+    statements.push(
+      db
+        .update(payments)
+        .set({ status: change.settlePayments, settledAt: sql`now()` })
+        .where(and(eq(payments.orderId, orderId), eq(payments.status, "pending"))),
+    );
+  }
+  if (change.releaseStock) {
+    statements.push(
+      db.execute(sql`
+        INSERT INTO ${stockReleases} (order_id, product_id, quantity)
+        SELECT ${orderItems.orderId}, ${orderItems.productId}, ${orderItems.quantity}
+        FROM ${orderItems} WHERE ${orderItems.orderId} = ${orderId}
+        ON CONFLICT DO NOTHING`),
+    );
+  }
+  const paymentAt = statements.length;
+  if (change.payment) statements.push(db.insert(payments).values(change.payment).returning());
+  statements.push(db.insert(orderStatusHistory).values(change.history));
+  const eventAt = statements.length;
+  statements.push(db.insert(outbox).values(change.event).returning());
+  if (change.also) statements.push(change.also);
+  const results = (await db.batch(statements)) as unknown[];
+  const [event] = results[eventAt] as OutboxRow[];
+  if (!event) throw new Error(`order ${orderId} changed without its event`);
+  const payment = change.payment ? (results[paymentAt] as PaymentRow[])[0] : undefined;
   return { payment, event };
 }
 
 export type PlacedLines = Map<string, { productId: string; quantity: number }[]>;
 
+/** A placement whose outcome is unknown, and the stock its checkout held reserved, if known. */
+export interface UnknownPlacement {
+  orderId: string;
+  /** The stock its checkout held, owed back if the order was not placed; null when not known. */
+  reserved: { productId: string; quantity: number }[] | null;
+  /** What a checkout whose worker died was ordering, some or all of which it may hold (not owed back). */
+  inDoubt?: { productId: string; quantity: number }[] | null;
+}
+
 /**
  * Settles placements of the user's orders whose outcome is unknown (an answer lost, a worker that
  * died): under the user's placement lock, so that a placement still running finishes first, it
  * answers the lines of those that were placed and gives up for good on the others, whose placement
- * then refuses should it arrive later. One batch, so its answer is all or nothing too.
+ * then refuses should it arrive later; the stock those held (when known) is recorded as owed back,
+ * for `applyStockReleases`. One batch, so its answer is all or nothing too.
  */
-export async function settlePlacements(db: HttpDb, userId: number, orderIds: string[]): Promise<PlacedLines> {
+export async function settlePlacements(
+  db: HttpDb,
+  userId: number,
+  placements: UnknownPlacement[],
+): Promise<PlacedLines> {
+  const orderIds = placements.map(({ orderId }) => orderId);
   const ids = sql.join(
     orderIds.map((id) => sql`(${id}::uuid)`),
     sql`, `,
   );
-  const [, , lines] = await db.batch([
+  const notPlaced = (id: SQL) =>
+    sql`NOT EXISTS (SELECT 1 FROM ${orders} WHERE ${orders.id} = ${id} AND ${orders.userId} = ${userId})`;
+  const statements: [BatchItem<"pg">, ...BatchItem<"pg">[]] = [
     lockPlacements(db, userId),
     db.execute(sql`
       INSERT INTO ${abandonedCheckouts} (${sql.identifier(abandonedCheckouts.orderId.name)})
-      SELECT wanted.id FROM (VALUES ${ids}) AS wanted (id)
-      WHERE NOT EXISTS (SELECT 1 FROM ${orders} WHERE ${orders.id} = wanted.id AND ${orders.userId} = ${userId})
+      SELECT wanted.id FROM (VALUES ${ids}) AS wanted (id) WHERE ${notPlaced(sql`wanted.id`)}
       ON CONFLICT DO NOTHING`),
+  ];
+  const held = placements.flatMap(({ orderId, reserved }) =>
+    (reserved ?? []).map((line) => sql`(${orderId}::uuid, ${line.productId}, ${line.quantity}::int)`),
+  );
+  if (held.length > 0) {
+    statements.push(
+      db.execute(sql`
+        INSERT INTO ${stockReleases} (order_id, product_id, quantity)
+        SELECT held.order_id, held.product_id, held.quantity
+        FROM (VALUES ${sql.join(held, sql`, `)}) AS held (order_id, product_id, quantity)
+        WHERE ${notPlaced(sql`held.order_id`)}
+        ON CONFLICT DO NOTHING`),
+    );
+  }
+  statements.push(
     db
       .select({ orderId: orderItems.orderId, productId: orderItems.productId, quantity: orderItems.quantity })
       .from(orderItems)
       .innerJoin(orders, eq(orders.id, orderItems.orderId))
       .where(and(inArray(orderItems.orderId, orderIds), eq(orders.userId, userId)))
       .orderBy(asc(orderItems.orderId), asc(orderItems.productId)),
-  ]);
+  );
+  const results = (await db.batch(statements)) as unknown[];
+  const lines = results.at(-1) as { orderId: string; productId: string; quantity: number }[];
   const placed: PlacedLines = new Map();
   for (const { orderId, productId, quantity } of lines) {
     const order = placed.get(orderId) ?? [];
@@ -196,6 +292,6 @@ export async function settlePlacements(db: HttpDb, userId: number, orderIds: str
   return placed;
 }
 
-export async function pruneAbandonedCheckouts(db: Executor, before: Date): Promise<void> {
+export async function pruneAbandonedCheckouts(db: Queryable, before: Date): Promise<void> {
   await db.delete(abandonedCheckouts).where(lt(abandonedCheckouts.createdAt, before));
 }

@@ -1,5 +1,5 @@
 import { and, desc, eq, inArray, isNotNull, isNull, lt, or, type SQL, sql } from "drizzle-orm";
-import type { Executor, Queryable, Tx } from "../client.ts";
+import type { HttpDb, Queryable, Tx } from "../client.ts";
 import { deadLetters, outbox } from "../schema.ts";
 
 /** The outbox (order events waiting to be relayed to the queue) and the dead letters. */
@@ -28,7 +28,7 @@ export async function claimUnpublished(tx: Tx, olderThan: Date, limit: number): 
     .for("update", { skipLocked: true });
 }
 
-export async function markPublished(db: Executor, ids: string[]): Promise<void> {
+export async function markPublished(db: Queryable, ids: string[]): Promise<void> {
   if (ids.length === 0) return;
   await db
     .update(outbox)
@@ -37,7 +37,7 @@ export async function markPublished(db: Executor, ids: string[]): Promise<void> 
 }
 
 /** Deletes up to `limit` events relayed before `before`; answers how many went. */
-export async function prunePublished(db: Executor, before: Date, limit: number): Promise<number> {
+export async function prunePublished(db: HttpDb, before: Date, limit: number): Promise<number> {
   const doomed = db
     .select({ id: outbox.id })
     .from(outbox)

@@ -7,11 +7,6 @@ import { payments } from "../schema.ts";
 export type PaymentRow = typeof payments.$inferSelect;
 export type NewPayment = typeof payments.$inferInsert;
 
-export async function insertPayment(tx: Tx, payment: NewPayment): Promise<PaymentRow> {
-  const [row] = await tx.insert(payments).values(payment).returning();
-  return row as PaymentRow;
-}
-
 export async function latestPayment(db: Queryable, orderId: string): Promise<PaymentRow | undefined> {
   const [row] = await db
     .select()
@@ -59,7 +54,7 @@ export async function paymentOrderId(db: Executor, paymentId: string): Promise<s
  * others instead of taking every sweep's batch. Cash on delivery never goes through the gateway.
  */
 export async function duePaymentResubmissions(
-  db: Executor,
+  db: Queryable,
   olderThan: Date,
   limit: number,
 ): Promise<PaymentRow[]> {
@@ -80,7 +75,7 @@ export async function duePaymentResubmissions(
     .limit(limit);
 }
 
-export async function markResubmitted(db: Executor, paymentIds: string[]): Promise<void> {
+export async function markResubmitted(db: Queryable, paymentIds: string[]): Promise<void> {
   if (paymentIds.length === 0) return;
   await db
     .update(payments)

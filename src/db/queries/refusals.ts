@@ -5,10 +5,32 @@ import type { ErrorCode } from "../../lib/errors.ts";
 export const REFUSAL_SQLSTATE = "OS409";
 
 /**
- * A statement that aborts its transaction with an API error when `condition` holds. For batches,
- * where no code runs between statements: the whole batch rolls back, and `withDatabase` answers the
- * error as the ApiError `code` with `message`.
+ * Not an answer but a reason to try again: the row changed since it was read (optimistic
+ * concurrency). The service that raised it re-reads and decides again.
  */
-export function refuseWhen(condition: SQL, code: ErrorCode, message: string): SQL {
-  return sql`SELECT CASE WHEN ${condition} THEN order_service_refuse(${code}, ${message}) END AS refused`;
+export const CONCURRENT_CHANGE = "CONCURRENT_CHANGE";
+
+export interface Refusal {
+  when: SQL;
+  code: ErrorCode | typeof CONCURRENT_CHANGE;
+  message: string;
+}
+
+/**
+ * A statement that aborts its transaction with an API error when a refusal's condition holds (the
+ * first that does). For batches, where no code runs between statements: the whole batch rolls back,
+ * and `withDatabase` answers the error as the ApiError `code` with `message`.
+ */
+export function refuseWhen(...refusals: [Refusal, ...Refusal[]]): SQL {
+  const cases = refusals.map(
+    ({ when, code, message }) => sql`WHEN ${when} THEN order_service_refuse(${code}, ${message})`,
+  );
+  return sql`SELECT CASE ${sql.join(cases, sql` `)} END AS refused`;
+}
+
+/** Whether a batch failed because a row changed since it was read (see CONCURRENT_CHANGE). */
+export function isConcurrentChange(error: unknown): boolean {
+  const { code, message, cause } = (error ?? {}) as { code?: unknown; message?: unknown; cause?: unknown };
+  if (code === REFUSAL_SQLSTATE && message === CONCURRENT_CHANGE) return true;
+  return cause ? isConcurrentChange(cause) : false;
 }

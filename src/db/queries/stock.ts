@@ -1,5 +1,5 @@
 import { and, asc, eq, isNull, lt, lte, type SQL, sql } from "drizzle-orm";
-import type { Executor, Queryable } from "../client.ts";
+import type { HttpDb, Queryable } from "../client.ts";
 import { stockReleases } from "../schema.ts";
 
 /** Stock owed back to the product service. */
@@ -17,7 +17,7 @@ export async function insertStockReleases(
 }
 
 /** Owed releases due for an attempt, longest waiting first. */
-export async function pendingStockReleases(db: Executor, limit: number, orderId?: string) {
+export async function pendingStockReleases(db: Queryable, limit: number, orderId?: string) {
   const conditions: SQL[] = [
     isNull(stockReleases.releasedAt),
     isNull(stockReleases.claimedAt),
@@ -39,7 +39,7 @@ const releaseOf = (orderId: string, productId: string) =>
  * Claims a release before it is attempted (committed on its own), so that it can never be applied
  * twice; answers false when another worker claimed it first.
  */
-export async function claimStockRelease(db: Executor, orderId: string, productId: string): Promise<boolean> {
+export async function claimStockRelease(db: HttpDb, orderId: string, productId: string): Promise<boolean> {
   const rows = await db
     .update(stockReleases)
     .set({ claimedAt: sql`now()` })
@@ -51,7 +51,7 @@ export async function claimStockRelease(db: Executor, orderId: string, productId
 }
 
 /** Records that the product service confirmed a claimed release. */
-export async function markStockReleased(db: Executor, orderId: string, productId: string): Promise<void> {
+export async function markStockReleased(db: Queryable, orderId: string, productId: string): Promise<void> {
   await db.update(stockReleases).set({ releasedAt: sql`now()` }).where(releaseOf(orderId, productId));
 }
 
@@ -59,7 +59,7 @@ export async function markStockReleased(db: Executor, orderId: string, productId
  * Releases claimed before `claimedBefore` and never confirmed: their worker died between claim and
  * call, or the call's outcome is unknown. Operators settle them by hand (README, "Database").
  */
-export async function countStockReleasesInDoubt(db: Executor, claimedBefore: Date): Promise<number> {
+export async function countStockReleasesInDoubt(db: Queryable, claimedBefore: Date): Promise<number> {
   const [row] = await db
     .select({ count: sql<number>`count(*)::int` })
     .from(stockReleases)
@@ -68,7 +68,7 @@ export async function countStockReleasesInDoubt(db: Executor, claimedBefore: Dat
 }
 
 /** Un-claims a release the product service refused, to be tried again after a growing delay (max 1 h). */
-export async function deferStockRelease(db: Executor, orderId: string, productId: string): Promise<void> {
+export async function deferStockRelease(db: Queryable, orderId: string, productId: string): Promise<void> {
   await db
     .update(stockReleases)
     .set({

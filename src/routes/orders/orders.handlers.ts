@@ -3,7 +3,7 @@ import type { AppEnv } from "../../app-env.ts";
 import type { AppRouteHandler as Handler } from "../../lib/openapi.ts";
 import type { Order } from "../../schemas/order.ts";
 import { idempotent } from "../../services/idempotency.ts";
-import { checkout } from "../../services/orders/checkout.ts";
+import { checkout, settleReplayedCheckout } from "../../services/orders/checkout.ts";
 import { retryPayment as retry } from "../../services/orders/payments.ts";
 import {
   listOwnOrders,
@@ -31,6 +31,10 @@ function completeEvenIfAbandoned<T>(c: Context<AppEnv>, work: Promise<T>): Promi
   return work;
 }
 
+function inBackground(c: Context<AppEnv>) {
+  return (work: Promise<unknown>) => c.executionCtx.waitUntil(work);
+}
+
 export const createOrder: Handler<typeof routes.createOrder> = async (c) => {
   const { orders, database } = c.var.services;
   const body = c.req.valid("json");
@@ -39,10 +43,19 @@ export const createOrder: Handler<typeof routes.createOrder> = async (c) => {
     c,
     idempotent<Order>(
       database,
-      { userId, key: c.req.valid("header")["idempotency-key"], scope: "POST /api/orders", body },
+      {
+        userId,
+        key: c.req.valid("header")["idempotency-key"],
+        scope: "POST /api/orders",
+        body,
+        background: inBackground(c),
+      },
       async (complete) => ({ status: 201, body: await checkout(orders, userId, body, complete) }),
     ),
   );
+  // The first answer may have been lost with the worker that placed the order, before it took the
+  // ordered lines out of the cart: a replay does that, once.
+  if (result.replayed) await settleReplayedCheckout(orders, userId, result.body);
   markReplayed(c, result.replayed);
   return c.json({ success: true as const, message: "Order created", data: result.body }, 201);
 };
@@ -85,6 +98,7 @@ export const retryPayment: Handler<typeof routes.retryPayment> = async (c) => {
         key: c.req.valid("header")["idempotency-key"],
         scope: `POST /api/orders/${orderId}/payment`,
         body,
+        background: inBackground(c),
       },
       async (complete) => ({ status: 200, body: await retry(orders, c.var.user, orderId, body, complete) }),
     ),

@@ -6,6 +6,7 @@ import {
   type Placement,
   placeOrder,
   settlePlacements,
+  type UnknownPlacement,
 } from "../../db/queries.ts";
 import { ApiError } from "../../lib/errors.ts";
 import { uuidv7 } from "../../lib/ids.ts";
@@ -16,7 +17,7 @@ import type { CreateOrderBody, Order } from "../../schemas/order.ts";
 import type { Product } from "../../schemas/product.ts";
 import { cartStub } from "../cart.ts";
 import type { CompleteKey } from "../idempotency.ts";
-import { releaseAll, reserveAll } from "../stock.ts";
+import { applyStockReleases, releaseAll, reserveAll } from "../stock.ts";
 import type { OrderDeps } from "./deps.ts";
 import { changeRecords, toOrderEvent } from "./events.ts";
 import { instrumentOf, newPayment, submitToGateway } from "./payments.ts";
@@ -100,13 +101,13 @@ export async function checkout(
   if (!lock.ok) throw new ApiError(lock.code, lock.message);
 
   let ordered: PricedLine[] | null = null;
-  let unsettled: string | undefined;
+  let unsettled: UnknownPlacement | undefined;
   try {
     const items = lock.value.unsettled.length
       ? await settleLapsedCheckouts(deps, cart, {
           userId,
           token: lock.value.token,
-          orderIds: lock.value.unsettled,
+          placements: lock.value.unsettled,
         })
       : lock.value.items;
     if (items.length === 0)
@@ -139,12 +140,15 @@ export async function checkout(
       // still: settle it. If it did land, its stock stays reserved and its lines leave the cart (a
       // retry with the Idempotency-Key replays it). If even that cannot be told, the stock stays
       // reserved too: a leak, never an oversell.
-      const outcome = await placementOutcome(deps, userId, orderId, error);
+      const outcome = await placementOutcome(deps, userId, { orderId, reserved }, error);
       if (outcome === "not placed") await releaseAll(deps.products, reserved, owed);
       if (outcome === "unknown") {
         log("error", "checkout outcome unknown; stock left reserved", { orderId, lines: reserved });
-        // The next checkout of this cart settles the order first, and the cart if it landed.
-        unsettled = orderId;
+        // The next checkout of this cart settles the order first: the cart if it landed, the stock if not.
+        unsettled = {
+          orderId,
+          reserved: reserved.map(({ productId, quantity }) => ({ productId, quantity })),
+        };
       }
       if (outcome !== "placed") throw error;
       // Placed after all: answer it. The sweep relays its event; its payment attempt is read back
@@ -180,16 +184,23 @@ export async function checkout(
 async function placementOutcome(
   deps: OrderDeps,
   userId: number,
-  orderId: string,
+  placement: UnknownPlacement,
   error: unknown,
 ): Promise<"placed" | "not placed" | "unknown"> {
   if (error instanceof ApiError && error.code !== "DATABASE_UNAVAILABLE") return "not placed";
-  try {
-    const placed = await deps.database.batch((db) => settlePlacements(db, userId, [orderId]));
-    return placed.has(orderId) ? "placed" : "not placed";
-  } catch (settleError) {
-    log("warn", "could not settle a failed placement", { orderId, ...describeError(settleError) });
-    return "unknown";
+  const { orderId } = placement;
+  // Tried twice: what lost the placement's answer may lose the settlement's too.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      // Settled without its stock (reserved: null): a checkout that finds it not placed releases it.
+      const placed = await deps.database.batch((db) =>
+        settlePlacements(db, userId, [{ orderId, reserved: null }]),
+      );
+      return placed.has(orderId) ? "placed" : "not placed";
+    } catch (settleError) {
+      log("warn", "could not settle a failed placement", { orderId, attempt, ...describeError(settleError) });
+      if (attempt === 2) return "unknown";
+    }
   }
 }
 
@@ -249,27 +260,58 @@ function newPlacement(
 }
 
 /**
- * A checkout whose worker died, or could not take the ordered lines out of the cart, left its lock
- * to lapse: its order may stand while the cart still holds what it ordered. Before ordering again,
- * settle each such order (`settlePlacements`: a placement still running finishes first, and one that
- * has not begun will refuse) and take the lines of those that were placed out of the cart, so a
- * cart is never ordered twice. Answers the cart's lines as they then are.
+ * A checkout whose worker died, or that could not tell whether its order was placed, left the order
+ * unsettled: it may stand while the cart still holds what it ordered. Before ordering again, settle
+ * each such order (`settlePlacements`: a placement still running finishes first, and one that has not
+ * begun will refuse) and take the lines of those that were placed out of the cart, so a cart is never
+ * ordered twice. The stock an order that was not placed held (when its checkout could say) is owed
+ * back, and given back now (or by the sweep). Answers the cart's lines as they then are.
  */
 async function settleLapsedCheckouts(
   deps: OrderDeps,
   cart: ReturnType<typeof cartStub>,
-  lapsed: { userId: number; token: string; orderIds: string[] },
+  lapsed: { userId: number; token: string; placements: UnknownPlacement[] },
 ): Promise<CartItem[]> {
-  const placed = await deps.database.batch((db) => settlePlacements(db, lapsed.userId, lapsed.orderIds));
-  const settled = lapsed.orderIds.map((orderId) => {
+  const placed = await deps.database.batch((db) => settlePlacements(db, lapsed.userId, lapsed.placements));
+  const settled = lapsed.placements.map(({ orderId }) => {
     const lines = placed.get(orderId) ?? null;
     if (lines)
       log("warn", "settled a lapsed checkout whose order was placed", { orderId, userId: lapsed.userId });
     return { orderId, lines };
   });
+  for (const { orderId, reserved, inDoubt } of lapsed.placements) {
+    if (inDoubt && !placed.has(orderId)) {
+      // Its worker died, having reserved none, some or all of these: never released blindly (an
+      // oversell if it had not), but logged for an operator, as an unknown reservation is.
+      log("error", "stock in doubt after a lapsed checkout", { orderId, lines: inDoubt });
+    }
+    if (reserved && !placed.has(orderId)) {
+      await applyStockReleases(deps.database, deps.products, { orderId }).catch((error: unknown) =>
+        log("warn", "stock release deferred to the sweep", { orderId, ...describeError(error) }),
+      );
+    }
+  }
   const items = await cart.settleCheckouts(lapsed.userId, lapsed.token, settled);
   if (!items) throw new ApiError("CHECKOUT_IN_PROGRESS", "A checkout of this cart is already in progress");
   return items;
+}
+
+/**
+ * A checkout replayed from its Idempotency-Key: if the worker that placed the order died before it
+ * took the ordered lines out of the cart, the cart still holds them, locked by that checkout (or
+ * marked unsettled by a later one). The cart's object removes them now, exactly once; a cart already
+ * settled is left as it is. Best effort: the lock's lapse settles it otherwise.
+ */
+export async function settleReplayedCheckout(deps: OrderDeps, userId: number, order: Order): Promise<void> {
+  const lines = order.items.map(({ productId, quantity }) => ({ productId, quantity }));
+  await cartStub(deps.env, userId)
+    .settleReplayedCheckout(userId, order.id, lines)
+    .catch((error: unknown) =>
+      log("warn", "could not settle a replayed checkout's cart", {
+        orderId: order.id,
+        ...describeError(error),
+      }),
+    );
 }
 
 /**
@@ -281,12 +323,12 @@ async function finishCheckout(
   userId: number,
   token: string,
   ordered: PricedLine[] | null,
-  unsettledOrderId?: string,
+  unsettled?: UnknownPlacement,
 ): Promise<void> {
   const lines = ordered?.map(({ productId, quantity }) => ({ productId, quantity })) ?? null;
   for (let attempt = 1; ; attempt++) {
     try {
-      await cart.finishCheckout(userId, token, lines, unsettledOrderId);
+      await cart.finishCheckout(userId, token, lines, unsettled);
       return;
     } catch (error) {
       if (attempt === 3) {

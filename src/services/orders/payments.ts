@@ -1,7 +1,5 @@
 import type { Tx } from "../../db/client.ts";
 import {
-  insertPayment,
-  itemsOf,
   latestPayment,
   lockOrder,
   lockPayment,
@@ -21,7 +19,7 @@ import type { Order, Payment } from "../../schemas/order.ts";
 import type { CompleteKey } from "../idempotency.ts";
 import { type Actor, type OrderDeps, SYSTEM } from "./deps.ts";
 import { recordChange } from "./events.ts";
-import { toOrder } from "./view.ts";
+import { changeOrderAsRead } from "./status.ts";
 
 export interface Instrument {
   method: PaymentMethod;
@@ -69,15 +67,6 @@ export function newPayment(order: OrderRow, instrument: Instrument, attempt: num
     amount: order.totalAmount,
     currency: order.currency,
   };
-}
-
-export async function startPayment(
-  tx: Tx,
-  order: OrderRow,
-  instrument: Instrument,
-  attempt: number,
-): Promise<PaymentRow> {
-  return insertPayment(tx, newPayment(order, instrument, attempt));
 }
 
 function gateway(env: Env, paymentId: string) {
@@ -153,37 +142,39 @@ export async function retryPayment(
   completeKey: CompleteKey,
 ): Promise<Order> {
   const instrument = instrumentOf(payment);
-  const { view, attempt, event } = await deps.database.transaction(async (tx) => {
-    const order = await lockOrder(tx, orderId);
-    if (!order || order.userId !== actor.id) throw new ApiError("ORDER_NOT_FOUND", "No such order");
+  const changed = await changeOrderAsRead(deps, actor, orderId, (order) => {
+    if (order.userId !== actor.id) throw new ApiError("ORDER_NOT_FOUND", "No such order");
     if (order.status !== "pending" || order.paymentStatus !== "failed") {
       throw new ApiError(
         "PAYMENT_NOT_RETRYABLE",
         `Only a pending order whose payment failed can be paid again (status ${order.status}, payment ${order.paymentStatus})`,
       );
     }
-    const previous = await latestPayment(tx, order.id);
-    const updated = await updateOrder(tx, order.id, {
-      paymentMethod: instrument.method,
-      paymentStatus: "pending",
-      // Cash on delivery is never cancelled for want of payment: it is paid on delivery.
-      paymentDueAt: instrument.method === "cash_on_delivery" ? null : order.paymentDueAt,
-    });
-    const attempt = await startPayment(tx, updated, instrument, (previous?.attempt ?? 0) + 1);
-    const event = await recordChange(tx, updated, {
-      from: "pending",
-      actor,
-      note: `Payment retried (${instrument.method})`,
-      notify: "order_status_update",
-    });
-    const view = toOrder(updated, await itemsOf(tx, [updated.id]));
-    await completeKey.inTransaction(tx, 200, view);
-    return { view, attempt, event };
+    return {
+      patch: {
+        paymentMethod: instrument.method,
+        paymentStatus: "pending",
+        // Cash on delivery is never cancelled for want of payment: it is paid on delivery.
+        paymentDueAt: instrument.method === "cash_on_delivery" ? null : order.paymentDueAt,
+      },
+      settlePayments: null,
+      releaseStock: false,
+      payment: newPayment(order, instrument, order.lastAttempt + 1),
+      change: {
+        from: "pending",
+        actor,
+        note: `Payment retried (${instrument.method})`,
+        notify: "order_status_update",
+      },
+      also: (db, view) => completeKey.inBatch(db, 200, view),
+    };
   });
-  deps.events.publish([event]);
-  await submitToGateway(deps.env, attempt, deps.config.PAYMENT_SETTLE_DELAY_MS).catch((error: unknown) =>
-    // The attempt is pending in the database: the scheduled sweep re-submits it.
-    log("warn", "payment submission deferred", { orderId, ...describeError(error) }),
-  );
-  return view;
+  if (changed.payment) {
+    await submitToGateway(deps.env, changed.payment, deps.config.PAYMENT_SETTLE_DELAY_MS).catch(
+      (error: unknown) =>
+        // The attempt is pending in the database: the scheduled sweep re-submits it.
+        log("warn", "payment submission deferred", { orderId, ...describeError(error) }),
+    );
+  }
+  return changed.order;
 }

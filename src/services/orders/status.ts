@@ -1,10 +1,16 @@
-import type { Tx } from "../../db/client.ts";
+import type { BatchItem } from "drizzle-orm/batch";
+import type { HttpDb, Tx } from "../../db/client.ts";
 import {
+  changeOrder,
+  findOrderForChange,
   insertStockReleases,
+  isConcurrentChange,
   itemsOf,
-  lockOrder,
   type NewOrder,
+  type NewPayment,
+  type OrderForChange,
   type OrderRow,
+  type PaymentRow,
   settlePendingPayments,
   updateOrder,
 } from "../../db/queries.ts";
@@ -15,7 +21,7 @@ import type { OrderEvent } from "../../queues/messages.ts";
 import type { Order, UpdateStatusBody } from "../../schemas/order.ts";
 import { applyStockReleases } from "../stock.ts";
 import type { Actor, OrderDeps } from "./deps.ts";
-import { recordChange } from "./events.ts";
+import { changeRecords, type OrderChange, recordChange, toOrderEvent } from "./events.ts";
 import { toOrder } from "./view.ts";
 
 /** SPEC §4's status flow: every other (from, to) pair is a 409. */
@@ -70,6 +76,61 @@ function notificationFor(to: OrderStatus): OutboxType {
   return "order_status_update";
 }
 
+/** What moving an order to a status writes, besides its history entry and event. */
+export interface TransitionPlan {
+  patch: Partial<NewOrder>;
+  settlePayments: "voided" | "approved" | null;
+  releaseStock: boolean;
+  change: OrderChange;
+}
+
+/** Decides what moving `order` to `to` writes: payment status, tracking, payments settled, stock owed back. */
+export function planTransition(
+  order: OrderRow,
+  to: OrderStatus,
+  actor: Actor,
+  request: Partial<UpdateStatusBody> = {},
+): TransitionPlan {
+  const plan: TransitionPlan = {
+    patch: { status: to },
+    settlePayments: null,
+    releaseStock: false,
+    change: { from: order.status, actor, note: request.note, notify: notificationFor(to) },
+  };
+  switch (to) {
+    case "paid":
+      // Recorded by an admin (e.g. reconciled out of band): any attempt still in flight is moot.
+      Object.assign(plan.patch, { paymentStatus: "paid", paymentDueAt: null });
+      plan.settlePayments = "voided";
+      break;
+    case "processing":
+      plan.patch.paymentDueAt = null;
+      break;
+    case "shipped":
+      Object.assign(plan.patch, {
+        trackingNumber: request.trackingNumber,
+        carrier: request.carrier ?? order.carrier,
+        estimatedDelivery: new Date(Date.now() + SHIPPING_DAYS * 24 * 60 * 60 * 1000),
+      });
+      break;
+    case "delivered":
+      if (order.paymentMethod === "cash_on_delivery") {
+        plan.patch.paymentStatus = "paid";
+        plan.settlePayments = "approved";
+      }
+      break;
+    case "cancelled":
+      Object.assign(plan.patch, {
+        paymentStatus: order.paymentStatus === "paid" ? "refunded" : order.paymentStatus,
+        paymentDueAt: null,
+      });
+      plan.settlePayments = "voided";
+      plan.releaseStock = true;
+      break;
+  }
+  return plan;
+}
+
 /**
  * Moves a locked order to `to`, with every side effect of the move written in `tx`: payment status,
  * tracking, stock owed back, history and notification (answered, to publish after commit).
@@ -81,48 +142,74 @@ export async function applyTransition(
   actor: Actor,
   request: Partial<UpdateStatusBody> = {},
 ): Promise<{ order: OrderRow; event: OrderEvent }> {
-  const patch: Partial<NewOrder> = { status: to };
-  switch (to) {
-    case "paid":
-      // Recorded by an admin (e.g. reconciled out of band): any attempt still in flight is moot.
-      Object.assign(patch, { paymentStatus: "paid", paymentDueAt: null });
-      await settlePendingPayments(tx, order.id, "voided");
-      break;
-    case "processing":
-      patch.paymentDueAt = null;
-      break;
-    case "shipped":
-      Object.assign(patch, {
-        trackingNumber: request.trackingNumber,
-        carrier: request.carrier ?? order.carrier,
-        estimatedDelivery: new Date(Date.now() + SHIPPING_DAYS * 24 * 60 * 60 * 1000),
-      });
-      break;
-    case "delivered":
-      if (order.paymentMethod === "cash_on_delivery") {
-        patch.paymentStatus = "paid";
-        await settlePendingPayments(tx, order.id, "approved");
+  const plan = planTransition(order, to, actor, request);
+  if (plan.settlePayments) await settlePendingPayments(tx, order.id, plan.settlePayments);
+  if (plan.releaseStock) await insertStockReleases(tx, order.id, await itemsOf(tx, [order.id]));
+  const updated = await updateOrder(tx, order.id, plan.patch);
+  return { order: updated, event: await recordChange(tx, updated, plan.change) };
+}
+
+/** Reads of an order that keeps changing under a request before it gives up (409). */
+const CHANGE_ATTEMPTS = 5;
+
+/**
+ * Changes an order as read: `decide` checks the order as it now is and plans the change; the change
+ * is written in one batch over HTTP (no connection held) only if the order has not changed since it
+ * was read, else it is read and decided again. Answers the order as changed, and its event published.
+ */
+export async function changeOrderAsRead(
+  deps: OrderDeps,
+  actor: Actor & { id: number },
+  orderId: string,
+  decide: (order: OrderForChange) => OrderChangePlan,
+): Promise<{ order: Order; payment: PaymentRow | undefined }> {
+  for (let attempt = 1; ; attempt++) {
+    const seen = await deps.database.once((db) => findOrderForChange(db, orderId));
+    if (!seen || (actor.role !== "ADMIN" && seen.userId !== actor.id)) {
+      throw new ApiError("ORDER_NOT_FOUND", "No such order");
+    }
+    const plan = decide(seen);
+    // Millisecond timestamps, as the order was created with.
+    const updated: OrderRow = { ...withoutReadExtras(seen), ...plan.patch, updatedAt: new Date() };
+    const view = toOrder(updated, seen.items);
+    const { history, event } = changeRecords(updated, plan.change);
+    try {
+      const written = await deps.database.batch((db) =>
+        changeOrder(db, {
+          orderId,
+          version: seen.version,
+          patch: { ...plan.patch, updatedAt: updated.updatedAt },
+          settlePayments: plan.settlePayments,
+          releaseStock: plan.releaseStock,
+          payment: plan.payment ?? null,
+          history,
+          event,
+          also: plan.also?.(db, view) ?? null,
+        }),
+      );
+      deps.events.publish([toOrderEvent(written.event)]);
+      return { order: view, payment: written.payment };
+    } catch (error) {
+      if (!isConcurrentChange(error)) throw error;
+      if (attempt === CHANGE_ATTEMPTS) {
+        throw new ApiError(
+          "INVALID_STATUS_TRANSITION",
+          "The order kept changing while this request ran; retry",
+        );
       }
-      break;
-    case "cancelled": {
-      Object.assign(patch, {
-        paymentStatus: order.paymentStatus === "paid" ? "refunded" : order.paymentStatus,
-        paymentDueAt: null,
-      });
-      await settlePendingPayments(tx, order.id, "voided");
-      const items = await itemsOf(tx, [order.id]);
-      await insertStockReleases(tx, order.id, items);
-      break;
     }
   }
-  const updated = await updateOrder(tx, order.id, patch);
-  const event = await recordChange(tx, updated, {
-    from: order.status,
-    actor,
-    note: request.note,
-    notify: notificationFor(to),
-  });
-  return { order: updated, event };
+}
+
+/** A change decided from an order as read: a transition's writes, a new payment attempt, and a statement to add. */
+export interface OrderChangePlan extends TransitionPlan {
+  payment?: NewPayment;
+  /** Given the order as changed, a statement the batch must also run (the idempotency record), or null. */
+  also?: (db: HttpDb, order: Order) => BatchItem<"pg"> | null;
+}
+
+function withoutReadExtras({ items, version, lastAttempt, ...order }: OrderForChange): OrderRow {
+  return order;
 }
 
 /** `PUT /api/orders/{id}/status`: admins move orders along; owners may cancel. */
@@ -132,21 +219,15 @@ export async function changeStatus(
   orderId: string,
   request: UpdateStatusBody,
 ): Promise<Order> {
-  const { order, items, event } = await deps.database.transaction(async (tx) => {
-    const current = await lockOrder(tx, orderId);
-    if (!current || (actor.role !== "ADMIN" && current.userId !== actor.id)) {
-      throw new ApiError("ORDER_NOT_FOUND", "No such order");
-    }
+  const { order } = await changeOrderAsRead(deps, actor, orderId, (current) => {
     checkTransition(current, request.status, actor, request);
-    const { order, event } = await applyTransition(tx, current, request.status, actor, request);
-    return { order, event, items: await itemsOf(tx, [order.id]) };
+    return planTransition(current, request.status, actor, request);
   });
-  deps.events.publish([event]);
   if (order.status === "cancelled") {
-    // Written in the transaction above; applied now, or by the sweep if the product service is down.
+    // Written with the change; applied now, or by the sweep if the product service is down.
     await applyStockReleases(deps.database, deps.products, { orderId: order.id }).catch((error: unknown) =>
       log("warn", "stock release deferred to the sweep", { orderId: order.id, ...describeError(error) }),
     );
   }
-  return toOrder(order, items);
+  return order;
 }
