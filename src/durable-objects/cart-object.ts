@@ -1,4 +1,5 @@
 import { DurableObject } from "cloudflare:workers";
+import { log } from "../lib/log.ts";
 import {
   type Cart,
   type CartItem,
@@ -305,8 +306,21 @@ export class CartObject extends DurableObject<Env> {
       this.sql.exec("DELETE FROM cart_items");
       this.sql.exec("DELETE FROM cart_meta");
       this.sql.exec("DELETE FROM add_requests");
-      this.sql.exec("DELETE FROM unsettled_checkouts");
     });
+    // Unsettled checkouts stay: the stock they may hold is settled by the user's next checkout (an
+    // empty cart still settles them), and until then an operator has the trail below.
+    const unsettled = this.sql
+      .exec<{ order_id: string; reserved: string | null; in_doubt: string | null }>(
+        "SELECT order_id, reserved, in_doubt FROM unsettled_checkouts",
+      )
+      .toArray();
+    for (const { order_id, reserved, in_doubt } of unsettled) {
+      log("error", "expired cart keeps an unsettled checkout", {
+        orderId: order_id,
+        reserved: reserved === null ? null : JSON.parse(reserved),
+        inDoubt: in_doubt === null ? null : JSON.parse(in_doubt),
+      });
+    }
   }
 
   private touch(userId: number): void {

@@ -131,3 +131,29 @@ describe("the cart's checkout lock", () => {
     ]);
   });
 });
+
+describe("an expired cart", () => {
+  it("keeps its unsettled checkouts, whose stock the next checkout settles", async () => {
+    const user = await newUser();
+    const product = await createProduct();
+    await api("POST", "/api/cart/items", {
+      headers: user.headers,
+      json: { productId: product.id, quantity: 1 },
+    });
+    const stub = stubFor(user.id);
+    await runInDurableObject(stub, (_instance: CartObject, state) => {
+      state.storage.sql.exec(
+        "INSERT INTO unsettled_checkouts (order_id, reserved) VALUES (?, ?)",
+        "01900000-0000-7000-8000-0000000000aa",
+        JSON.stringify([{ productId: product.id, quantity: 1 }]),
+      );
+      state.storage.sql.exec("UPDATE cart_meta SET updated_at = ?", Date.now() - CART_TTL_MS - 1000);
+    });
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    const left = await runInDurableObject(stub, (_instance: CartObject, state) => ({
+      items: state.storage.sql.exec("SELECT 1 FROM cart_items").toArray().length,
+      unsettled: state.storage.sql.exec("SELECT order_id FROM unsettled_checkouts").toArray(),
+    }));
+    expect(left).toEqual({ items: 0, unsettled: [{ order_id: "01900000-0000-7000-8000-0000000000aa" }] });
+  });
+});
