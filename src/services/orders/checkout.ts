@@ -139,7 +139,7 @@ export async function checkout(
       // With the answer lost (a dropped request, a timeout), the batch may have committed, or may
       // still: settle it. If it did land, its stock stays reserved and its lines leave the cart (a
       // retry with the Idempotency-Key replays it). If even that cannot be told, the stock stays
-      // reserved too: a leak, never an oversell.
+      // reserved, recorded with the cart for its next checkout to settle: never an oversell.
       const outcome = await placementOutcome(deps, userId, { orderId, reserved }, error);
       if (outcome === "not placed") await releaseAll(deps.products, reserved, owed);
       if (outcome === "unknown") {
