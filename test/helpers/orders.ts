@@ -4,11 +4,10 @@ import type { SQL } from "drizzle-orm";
 import { expect } from "vitest";
 import { getConfig } from "../../src/config.ts";
 import { Database } from "../../src/db/client.ts";
-import type { OrderRow, Placement } from "../../src/db/queries.ts";
+import type { Placement } from "../../src/db/queries.ts";
 import worker from "../../src/index.ts";
 import { uuidv7 } from "../../src/lib/ids.ts";
-import { changeRecords } from "../../src/services/orders/events.ts";
-import { newPayment } from "../../src/services/orders/payments.ts";
+import { newPlacement } from "../../src/services/orders/checkout.ts";
 import { api } from "./http.ts";
 import { createProduct, type TestProduct } from "./products.ts";
 
@@ -31,7 +30,7 @@ export const DECLINED_CARD = {
 };
 export const CASH_ON_DELIVERY = {
   shippingAddress: SEED_ORDER.shippingAddress,
-  paymentMethod: "cash_on_delivery",
+  paymentMethod: "cash_on_delivery" as const,
 };
 
 type User = { headers: Record<string, string> };
@@ -110,48 +109,19 @@ export async function runSweep() {
 }
 
 /**
- * The rows of a bare pending cash-on-delivery order of one unit of `productId`, as checkout hands
- * them to `placeOrder`, for tests that place orders below the HTTP surface.
+ * The rows checkout hands to `placeOrder` for a cash-on-delivery order of one unit of `productId`,
+ * for tests that place orders below the HTTP surface.
  */
 export function placementFor(
   userId: number,
-  { orderId = uuidv7(), maxOpenOrders = 5, productId = "p-test" } = {},
+  { orderId = uuidv7(), productId = "p-test" } = {},
 ): Omit<Placement, "also"> {
-  const now = new Date();
-  const order: OrderRow = {
-    id: orderId,
-    userId,
-    status: "pending",
-    paymentStatus: "pending",
-    paymentMethod: "cash_on_delivery",
-    totalAmount: 100,
-    currency: "USD",
-    shippingAddress: CASH_ON_DELIVERY.shippingAddress,
-    trackingNumber: null,
-    carrier: null,
-    estimatedDelivery: null,
-    paymentDueAt: null,
-    createdAt: now,
-    updatedAt: now,
-  };
-  const line = {
+  const line = { productId, productName: "Test", price: 100, quantity: 1, totalPrice: 100, image: null };
+  return newPlacement(getConfig(env), {
     orderId,
-    productId,
-    productName: "Test",
-    price: 100,
-    quantity: 1,
-    totalPrice: 100,
-    image: null,
-  };
-  return {
-    order,
-    items: [line],
-    payment: newPayment(order, { method: "cash_on_delivery", reference: null }, 1),
-    ...changeRecords(order, {
-      from: null,
-      actor: { id: userId, role: "USER" },
-      notify: "order_confirmation",
-    }),
-    maxOpenOrders,
-  };
+    userId,
+    body: CASH_ON_DELIVERY,
+    lines: [line],
+    currency: "USD",
+  });
 }

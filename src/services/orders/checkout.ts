@@ -1,3 +1,4 @@
+import type { Config } from "../../config.ts";
 import {
   countPendingOrders,
   latestPayment,
@@ -127,7 +128,7 @@ export async function checkout(
       throw new ApiError("UPSTREAM_UNAVAILABLE", "The product service is too slow to place this order now");
     }
 
-    const placement = newPlacement(deps, { orderId, userId, body, lines, currency });
+    const placement = newPlacement(deps.config, { orderId, userId, body, lines, currency });
     const order = toOrder(placement.order, placement.items);
     let placed: { payment: PaymentRow | undefined; event: OrderEvent | null };
     try {
@@ -216,8 +217,8 @@ function checkOpenOrders(pending: number, deps: OrderDeps): void {
 }
 
 /** The rows of a new order: the order, its items, first history entry, payment attempt and outbox event. */
-function newPlacement(
-  deps: OrderDeps,
+export function newPlacement(
+  config: Config,
   input: { orderId: string; userId: number; body: CreateOrderBody; lines: PricedLine[]; currency: string },
 ): Omit<Placement, "also"> {
   const { orderId, userId, body, lines, currency } = input;
@@ -240,7 +241,7 @@ function newPlacement(
     paymentDueAt:
       instrument.method === "cash_on_delivery"
         ? null
-        : new Date(now.getTime() + deps.config.PAYMENT_TIMEOUT_MINUTES * 60_000),
+        : new Date(now.getTime() + config.PAYMENT_TIMEOUT_MINUTES * 60_000),
     createdAt: now,
     updatedAt: now,
   };
@@ -255,7 +256,7 @@ function newPlacement(
     payment: newPayment(order, instrument, 1),
     history,
     event,
-    maxOpenOrders: deps.config.MAX_OPEN_ORDERS_PER_USER,
+    maxOpenOrders: config.MAX_OPEN_ORDERS_PER_USER,
   };
 }
 
