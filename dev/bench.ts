@@ -25,7 +25,7 @@ import { applyMigrations, isListening, sql, useWsProxy, withDatabase } from "./d
 import { startEmbeddedPostgres } from "./pglite.ts";
 import { startNotificationService, startProductService, startUserService } from "./services/index.ts";
 import { startSqlHttp } from "./sqlhttp.ts";
-import { bundleWorker, startWorkerd } from "./workerd.ts";
+import { bundleWorker, startWorkerd, takeOverSignals } from "./workerd.ts";
 import { startWsProxy } from "./wsproxy.ts";
 
 /** An obvious bench value; the worker demands at least 32 bytes. */
@@ -142,23 +142,6 @@ function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<
     timer = setTimeout(() => reject(new Error(`${what} took longer than ${ms / 1000}s`)), ms);
   });
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
-
-/**
- * Makes a signal run the async cleanup. Miniflare (through its exit hook) and wrangler install
- * SIGINT/SIGTERM listeners that exit at once, which would skip dropping the database: called again
- * once they are loaded, this removes theirs. (Miniflare's "exit" hook, which kills workerd, stays.)
- * A second signal during cleanup gets Node's default: immediate exit.
- */
-function takeOverSignals(): void {
-  for (const [signal, number] of [
-    ["SIGINT", 2],
-    ["SIGTERM", 15],
-    ["SIGHUP", 1],
-  ] as const) {
-    process.removeAllListeners(signal);
-    process.once(signal, () => void shutdown(128 + number, signal));
-  }
 }
 
 async function shutdown(code: number, why?: string): Promise<never> {
@@ -505,7 +488,7 @@ function report(results: ScenarioResult[], rows: BenchRow[]): boolean {
 
 async function main(): Promise<void> {
   const settings = readSettings();
-  takeOverSignals();
+  takeOverSignals(shutdown);
 
   const runs = 8 * settings.connections.length;
   // Seeding and each checkout round's cart filling come on top of the measured windows.
@@ -569,7 +552,7 @@ async function main(): Promise<void> {
     },
   });
   onCleanup("Miniflare (workerd)", () => worker.dispose());
-  takeOverSignals();
+  takeOverSignals(shutdown);
   const target = settings.target === "direct" ? worker.direct : worker.entry;
   const origin = target.origin;
 

@@ -18,6 +18,7 @@ import { type Settling, settle } from "./drills/settle.ts";
 import { type Stack, startStack } from "./drills/stack.ts";
 import type { DrillRun } from "./drills/state.ts";
 import { ROOT } from "./settings.ts";
+import { takeOverSignals } from "./workerd.ts";
 
 process.env.CLOUDFLARE_CF_FETCH_ENABLED = "false";
 process.env.WRANGLER_SEND_METRICS = "false";
@@ -62,17 +63,6 @@ async function shutdown(code: number, why?: string): Promise<never> {
   if (why) console.error(`\n${why}: cleaning up…`);
   await stack?.cleanup();
   process.exit(code);
-}
-/** Miniflare and wrangler install signal listeners that exit at once (skipping the cleanup): replace them. */
-function takeOverSignals(): void {
-  for (const [signal, number] of [
-    ["SIGINT", 2],
-    ["SIGTERM", 15],
-    ["SIGHUP", 1],
-  ] as const) {
-    process.removeAllListeners(signal);
-    process.once(signal, () => void shutdown(128 + number, signal));
-  }
 }
 const step = (text: string) => console.log(`· ${text}`);
 
@@ -187,10 +177,10 @@ async function main(): Promise<void> {
     () => void shutdown(1, `Watchdog: the run exceeded ${Math.round(budgetMs / 1000)}s`),
     budgetMs,
   ).unref();
-  takeOverSignals();
+  takeOverSignals(shutdown);
   const began = Date.now();
   stack = await startStack(step);
-  takeOverSignals();
+  takeOverSignals(shutdown);
 
   const results: { fault: Fault; checks: Check[]; settling: Settling }[] = [];
   for (const [index, fault] of selected.entries()) {

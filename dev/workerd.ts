@@ -10,6 +10,23 @@ import { ROOT } from "./settings.ts";
 export const WRANGLER_TOML = join(ROOT, "wrangler.toml");
 
 /**
+ * Makes a signal run the async cleanup. Miniflare (through its exit hook) and wrangler install
+ * SIGINT/SIGTERM listeners that exit at once, which would skip dropping the database: called again
+ * once they are loaded, this removes theirs. (Miniflare's "exit" hook, which kills workerd, stays.)
+ * A second signal during cleanup gets Node's default: immediate exit.
+ */
+export function takeOverSignals(shutdown: (code: number, why: string) => Promise<never>): void {
+  for (const [signal, number] of [
+    ["SIGINT", 2],
+    ["SIGTERM", 15],
+    ["SIGHUP", 1],
+  ] as const) {
+    process.removeAllListeners(signal);
+    process.once(signal, () => void shutdown(128 + number, signal));
+  }
+}
+
+/**
  * Bundles the worker exactly as `wrangler deploy` would, into `outdir/index.js`. `onChild` receives a
  * way to kill the bundler, for a caller whose cleanup may run while it is still at work.
  */
