@@ -4,6 +4,7 @@ import type { UserClient } from "./clients/user.ts";
 import type { Config } from "./config.ts";
 import type { Database } from "./db/client.ts";
 import type { AuthUser } from "./lib/auth.ts";
+import type { CartOwner } from "./schemas/cart.ts";
 import type { CartService } from "./services/cart.ts";
 import type { OrderDeps } from "./services/orders/deps.ts";
 
@@ -23,6 +24,9 @@ export type AppEnv = {
   Variables: {
     requestId: string;
     services: Services;
+    /** Who called: a signed-in user or a guest (middleware/auth.ts). */
+    caller: CartOwner;
+    /** The signed-in user; never set for a guest, whom requireSignIn keeps off every other route. */
     user: AuthUser;
     /** The client IP's rate-limit decision for a write, started before authentication. */
     ipRateLimit: Promise<void> | undefined;

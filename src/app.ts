@@ -1,7 +1,7 @@
 import { except } from "hono/combine";
 import { requestId } from "hono/request-id";
 import { createRouter } from "./lib/openapi.ts";
-import { requireAuth } from "./middleware/auth.ts";
+import { requireAuth, requireSignIn } from "./middleware/auth.ts";
 import { bodyLimit } from "./middleware/body-limit.ts";
 import { cors } from "./middleware/cors.ts";
 import { notFound, onError } from "./middleware/error-handler.ts";
@@ -10,6 +10,7 @@ import { requestLog } from "./middleware/request-log.ts";
 import { services } from "./middleware/services.ts";
 import { adminRouter } from "./routes/admin/admin.index.ts";
 import { cartRouter } from "./routes/cart/cart.index.ts";
+import { guestRouter } from "./routes/guest/guest.index.ts";
 import { healthRouter } from "./routes/health/health.index.ts";
 import { liveRouter } from "./routes/live/live.index.ts";
 import { mountDocs } from "./routes/meta/docs.ts";
@@ -19,9 +20,19 @@ import { LiveEventSchema } from "./schemas/live.ts";
 
 const API_TITLE = "Order Service API";
 
-/** The live WebSocket authenticates with its ticket: a browser cannot send a bearer token there. */
-const isLiveSocket = (c: { req: { method: string; path: string } }) =>
-  c.req.method === "GET" && c.req.path === "/api/orders/live";
+type Request = { req: { method: string; path: string } };
+
+/**
+ * The API routes open without a bearer token: the live WebSocket authenticates with its ticket (a
+ * browser cannot send a bearer token there), and a guest token is had for the asking.
+ */
+const isOpen = (c: Request) =>
+  (c.req.method === "GET" && c.req.path === "/api/orders/live") ||
+  (c.req.method === "POST" && c.req.path === "/api/guest");
+
+/** The routes a guest token opens: the cart's own (not the merge, which needs the user's). */
+const isGuestCartRoute = (c: Request) =>
+  c.req.path === "/api/cart" || c.req.path.startsWith("/api/cart/items");
 
 /** The OpenAPI 3.1 document of `app`: served at /openapi.json, and linted in CI (dev/openapi.ts). */
 export function openApiDocument(app: ReturnType<typeof createRouter>, version: string) {
@@ -60,10 +71,15 @@ export function createApp() {
   });
   app.use(bodyLimit);
   app.use("/api/*", ipRateLimit);
-  app.use("/api/*", except(isLiveSocket, requireAuth));
-  app.use("/api/*", userRateLimit);
+  app.use("/api/*", except(isOpen, requireAuth));
+  app.use(
+    "/api/*",
+    except((c) => isOpen(c) || isGuestCartRoute(c), requireSignIn),
+  );
+  app.use("/api/*", except(isOpen, userRateLimit));
 
   app.route("/", healthRouter);
+  app.route("/", guestRouter);
   app.route("/", cartRouter);
   // Before the orders router, whose /api/orders/{order_id} would take "live" for an order id.
   app.route("/", liveRouter);
@@ -78,6 +94,14 @@ export function createApp() {
       "HS256 tokens from the user service, or RS256/ES256 tokens from the JWKS_URL identity provider, " +
       "verified as RFC8725 recommends: algorithms pinned per key type, exp required, nbf honoured, and " +
       "issuer and audience checked on the identity provider's tokens",
+  });
+  app.openAPIRegistry.registerComponent("securitySchemes", "guestAuth", {
+    type: "http",
+    scheme: "bearer",
+    bearerFormat: "JWT",
+    description:
+      "A guest token from POST /api/guest (HS256 under this service's own key, typ guest+jwt): opens the " +
+      "cart routes only, for the guest's own cart; every other route answers it 403 SIGN_IN_REQUIRED",
   });
   app.openAPIRegistry.registerComponent("securitySchemes", "liveTicket", {
     type: "apiKey",

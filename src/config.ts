@@ -44,6 +44,8 @@ const ConfigSchema = z
     PAYMENT_TIMEOUT_MINUTES: z.coerce.number().int().min(1).default(30),
     /** Orders one user may hold in status pending at once, so that no account can pin a product's stock. */
     MAX_OPEN_ORDERS_PER_USER: z.coerce.number().int().min(1).max(1000).default(5),
+    /** A guest token's lifetime, and how long a guest's cart may stay idle before it is emptied. */
+    GUEST_TTL_DAYS: z.coerce.number().int().min(1).max(30).default(7),
     DATABASE_URL: z
       .string({ error: "is required" })
       .regex(/^postgres(ql)?:\/\//, "must be a postgres:// URL"),

@@ -5,6 +5,7 @@ import { handleQueue } from "./queues/index.ts";
 import { runSweep } from "./services/sweep.ts";
 
 export { CartObject } from "./durable-objects/cart-object.ts";
+export { GuestCartObject } from "./durable-objects/guest-cart-object.ts";
 export { PaymentGateway } from "./durable-objects/payment-gateway.ts";
 export { RateLimiter } from "./durable-objects/rate-limiter.ts";
 

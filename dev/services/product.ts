@@ -13,7 +13,8 @@ import {
   serve,
 } from "./http.ts";
 
-const FaultSchema = z.enum(["error", "slow", "lag", "malformed", "garbage", "reset"]);
+// `gone` answers 404, as for a product deleted since it was added to a cart.
+const FaultSchema = z.enum(["error", "slow", "lag", "malformed", "garbage", "reset", "gone"]);
 export type Fault = z.infer<typeof FaultSchema>;
 
 // `stock` faults every stock change; `release` only increments (so a test can let a reservation
@@ -135,6 +136,9 @@ async function playFault(ctx: Context, fault: Fault | undefined): Promise<boolea
         "text/html; charset=utf-8",
         "<html><body><h1>500 Internal Server Error</h1></body></html>",
       );
+      return true;
+    case "gone":
+      sendJson(ctx.res, 404, { success: false, message: "Product not found" });
       return true;
     case "malformed":
       sendJson(ctx.res, 200, { success: true, data: { name: 5 } });

@@ -1,66 +1,57 @@
-import { DurableObject } from "cloudflare:workers";
 import { log } from "../lib/log.ts";
-import {
-  type Cart,
-  type CartItem,
-  type CartResult,
-  MAX_CART_LINES,
-  MAX_LINE_QUANTITY,
-  type ProductSnapshot,
-} from "../schemas/cart.ts";
+import type { CartItem, CartResult, MergeResult } from "../schemas/cart.ts";
 import type { LiveEvent } from "../schemas/live.ts";
-import { type ItemRow, migrateCartSchema, reject, toCartItem } from "./cart-storage.ts";
+import { CartBase, type IdempotentAdd } from "./cart-base.ts";
+import { reject } from "./cart-storage.ts";
+import { type CartTransfer, planMerge, type TransferDecision } from "./cart-transfer.ts";
 import { CheckoutLock, type UnsettledCheckout } from "./checkout-lock.ts";
 import { LiveChannel } from "./live-channel.ts";
 
+export type { AddResult, IdempotentAdd, NeedsProduct } from "./cart-base.ts";
+
+/** The name of a user's object in the CART namespace. */
+export const userCartName = (userId: number) => `user:${userId}`;
+
 /** Carts nobody touched for this long are emptied by the object's alarm (SPEC §4). */
 export const CART_TTL_MS = 30 * 24 * 60 * 60 * 1000;
-/** Adds sent with an Idempotency-Key replay their first answer this long (SPEC §4: 24 h). */
-const IDEMPOTENCY_TTL_MS = 24 * 60 * 60 * 1000;
+/** A transfer's decision is kept this long: far beyond the time any transfer can stay unfinished. */
+const DECISION_TTL_MS = 30 * 24 * 60 * 60 * 1000;
 
-export interface IdempotentAdd {
-  key: string;
-  requestHash: string;
-}
+/**
+ * The decisions on guest carts' transfers into this cart (see cart-transfer.ts): one row per
+ * transfer, `decision` the TransferDecision as JSON.
+ */
+const TRANSFER_DECISIONS_SCHEMA = `
+  CREATE TABLE IF NOT EXISTS transfer_decisions (
+    transfer_id TEXT PRIMARY KEY,
+    decision TEXT NOT NULL,
+    decided_at INTEGER NOT NULL
+  );
+`;
 
-/** A grow of a line asked without its product: look `needsProduct` up, then ask again with it. */
-export interface NeedsProduct {
-  ok: false;
-  needsProduct: string;
-}
-
-export interface AddResult {
-  item: CartItem;
-  created: boolean;
-  replayed: boolean;
+/** What applyTransfer answers: the merge's answer or refusal, and what became of the transfer. */
+export interface TransferAnswer {
+  result: CartResult<MergeResult & { replayed: boolean }>;
+  /** applied: the guest object drops the transfer; refused: it puts the lines back; none: there was none. */
+  transfer: "applied" | "refused" | "none";
 }
 
 /**
- * One user's object: their cart, in the object's SQLite storage, its checkout lock
- * (checkout-lock.ts) and their live order-status sockets (live-channel.ts). Every RPC method runs
- * its read-modify-write synchronously: input gates do not hold across non-storage awaits, so the worker fetches product
- * data *before* calling in, and nothing here awaits between reading and writing.
- *
- * Storage layout: see cart-storage.ts.
+ * One user's object: their cart (cart-base.ts), its checkout lock (checkout-lock.ts), their live
+ * order-status sockets (live-channel.ts), and the guest carts merged into it (cart-transfer.ts).
  */
-export class CartObject extends DurableObject<Env> {
-  private readonly sql: SqlStorage;
+export class CartObject extends CartBase {
+  protected readonly idleTtlMs = CART_TTL_MS;
   private readonly live: LiveChannel;
   private readonly checkouts: CheckoutLock;
-  /** The cart's id (the object's): computed once, not on every read. */
-  private readonly id: string;
-  /** Whether this instance has set the expiry alarm (a new instance sets it on its first change). */
-  private alarmArmed = false;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
-    this.sql = ctx.storage.sql;
-    this.id = ctx.id.toString();
-    migrateCartSchema(this.sql);
+    this.sql.exec(TRANSFER_DECISIONS_SCHEMA);
     this.live = new LiveChannel(ctx);
     this.checkouts = new CheckoutLock(ctx.storage, {
       items: () => this.items(),
-      touch: (userId) => this.touch(userId),
+      touch: (userId) => this.touch({ userId }),
     });
   }
 
@@ -80,178 +71,6 @@ export class CartObject extends DurableObject<Env> {
   override webSocketClose(socket: WebSocket, code: number, reason: string): void {
     // 1005 and 1006 say "no code": they cannot be sent back.
     socket.close(code === 1005 || code === 1006 ? 1000 : code, reason);
-  }
-
-  getCart(userId: number, defaultCurrency: string): Cart {
-    const items = this.items();
-    const updatedAt = this.sql
-      .exec<{ updated_at: number }>("SELECT updated_at FROM cart_meta")
-      .toArray()[0]?.updated_at;
-    return {
-      id: this.id,
-      userId,
-      items,
-      totalItems: items.reduce((sum, item) => sum + item.quantity, 0),
-      totalAmount: items.reduce((sum, item) => sum + item.totalPrice, 0),
-      currency: items[0]?.currency ?? defaultCurrency,
-      updatedAt: new Date(updatedAt ?? Date.now()).toISOString(),
-    };
-  }
-
-  /** Adds a product, or grows its line; the snapshot refreshes the line's name, price and image. */
-  addItem(
-    userId: number,
-    product: ProductSnapshot,
-    quantity: number,
-    idempotency?: IdempotentAdd,
-  ): CartResult<AddResult> {
-    return this.ctx.storage.transactionSync(() => {
-      // Checked again here: a concurrent request with the same key may have landed since findAdd.
-      const earlier = idempotency && this.findAdd(idempotency);
-      if (earlier) return earlier;
-      const result = this.applyAdd(userId, product, quantity);
-      if (result.ok && idempotency) {
-        const now = Date.now();
-        this.sql.exec("DELETE FROM add_requests WHERE expires_at <= ?", now);
-        this.sql.exec(
-          "INSERT INTO add_requests (key, request_hash, response, expires_at) VALUES (?, ?, ?, ?)",
-          idempotency.key,
-          idempotency.requestHash,
-          JSON.stringify(result.value),
-          now + IDEMPOTENCY_TTL_MS,
-        );
-      }
-      return result;
-    });
-  }
-
-  /** The stored answer to an earlier add with this Idempotency-Key, marked replayed; a key reused for another add is refused. */
-  findAdd(idempotency: IdempotentAdd): CartResult<AddResult> | null {
-    const row = this.sql
-      .exec<{ request_hash: string; response: string }>(
-        "SELECT request_hash, response FROM add_requests WHERE key = ? AND expires_at > ?",
-        idempotency.key,
-        Date.now(),
-      )
-      .toArray()[0];
-    if (!row) return null;
-    if (row.request_hash !== idempotency.requestHash) {
-      return reject("IDEMPOTENCY_KEY_REUSED", "This Idempotency-Key was already used with another request");
-    }
-    return { ok: true, value: { ...(JSON.parse(row.response) as AddResult), replayed: true } };
-  }
-
-  /** Reads only the line it grows and what the limits need, and writes two rows. */
-  private applyAdd(userId: number, product: ProductSnapshot, quantity: number): CartResult<AddResult> {
-    const existing = this.sql
-      .exec<ItemRow>("SELECT * FROM cart_items WHERE product_id = ?", product.productId)
-      .toArray()[0];
-    // Every line of a cart shares one currency, so any other currency found is the cart's.
-    const { lines, other } = this.sql
-      .exec<{ lines: number; other: string | null }>(
-        `SELECT count(*) AS lines,
-                (SELECT currency FROM cart_items WHERE currency <> ? LIMIT 1) AS other
-           FROM cart_items`,
-        product.currency,
-      )
-      .one();
-    if (other !== null) {
-      return reject(
-        "CURRENCY_MISMATCH",
-        `The cart holds ${other} items; this product is priced in ${product.currency}`,
-      );
-    }
-    if (!existing && lines >= MAX_CART_LINES) {
-      return reject("CART_LIMIT_EXCEEDED", `A cart holds at most ${MAX_CART_LINES} lines`);
-    }
-    const newQuantity = (existing?.quantity ?? 0) + quantity;
-    if (newQuantity > MAX_LINE_QUANTITY) {
-      return reject("CART_LIMIT_EXCEEDED", `A line holds at most ${MAX_LINE_QUANTITY} units`);
-    }
-    if (newQuantity > product.stock) {
-      return reject(
-        "INSUFFICIENT_STOCK",
-        `Only ${Math.max(product.stock, 0)} units of ${product.name} are in stock`,
-      );
-    }
-    const row = this.sql
-      .exec<ItemRow>(
-        `INSERT INTO cart_items (id, product_id, product_name, price, currency, image, quantity, added_at)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-           ON CONFLICT (product_id) DO UPDATE SET
-             product_name = excluded.product_name, price = excluded.price, currency = excluded.currency,
-             image = excluded.image, quantity = excluded.quantity
-           RETURNING *`,
-        existing?.id ?? crypto.randomUUID(),
-        product.productId,
-        product.name,
-        product.price,
-        product.currency,
-        product.image,
-        newQuantity,
-        Date.now(),
-      )
-      .one();
-    this.touch(userId);
-    return { ok: true, value: { item: toCartItem(row), created: !existing, replayed: false } };
-  }
-
-  /**
-   * Sets a line's quantity. Growing needs a product snapshot (stock is re-checked and the price
-   * refreshed): without one, a grow changes nothing and names the product to look up, so the worker
-   * calls again with it. Shrinking needs none, so it works while the product service is down, and
-   * takes one call.
-   */
-  setQuantity(
-    userId: number,
-    itemId: string,
-    quantity: number,
-    product?: ProductSnapshot,
-  ): CartResult<CartItem> | NeedsProduct {
-    return this.ctx.storage.transactionSync(() => {
-      const line = this.item(itemId);
-      if (!line) return reject("CART_ITEM_NOT_FOUND", "The cart has no such item");
-      if (!product && quantity > line.quantity) return { ok: false, needsProduct: line.productId };
-      if (product && product.productId === line.productId) {
-        if (quantity > product.stock) {
-          return reject(
-            "INSUFFICIENT_STOCK",
-            `Only ${Math.max(product.stock, 0)} units of ${product.name} are in stock`,
-          );
-        }
-        this.sql.exec(
-          "UPDATE cart_items SET quantity = ?, product_name = ?, price = ?, image = ? WHERE id = ?",
-          quantity,
-          product.name,
-          product.price,
-          product.image,
-          itemId,
-        );
-      } else if (quantity > line.quantity) {
-        return reject("INSUFFICIENT_STOCK", "The product's stock could not be confirmed");
-      } else {
-        this.sql.exec("UPDATE cart_items SET quantity = ? WHERE id = ?", quantity, itemId);
-      }
-      this.touch(userId);
-      return { ok: true, value: this.item(itemId) as CartItem };
-    });
-  }
-
-  /** Removes a line and answers the cart as it now is, or null when there was no such line. */
-  removeItem(userId: number, itemId: string, defaultCurrency: string): Cart | null {
-    return this.ctx.storage.transactionSync(() => {
-      if (this.sql.exec("DELETE FROM cart_items WHERE id = ?", itemId).rowsWritten === 0) return null;
-      this.touch(userId);
-      return this.getCart(userId, defaultCurrency);
-    });
-  }
-
-  clear(userId: number, defaultCurrency: string): Cart {
-    return this.ctx.storage.transactionSync(() => {
-      this.sql.exec("DELETE FROM cart_items");
-      this.touch(userId);
-      return this.getCart(userId, defaultCurrency);
-    });
   }
 
   /** Starts a checkout of the order `orderId` (see CheckoutLock.begin). */
@@ -290,25 +109,86 @@ export class CartObject extends DurableObject<Env> {
     this.checkouts.finish(userId, token, ordered, unsettled);
   }
 
-  /** Empties a cart idle for CART_TTL_MS; a cart touched since the alarm was set gets a new one. */
-  override async alarm(): Promise<void> {
-    // A fired alarm is gone: the next change arms one again unless this one re-arms.
-    this.alarmArmed = false;
-    const meta = this.sql.exec<{ updated_at: number }>("SELECT updated_at FROM cart_meta").toArray()[0];
-    if (!meta) return;
-    const expiresAt = meta.updated_at + CART_TTL_MS;
-    if (expiresAt > Date.now()) {
-      this.alarmArmed = true;
-      await this.ctx.storage.setAlarm(expiresAt);
-      return;
-    }
-    this.ctx.storage.transactionSync(() => {
-      this.sql.exec("DELETE FROM cart_items");
-      this.sql.exec("DELETE FROM cart_meta");
-      this.sql.exec("DELETE FROM add_requests");
+  /** The stored answer to an earlier merge with this Idempotency-Key, marked replayed (see findAdd). */
+  findMerge(idempotency: IdempotentAdd): CartResult<MergeResult & { replayed: boolean }> | null {
+    const earlier = this.findReplay<MergeResult>(idempotency);
+    return earlier?.ok ? { ok: true, value: { ...earlier.value, replayed: true } } : earlier;
+  }
+
+  /**
+   * Merges a guest cart's transfer into this cart (see cart-transfer.ts), or, with none (an empty
+   * guest cart), answers the cart as it is. The transfer is decided once: a transfer seen again (a
+   * retried merge, the guest object's alarm) gets the same decision, applied nothing twice. It is
+   * refused while a checkout holds the cart, or when the Idempotency-Key was used for another
+   * request; refused, its lines go back to the guest.
+   */
+  applyTransfer(
+    userId: number,
+    transfer: CartTransfer | null,
+    defaultCurrency: string,
+    idempotency?: IdempotentAdd,
+  ): TransferAnswer {
+    return this.ctx.storage.transactionSync(() => {
+      const decision = transfer && (this.decision(transfer.id) ?? this.decide(userId, transfer, idempotency));
+      const outcome = !transfer ? "none" : decision?.applied ? "applied" : "refused";
+      if (decision && !decision.applied) {
+        return { result: reject(decision.code, decision.message), transfer: outcome };
+      }
+      const earlier = idempotency && this.findReplay<MergeResult>(idempotency);
+      if (earlier) {
+        return {
+          result: earlier.ok ? { ok: true, value: { ...earlier.value, replayed: true } } : earlier,
+          transfer: outcome,
+        };
+      }
+      const answer = {
+        cart: this.getCart({ userId }, defaultCurrency),
+        adjustments: decision?.adjustments ?? [],
+      };
+      if (idempotency) this.storeReplay(idempotency, answer);
+      return { result: { ok: true, value: { ...answer, replayed: false } }, transfer: outcome };
     });
-    // Unsettled checkouts stay: the stock they may hold is settled by the user's next checkout (an
-    // empty cart still settles them), and until then an operator has the trail below.
+  }
+
+  private decision(transferId: string): TransferDecision | null {
+    const row = this.sql
+      .exec<{ decision: string }>("SELECT decision FROM transfer_decisions WHERE transfer_id = ?", transferId)
+      .toArray()[0];
+    return row ? (JSON.parse(row.decision) as TransferDecision) : null;
+  }
+
+  private decide(userId: number, transfer: CartTransfer, idempotency?: IdempotentAdd): TransferDecision {
+    let decision: TransferDecision;
+    const earlier = idempotency && this.findReplay(idempotency);
+    if (earlier && !earlier.ok) {
+      decision = { applied: false, code: "IDEMPOTENCY_KEY_REUSED", message: earlier.message };
+    } else if (this.checkouts.inProgress()) {
+      decision = {
+        applied: false,
+        code: "CHECKOUT_IN_PROGRESS",
+        message: "A checkout of this cart is in progress; the guest's cart was left as it was",
+      };
+    } else {
+      const plan = planMerge(this.rows(), transfer);
+      if (plan.replace) this.sql.exec("DELETE FROM cart_items");
+      for (const { product, quantity, existing } of plan.writes) this.writeLine(product, quantity, existing);
+      this.touch({ userId });
+      decision = { applied: true, adjustments: plan.adjustments };
+    }
+    const now = Date.now();
+    this.sql.exec("DELETE FROM transfer_decisions WHERE decided_at <= ?", now - DECISION_TTL_MS);
+    this.sql.exec(
+      "INSERT INTO transfer_decisions (transfer_id, decision, decided_at) VALUES (?, ?, ?)",
+      transfer.id,
+      JSON.stringify(decision),
+      now,
+    );
+    return decision;
+  }
+
+  /** Unsettled checkouts stay: the stock they may hold is settled by the user's next checkout (an
+   * empty cart still settles them), and until then an operator has the trail below. */
+  protected override expired(): void {
     const unsettled = this.sql
       .exec<{ order_id: string; reserved: string | null; in_doubt: string | null }>(
         "SELECT order_id, reserved, in_doubt FROM unsettled_checkouts",
@@ -321,32 +201,5 @@ export class CartObject extends DurableObject<Env> {
         inDoubt: in_doubt === null ? null : JSON.parse(in_doubt),
       });
     }
-  }
-
-  private touch(userId: number): void {
-    const now = Date.now();
-    this.sql.exec(
-      `INSERT INTO cart_meta (id, user_id, updated_at) VALUES (1, ?, ?)
-       ON CONFLICT (id) DO UPDATE SET user_id = excluded.user_id, updated_at = excluded.updated_at`,
-      userId,
-      now,
-    );
-    // One alarm at most CART_TTL_MS after this change is enough: alarm() re-arms it from updated_at
-    // when the cart was touched since. So the alarm is written once per object instance, not on
-    // every change. Storage writes are ordered and confirmed before the RPC answers (output gate),
-    // so this need not be awaited.
-    if (!this.alarmArmed) {
-      this.alarmArmed = true;
-      void this.ctx.storage.setAlarm(now + CART_TTL_MS);
-    }
-  }
-
-  private items(): CartItem[] {
-    return this.sql.exec<ItemRow>("SELECT * FROM cart_items ORDER BY added_at, id").toArray().map(toCartItem);
-  }
-
-  private item(itemId: string): CartItem | null {
-    const row = this.sql.exec<ItemRow>("SELECT * FROM cart_items WHERE id = ?", itemId).toArray()[0];
-    return row ? toCartItem(row) : null;
   }
 }

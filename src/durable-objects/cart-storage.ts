@@ -3,8 +3,9 @@ import { type CartItem, type CartResult, MAX_LINE_QUANTITY } from "../schemas/ca
 /**
  * The cart object's SQLite storage layout:
  *   cart_items     one row per line; product_id is unique, so adding a product twice grows its line
- *   cart_meta      a single row: the owner's user id and when the cart last changed (drives expiry)
- *   add_requests   the answers to adds sent with an Idempotency-Key, replayed for 24 h
+ *   cart_meta      a single row: the owner's user id (0 in a guest's cart) and when the cart last
+ *                  changed (drives expiry)
+ *   add_requests   the answers to adds (and merges) sent with an Idempotency-Key, replayed for 24 h
  *   checkout_lock  a single row while a checkout of this cart is in progress, with the id its order
  *                  will have and the lines it orders; it lapses by itself if the worker running the
  *                  checkout dies
@@ -13,6 +14,8 @@ import { type CartItem, type CartResult, MAX_LINE_QUANTITY } from "../schemas/ca
  *                  lines leaving the cart, which the next checkout settles before ordering anything;
  *                  `reserved` is the stock the checkout held (JSON lines; null when not known), and
  *                  `in_doubt` what a lapsed checkout was ordering, some or all of which it may hold
+ * A user's object also has transfer_decisions (cart-object.ts), a guest's cart_transfers
+ * (guest-cart-object.ts): the two halves of a merge (cart-transfer.ts).
  */
 export const CART_SCHEMA = `
   CREATE TABLE IF NOT EXISTS cart_items (
@@ -73,6 +76,7 @@ export type ItemRow = {
   currency: string;
   image: string | null;
   quantity: number;
+  added_at: number;
 };
 
 export function toCartItem(row: ItemRow): CartItem {

@@ -93,6 +93,11 @@ export class CheckoutLock {
     });
   }
 
+  /** Whether a checkout holds the cart now (a lapsed lock holds nothing). */
+  inProgress(): boolean {
+    return this.sql.exec("SELECT 1 FROM checkout_lock WHERE expires_at > ?", Date.now()).toArray().length > 0;
+  }
+
   /**
    * Settles lapsed checkouts the worker looked up: the lines of those whose order was placed leave
    * the cart (`lines`), the others (`null`) simply stop being unsettled. Answers the cart's lines as

@@ -11,6 +11,7 @@ import type { Cache } from "../cache/cache.ts";
 import type { UserClient } from "../clients/user.ts";
 import type { Config } from "../config.ts";
 import { ApiError } from "./errors.ts";
+import { GUEST_SUBJECT_PREFIX } from "./guest-tokens.ts";
 import { sha256Hex } from "./ids.ts";
 
 export type Role = "USER" | "ADMIN";
@@ -76,7 +77,7 @@ function jwks(url: string): JWTVerifyGetKey {
   return keySet;
 }
 
-function unauthorized(message: string): ApiError {
+export function unauthorized(message: string): ApiError {
   return new ApiError("UNAUTHORIZED", message, undefined, {
     "WWW-Authenticate": 'Bearer realm="order-service"',
   });
@@ -108,6 +109,9 @@ export async function authenticate(token: string, { config, users, cache }: Auth
   // Someone must be named: a subject (a username or a numeric id), or a userId claim.
   if (payload.sub === undefined && payload.userId === undefined)
     throw unauthorized("The token names no subject");
+  // Only this service's own guest tokens name guests (lib/guest-tokens.ts).
+  if (payload.sub?.startsWith(GUEST_SUBJECT_PREFIX) || payload.guestId !== undefined)
+    throw unauthorized("A user's token cannot name a guest");
 
   const userId = UserId.safeParse(payload.userId ?? payload.sub);
   const role = RoleClaim.safeParse(payload.role);

@@ -27,7 +27,7 @@ export function createRouter() {
 const ERROR_DESCRIPTIONS = {
   400: "Invalid input (with field details)",
   401: "Missing or invalid bearer token",
-  403: "Authenticated but not allowed",
+  403: "Authenticated but not allowed (SIGN_IN_REQUIRED: a guest token on a route for signed-in users)",
   404: "Not found",
   409: "Business conflict",
   413: "Body larger than 64 KiB",
@@ -76,6 +76,11 @@ type ErrorResponse = {
  * unavailable.
  */
 export const AUTHENTICATED = [401, 503] as const;
+/**
+ * What a route a guest token cannot use answers besides AUTHENTICATED: 403 SIGN_IN_REQUIRED to a
+ * guest (SPEC §4 Guests).
+ */
+export const SIGNED_IN = [...AUTHENTICATED, 403] as const;
 /** What every write can answer: 413 for a body over 64 KiB, 429 from the rate limits on writes. */
 export const WRITE = [413, 429] as const;
 
@@ -117,6 +122,8 @@ export function jsonResponse<T extends z.ZodType>(
 }
 
 export const bearerAuth = [{ bearerAuth: [] }];
+/** The cart routes: a user's bearer token, or a guest's (POST /api/guest). */
+export const bearerOrGuestAuth: Record<string, string[]>[] = [{ bearerAuth: [] }, { guestAuth: [] }];
 
 export type AppRouteHandler<R extends RouteConfig> = RouteHandler<R, AppEnv>;
 

@@ -1,11 +1,12 @@
 /**
  * Signed, short-lived tickets: `<userId>.<expiresAt ms>.<nonce>.<mac>`, the MAC an HMAC-SHA256 of
- * the first three parts under a key derived from JWT_SECRET (HKDF, its own label, so a ticket can
- * never pass for a token or the other way round). A forged or expired ticket is refused from its
+ * the first three parts under a key derived from JWT_SECRET for the purpose (lib/keys.ts), so a
+ * ticket can never pass for a token or the other way round. A forged or expired ticket is refused from its
  * text alone, before anything is looked up.
  */
+import { derivedKey as ticketKey } from "./keys.ts";
+
 const encoder = new TextEncoder();
-const keys = new Map<string, Promise<CryptoKey>>();
 const TICKET = /^(\d{1,15})\.(\d{13})\.([A-Za-z0-9_-]{22})\.([A-Za-z0-9_-]{43})$/;
 
 export interface Ticket {
@@ -24,32 +25,6 @@ function toBase64Url(bytes: Uint8Array): string {
 function fromBase64Url(text: string): Uint8Array {
   const binary = atob(text.replace(/-/g, "+").replace(/_/g, "/"));
   return Uint8Array.from(binary, (char) => char.charCodeAt(0));
-}
-
-/** The ticket key for `secret`, derived once per isolate. */
-function ticketKey(secret: string, purpose: string): Promise<CryptoKey> {
-  const id = `${purpose}\n${secret}`;
-  let key = keys.get(id);
-  if (!key) {
-    key = crypto.subtle
-      .importKey("raw", encoder.encode(secret), "HKDF", false, ["deriveKey"])
-      .then((master) =>
-        crypto.subtle.deriveKey(
-          {
-            name: "HKDF",
-            hash: "SHA-256",
-            salt: encoder.encode("order-service"),
-            info: encoder.encode(purpose),
-          },
-          master,
-          { name: "HMAC", hash: "SHA-256", length: 256 },
-          false,
-          ["sign", "verify"],
-        ),
-      );
-    keys.set(id, key);
-  }
-  return key;
 }
 
 export async function signTicket(secret: string, purpose: string, ticket: Ticket): Promise<string> {

@@ -56,12 +56,20 @@ export const ipRateLimit = createMiddleware<AppEnv>(async (c, next) => {
   await verdict;
 });
 
-/** Writes per user (RATE_LIMIT_USER_PER_MIN); runs after authentication, with the IP check still in flight. */
+/**
+ * Writes per user, or per guest (RATE_LIMIT_USER_PER_MIN); runs after authentication, with the IP
+ * check still in flight.
+ */
 export const userRateLimit = createMiddleware<AppEnv>(async (c, next) => {
   if (WRITES.has(c.req.method)) {
+    const { caller } = c.var;
+    const [key, what] =
+      "userId" in caller
+        ? [`user:${caller.userId}`, "for this user"]
+        : [`guest:${caller.guestId}`, "for this guest"];
     await Promise.all([
       c.var.ipRateLimit,
-      enforce(c.env, `user:${c.var.user.id}`, c.var.services.config.RATE_LIMIT_USER_PER_MIN, "for this user"),
+      enforce(c.env, key, c.var.services.config.RATE_LIMIT_USER_PER_MIN, what),
     ]);
   }
   await next();

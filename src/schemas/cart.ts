@@ -1,5 +1,5 @@
 import { z } from "@hono/zod-openapi";
-import { Currency, int32, MinorUnits, Timestamp, UserId } from "./common.ts";
+import { Currency, GuestId, int32, MinorUnits, Timestamp, UserId } from "./common.ts";
 import { ProductId } from "./product.ts";
 
 export const MAX_LINE_QUANTITY = 99;
@@ -42,7 +42,8 @@ export const CartItemSchema = z
 export const CartSchema = z
   .object({
     id: z.string(),
-    userId: UserId,
+    userId: UserId.nullable().openapi({ description: "The owner's user id; null for a guest's cart" }),
+    guestId: GuestId.nullable().openapi({ description: "The guest's id; null for a user's cart" }),
     items: z.array(CartItemSchema).max(MAX_CART_LINES),
     totalItems: int32(0, MAX_CART_LINES * MAX_LINE_QUANTITY).openapi({
       description: "Sum of the lines' quantities",
@@ -55,6 +56,61 @@ export const CartSchema = z
 
 export type CartItem = z.infer<typeof CartItemSchema>;
 export type Cart = z.infer<typeof CartSchema>;
+
+export const MergeModeSchema = z.enum(["merge", "replace"]).openapi({
+  description:
+    "merge: the guest's lines join the user's cart, and for a product in both the larger quantity is kept; " +
+    "replace: the guest's lines become the user's cart. An empty guest cart changes nothing in either mode.",
+});
+export type MergeMode = z.infer<typeof MergeModeSchema>;
+
+export const MergeCartBodySchema = z
+  .object({
+    guestToken: z
+      .string()
+      .min(1)
+      .max(4096)
+      .openapi({ description: "The guest token (POST /api/guest) whose cart to take over" }),
+    mode: MergeModeSchema.default("merge"),
+  })
+  .openapi("MergeCart");
+
+export const ADJUSTMENT_REASONS = [
+  "OUT_OF_STOCK",
+  "INSUFFICIENT_STOCK",
+  "UNAVAILABLE",
+  "QUANTITY_LIMIT",
+  "LINE_LIMIT",
+] as const;
+
+export const MergeAdjustmentSchema = z
+  .object({
+    productId: z.string(),
+    requestedQuantity: int32(1, MAX_LINE_QUANTITY).openapi({
+      description: "The quantity the merge aimed for (in merge mode, the larger of the two carts')",
+    }),
+    quantity: int32(0, MAX_LINE_QUANTITY).openapi({
+      description: "The quantity the user's cart now holds; 0 when the line was dropped",
+    }),
+    reason: z.enum(ADJUSTMENT_REASONS).openapi({
+      description:
+        "OUT_OF_STOCK: none left; INSUFFICIENT_STOCK: fewer left; UNAVAILABLE: unknown, inactive or priced " +
+        "in another currency than the cart; QUANTITY_LIMIT: over 99 a line; LINE_LIMIT: the cart has 50 lines",
+    }),
+  })
+  .openapi("MergeAdjustment");
+export type MergeAdjustment = z.infer<typeof MergeAdjustmentSchema>;
+
+export const MergeResultSchema = z
+  .object({
+    cart: CartSchema,
+    adjustments: z.array(MergeAdjustmentSchema).max(MAX_CART_LINES),
+  })
+  .openapi("MergeResult");
+export type MergeResult = z.infer<typeof MergeResultSchema>;
+
+/** Whose cart an object holds: a signed-in user's, or a guest's (SPEC §4 Guests). */
+export type CartOwner = { userId: number } | { guestId: string };
 
 /** What the worker hands the cart object when adding: the product as the product service just described it. */
 export interface ProductSnapshot {

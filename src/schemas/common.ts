@@ -41,6 +41,8 @@ export const int32 = (min = 0, max = 2_147_483_647) =>
 export const MinorUnits = int64().openapi({ example: 99999 });
 /** A user id, as tokens carry it. */
 export const UserId = int64(1);
+/** A guest's id, as POST /api/guest issues it (a random UUID). */
+export const GuestId = z.uuid().max(36).openapi({ example: "5b0e7e0c-3f5a-4b8e-9a55-0f3c2d1e4a7b" });
 /** Keyset cursors are base64url (lib/cursor.ts). */
 export const Cursor = (max: number) =>
   z

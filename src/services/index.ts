@@ -36,7 +36,7 @@ export function createServices(env: Env, background: Background = detached): Ser
     cache,
     products,
     users: new UserClient(config.USER_SERVICE_URL, config.UPSTREAM_TIMEOUT_MS),
-    cart: new CartService(env, { config, products: cartProducts }),
+    cart: new CartService(env, { config, products: cartProducts, freshProducts: products }),
     database,
     orders: { env, config, database, products, events },
   };

@@ -1,4 +1,4 @@
-import { env } from "cloudflare:workers";
+import { env, exports } from "cloudflare:workers";
 import { SignJWT } from "jose";
 
 export type Role = "USER" | "ADMIN";
@@ -57,4 +57,14 @@ export async function registerUser(username: string, userId: number, role: Role)
 export async function validations(username: string): Promise<number> {
   const response = await fetch(`${env.USER_SERVICE_URL}/__admin/users/${username}/validations`);
   return ((await response.json()) as { count: number }).count;
+}
+
+/** A new guest, from POST /api/guest, with headers carrying its token. */
+export async function newGuest(headers: Record<string, string> = {}) {
+  const response = await exports.default.fetch(
+    new Request("https://orders.test/api/guest", { method: "POST", headers }),
+  );
+  if (response.status !== 201) throw new Error(`POST /api/guest answered ${response.status}`);
+  const { data } = (await response.json()) as { data: { token: string; guestId: string; expiresAt: string } };
+  return { ...data, headers: { authorization: `Bearer ${data.token}` } };
 }

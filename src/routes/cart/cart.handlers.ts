@@ -1,8 +1,10 @@
+import { ApiError } from "../../lib/errors.ts";
+import { verifyGuestToken } from "../../lib/guest-tokens.ts";
 import type { AppRouteHandler as Handler } from "../../lib/openapi.ts";
 import type * as routes from "./cart.routes.ts";
 
 export const getCart: Handler<typeof routes.getCart> = async (c) => {
-  const cart = await c.var.services.cart.get(c.var.user.id);
+  const cart = await c.var.services.cart.get(c.var.caller);
   return c.json({ success: true as const, message: "Cart retrieved", data: cart }, 200);
 };
 
@@ -10,7 +12,7 @@ export const addItem: Handler<typeof routes.addItem> = async (c) => {
   const { productId, quantity } = c.req.valid("json");
   const key = c.req.valid("header")["idempotency-key"];
   const { item, created, replayed } = await c.var.services.cart.addItem(
-    c.var.user.id,
+    c.var.caller,
     productId,
     quantity,
     key,
@@ -24,17 +26,31 @@ export const addItem: Handler<typeof routes.addItem> = async (c) => {
 export const updateItem: Handler<typeof routes.updateItem> = async (c) => {
   const { item_id } = c.req.valid("param");
   const { quantity } = c.req.valid("json");
-  const item = await c.var.services.cart.setQuantity(c.var.user.id, item_id, quantity);
+  const item = await c.var.services.cart.setQuantity(c.var.caller, item_id, quantity);
   return c.json({ success: true as const, message: "Cart item updated", data: item }, 200);
 };
 
 export const removeItem: Handler<typeof routes.removeItem> = async (c) => {
   const { item_id } = c.req.valid("param");
-  const cart = await c.var.services.cart.removeItem(c.var.user.id, item_id);
+  const cart = await c.var.services.cart.removeItem(c.var.caller, item_id);
   return c.json({ success: true as const, message: "Item removed from cart", data: cart }, 200);
 };
 
 export const clearCart: Handler<typeof routes.clearCart> = async (c) => {
-  const cart = await c.var.services.cart.clear(c.var.user.id);
+  const cart = await c.var.services.cart.clear(c.var.caller);
   return c.json({ success: true as const, message: "Cart cleared", data: cart }, 200);
+};
+
+export const mergeCart: Handler<typeof routes.mergeCart> = async (c) => {
+  const { guestToken, mode } = c.req.valid("json");
+  const key = c.req.valid("header")["idempotency-key"];
+  const guestId = await verifyGuestToken(guestToken, c.var.services.config);
+  if (!guestId) {
+    throw new ApiError("VALIDATION_FAILED", "The request is invalid", [
+      { path: "guestToken", message: "is not a valid, unexpired guest token" },
+    ]);
+  }
+  const { replayed, ...merged } = await c.var.services.cart.merge(c.var.user.id, guestId, mode, key);
+  if (replayed) c.header("Idempotent-Replayed", "true");
+  return c.json({ success: true as const, message: "Guest cart merged", data: merged }, 200);
 };

@@ -7,4 +7,5 @@ export const cartRouter = createRouter()
   .openapi(routes.addItem, handlers.addItem)
   .openapi(routes.updateItem, handlers.updateItem)
   .openapi(routes.removeItem, handlers.removeItem)
-  .openapi(routes.clearCart, handlers.clearCart);
+  .openapi(routes.clearCart, handlers.clearCart)
+  .openapi(routes.mergeCart, handlers.mergeCart);

@@ -2,10 +2,12 @@ import { createRoute } from "@hono/zod-openapi";
 import {
   AUTHENTICATED,
   bearerAuth,
+  bearerOrGuestAuth,
   errorResponses,
   jsonBody,
   jsonResponse,
   replayedHeader,
+  SIGNED_IN,
   WRITE,
 } from "../../lib/openapi.ts";
 import {
@@ -13,6 +15,8 @@ import {
   CartItemSchema,
   CartSchema,
   ItemIdParamSchema,
+  MergeCartBodySchema,
+  MergeResultSchema,
   UpdateItemBodySchema,
 } from "../../schemas/cart.ts";
 import { envelope, IdempotencyKeyHeaderSchema } from "../../schemas/common.ts";
@@ -27,7 +31,7 @@ export const getCart = createRoute({
   path: "/api/cart",
   tags,
   summary: "The caller's cart",
-  security: bearerAuth,
+  security: bearerOrGuestAuth,
   responses: {
     200: jsonResponse(CartEnvelope, "The cart, with totals in minor units"),
     ...errorResponses(...AUTHENTICATED),
@@ -42,7 +46,7 @@ export const addItem = createRoute({
   summary: "Add a product, or grow its line",
   description:
     "Name, price and image come from the product service. Adding a product already in the cart grows that line.",
-  security: bearerAuth,
+  security: bearerOrGuestAuth,
   request: { headers: IdempotencyKeyHeaderSchema, body: jsonBody(AddItemBodySchema) },
   responses: {
     201: jsonResponse(CartItemEnvelope, "A new line", replayedHeader),
@@ -57,7 +61,7 @@ export const updateItem = createRoute({
   path: "/api/cart/items/{item_id}",
   tags,
   summary: "Set a line's quantity",
-  security: bearerAuth,
+  security: bearerOrGuestAuth,
   request: { params: ItemIdParamSchema, body: jsonBody(UpdateItemBodySchema) },
   responses: {
     200: jsonResponse(CartItemEnvelope, "The updated line"),
@@ -71,7 +75,7 @@ export const removeItem = createRoute({
   path: "/api/cart/items/{item_id}",
   tags,
   summary: "Remove a line",
-  security: bearerAuth,
+  security: bearerOrGuestAuth,
   request: { params: ItemIdParamSchema },
   responses: {
     200: jsonResponse(CartEnvelope, "The cart without the line"),
@@ -85,9 +89,36 @@ export const clearCart = createRoute({
   path: "/api/cart",
   tags,
   summary: "Empty the cart",
-  security: bearerAuth,
+  security: bearerOrGuestAuth,
   responses: {
     200: jsonResponse(CartEnvelope, "The empty cart"),
     ...errorResponses(...AUTHENTICATED, ...WRITE),
+  },
+});
+
+export const mergeCart = createRoute({
+  operationId: "mergeGuestCart",
+  method: "post",
+  path: "/api/cart/merge",
+  tags,
+  summary: "Take a guest's cart over at sign-in",
+  description:
+    "With the user's token, and the guest token in the body. merge (the default) adds the guest's lines " +
+    "to the user's cart, keeping the larger quantity for a product in both; replace makes the guest's " +
+    "lines the user's cart. Every line is checked against the product service (fresh) and the cart's " +
+    "limits; what cannot be applied in full is cut or dropped and listed in adjustments. The guest's cart " +
+    "is empty afterwards, so merging it again changes nothing; of two users merging one guest cart at once, " +
+    "one gets its lines. 400 names guestToken when it is not a valid, unexpired guest token; 409 " +
+    "CHECKOUT_IN_PROGRESS while a checkout holds the user's cart (the guest's cart is left as it was); 503 " +
+    "while the product service is down (both carts are left as they were).",
+  security: bearerAuth,
+  request: { headers: IdempotencyKeyHeaderSchema, body: jsonBody(MergeCartBodySchema) },
+  responses: {
+    200: jsonResponse(
+      envelope(MergeResultSchema, "MergeResultResponse"),
+      "The user's cart after the merge",
+      replayedHeader,
+    ),
+    ...errorResponses(...SIGNED_IN, ...WRITE, 400, 409),
   },
 });
