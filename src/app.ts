@@ -100,8 +100,9 @@ export function createApp() {
     scheme: "bearer",
     bearerFormat: "JWT",
     description:
-      "A guest token from POST /api/guest (HS256 under this service's own key, typ guest+jwt): opens the " +
-      "cart routes only, for the guest's own cart; every other route answers it 403 SIGN_IN_REQUIRED",
+      "A guest token from POST /api/guest: opens the cart routes only, for the guest's own cart; every other " +
+      "route answers it 403 SIGN_IN_REQUIRED. Verified as RFC8725 recommends: HS256 only, under this " +
+      "service's own key, with its explicit typ (guest+jwt), issuer, audience and exp checked",
   });
   app.openAPIRegistry.registerComponent("securitySchemes", "liveTicket", {
     type: "apiKey",

@@ -9,9 +9,6 @@ import { LiveChannel } from "./live-channel.ts";
 
 export type { AddResult, IdempotentAdd, NeedsProduct } from "./cart-base.ts";
 
-/** The name of a user's object in the CART namespace. */
-export const userCartName = (userId: number) => `user:${userId}`;
-
 /** Carts nobody touched for this long are emptied by the object's alarm (SPEC §4). */
 export const CART_TTL_MS = 30 * 24 * 60 * 60 * 1000;
 /** A transfer's decision is kept this long: far beyond the time any transfer can stay unfinished. */

@@ -2,16 +2,13 @@ import { getConfig } from "../config.ts";
 import { describeError, log } from "../lib/log.ts";
 import type { MergeMode, ProductSnapshot } from "../schemas/cart.ts";
 import { CartBase } from "./cart-base.ts";
-import { userCartName } from "./cart-object.ts";
 import type { ItemRow } from "./cart-storage.ts";
 import { type CartTransfer, TRANSFER_GRACE_MS } from "./cart-transfer.ts";
+import { userCartName } from "./names.ts";
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 /** An abandoned transfer the user's object could not be reached for is tried again this much later. */
 const TRANSFER_RETRY_MS = 30_000;
-
-/** The name of a guest's object in the GUEST_CART namespace. */
-export const guestCartName = (guestId: string) => `guest:${guestId}`;
 
 /** At most one row: the guest's lines on their way into a user's cart (see cart-transfer.ts). */
 const TRANSFER_SCHEMA = `

@@ -68,8 +68,8 @@ export const MergeCartBodySchema = z
   .object({
     guestToken: z
       .string()
-      .min(1)
       .max(4096)
+      .regex(/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/, "must be a JWT")
       .openapi({ description: "The guest token (POST /api/guest) whose cart to take over" }),
     mode: MergeModeSchema.default("merge"),
   })

@@ -3,8 +3,7 @@ import type { ProductClient } from "../clients/product.ts";
 import type { Config } from "../config.ts";
 import type { CartBase } from "../durable-objects/cart-base.ts";
 import type { AddResult, NeedsProduct } from "../durable-objects/cart-object.ts";
-import { userCartName } from "../durable-objects/cart-object.ts";
-import { guestCartName } from "../durable-objects/guest-cart-object.ts";
+import { guestCartName, userCartName } from "../durable-objects/names.ts";
 import { ApiError } from "../lib/errors.ts";
 import { canonicalJson, sha256Hex } from "../lib/ids.ts";
 import type {

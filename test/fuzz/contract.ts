@@ -32,6 +32,8 @@ export interface Route {
   method: string;
   path: string;
   auth: "bearer" | "ticket" | "none";
+  /** Whether a guest token opens it (the cart routes). */
+  guests: boolean;
   parameters: Parameter[];
   body: Schema | undefined;
   statuses: Set<number>;
@@ -54,6 +56,7 @@ export const ROUTES: Route[] = Object.entries(DOCUMENT.paths).flatMap(([path, op
       method: method.toUpperCase(),
       path,
       auth: schemes.includes("bearerAuth") ? "bearer" : schemes.includes("liveTicket") ? "ticket" : "none",
+      guests: schemes.includes("guestAuth"),
       parameters: operation.parameters ?? [],
       body: operation.requestBody?.content["application/json"].schema,
       statuses: new Set(Object.keys(operation.responses).map(Number)),

@@ -2,7 +2,7 @@ import { env, exports } from "cloudflare:workers";
 import { sql } from "drizzle-orm";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { newUser, tokenFor } from "../helpers/auth.ts";
+import { newGuest, newUser, tokenFor } from "../helpers/auth.ts";
 import { api } from "../helpers/http.ts";
 import { eventFor } from "../helpers/notifications.ts";
 import {
@@ -49,6 +49,7 @@ const SEED = Number(env.FUZZ_SEED || 0) || 20261128;
 type User = Awaited<ReturnType<typeof newUser>>;
 let user: User;
 let admin: User;
+let guest: Awaited<ReturnType<typeof newGuest>>;
 const tokens = {} as Record<Exclude<Auth, "user" | "fresh" | "admin" | "none">, string>;
 const pools: Record<Pool, string[]> = {
   items: [],
@@ -57,11 +58,13 @@ const pools: Record<Pool, string[]> = {
   tickets: [],
   products: [],
   cursors: [],
+  guests: [],
 };
 
 beforeAll(async () => {
   user = await newUser();
   admin = await newUser("ADMIN");
+  guest = await newGuest();
   const other = await newUser();
   tokens.garbage = "Bearer not.a.jwt";
   tokens.basic = "Basic dXNlcjpwYXNz";
@@ -122,6 +125,15 @@ beforeAll(async () => {
     expect(page.body.data.nextCursor).toEqual(expect.any(String));
     pools.cursors.push(page.body.data.nextCursor);
   }
+  // Guests with a line in their carts, for merges; the first merge of each empties it.
+  for (let n = 0; n < 4; n += 1) {
+    const owner = await newGuest();
+    await api("POST", "/api/cart/items", {
+      headers: owner.headers,
+      json: { productId: pools.products[n % 2], quantity: 1 },
+    });
+    pools.guests.push(owner.token);
+  }
   for (let n = 0; n < 3; n += 1) {
     pools.tickets.push(
       (await api("POST", "/api/orders/live/ticket", { headers: user.headers })).body.data.ticket,
@@ -141,6 +153,7 @@ async function authorization(auth: Auth): Promise<string | undefined> {
   if (auth === "user") return user.headers.authorization;
   if (auth === "admin") return admin.headers.authorization;
   if (auth === "fresh") return (await newUser()).headers.authorization;
+  if (auth === "guest") return guest.headers.authorization;
   return tokens[auth];
 }
 
@@ -218,6 +231,9 @@ async function send(route: Route, plan: Plan) {
     if (plan.body.productPick !== undefined && json && typeof json === "object" && !Array.isArray(json)) {
       json = { ...json, productId: pick({ pool: "products", index: plan.body.productPick }) };
     }
+    if (plan.body.guestPick !== undefined && json && typeof json === "object" && !Array.isArray(json)) {
+      json = { ...json, guestToken: pick({ pool: "guests", index: plan.body.guestPick }) };
+    }
     body = JSON.stringify(json);
   } else if (plan.body && "raw" in plan.body) {
     body = plan.body.raw;
@@ -284,11 +300,13 @@ function remember(route: Route, status: number, body: any) {
 
 /**
  * Rules the document states in words, which a JSON Schema cannot: a card's expiry not before the
- * current month, and a cursor that this API issued. A 400 naming only those is kept.
+ * current month, a cursor that this API issued, and a guest token that it issued. A 400 naming only
+ * those is kept.
  */
 const STATED_RULES: [path: RegExp, message: RegExp][] = [
   [/paymentDetails\.expiryDate$/, /expired/],
   [/^cursor$/, /not a cursor this API issued/],
+  [/^guestToken$/, /not a valid, unexpired guest token/],
 ];
 function refusedForAStatedRule(body: any): boolean {
   const details: { path: string; message: string }[] = body?.error?.details ?? [];
@@ -303,9 +321,17 @@ function check(route: Route, plan: Plan, result: Awaited<ReturnType<typeof send>
   const problems = contractViolations(route, status, result.headers, result.body);
   if (status >= 500) problems.push(`answered ${status}`);
   if (!result.headers.get("x-request-id")) problems.push("no X-Request-Id");
-  const authenticated = VALID_AUTH.includes(plan.auth);
+  const guest = plan.auth === "guest";
+  const authenticated = VALID_AUTH.includes(plan.auth) || (guest && route.guests);
   // The body limit is checked before the token (a large body is refused before any work).
-  if (route.auth === "bearer" && !authenticated && ![401, 413].includes(status)) {
+  if (route.auth === "bearer" && guest && !route.guests) {
+    if (
+      ![403, 413].includes(status) ||
+      (status === 403 &&
+        (result.body as { error?: { code?: string } } | null)?.error?.code !== "SIGN_IN_REQUIRED")
+    )
+      problems.push(`guest token: ${status}, not 403 SIGN_IN_REQUIRED`);
+  } else if (route.auth === "bearer" && !authenticated && ![401, 413].includes(status)) {
     problems.push(`${plan.auth} token: ${status}, not 401`);
   }
   if (route.auth === "bearer" && authenticated) {

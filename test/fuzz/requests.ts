@@ -17,8 +17,9 @@ export type Auth =
   | "badClaims"
   | "user"
   | "fresh"
-  | "admin";
-export type Pool = "items" | "orders" | "deadLetters" | "tickets" | "products" | "cursors";
+  | "admin"
+  | "guest";
+export type Pool = "items" | "orders" | "deadLetters" | "tickets" | "products" | "cursors" | "guests";
 export type PoolPick = { pool: Pool; index: number };
 /** A path segment sent as written, not percent-encoded (e.g. a broken escape such as `%E0%A4%A`). */
 export type RawSegment = { raw: string };
@@ -29,7 +30,11 @@ export interface Plan {
   params: Record<string, Value>;
   query: Record<string, Value | undefined>;
   headers: Record<string, string | undefined>;
-  body?: { json: unknown; productPick?: number } | { raw: string } | { oversized: number };
+  /** productPick: the body's productId from the products pool; guestPick: its guestToken from the guests pool. */
+  body?:
+    | { json: unknown; productPick?: number; guestPick?: number }
+    | { raw: string }
+    | { oversized: number };
   contentType?: string;
   /** Checkout only: put a product in the caller's cart first, so that some checkouts succeed. */
   fillCart?: boolean;
@@ -131,9 +136,11 @@ function bodyOf(route: Route, mode: Mode): fc.Arbitrary<Pick<Plan, "body" | "con
   const schema = route.body;
   const productPick =
     route.id === "POST /api/cart/items" ? fc.option(fc.nat(10), { nil: undefined }) : fc.constant(undefined);
+  const guestPick =
+    route.id === "POST /api/cart/merge" ? fc.option(fc.nat(3), { nil: undefined }) : fc.constant(undefined);
   if (mode === "valid") {
     return fc.record({
-      body: fc.record({ json: valid(schema, resolve), productPick }, { requiredKeys: ["json"] }),
+      body: fc.record({ json: valid(schema, resolve), productPick, guestPick }, { requiredKeys: ["json"] }),
       contentType: fc.constantFrom(...JSON_TYPES),
     });
   }
@@ -142,7 +149,7 @@ function bodyOf(route: Route, mode: Mode): fc.Arbitrary<Pick<Plan, "body" | "con
     { weight: 1, arbitrary: mutated(schema, resolve) },
   );
   const body = fc.oneof(
-    { weight: 6, arbitrary: fc.record({ json, productPick }, { requiredKeys: ["json"] }) },
+    { weight: 6, arbitrary: fc.record({ json, productPick, guestPick }, { requiredKeys: ["json"] }) },
     {
       weight: 1,
       arbitrary: fc.record({
@@ -202,6 +209,8 @@ export function planOf(route: Route, mode: Mode = "any"): fc.Arbitrary<Plan> {
       arbitrary: fc.constant<Auth>(name),
     })),
     { weight: 8, arbitrary: fc.constant<Auth>("user") },
+    // A guest's token: its own cart on the cart routes, 403 SIGN_IN_REQUIRED everywhere else.
+    { weight: 2, arbitrary: fc.constant<Auth>("guest") },
     { weight: 3, arbitrary: fc.constant<Auth>("fresh") },
     // Past a 403 more often where the document declares one (admin-only steps), in "valid" mode.
     { weight: mode === "valid" && route.statuses.has(403) ? 12 : 4, arbitrary: fc.constant<Auth>("admin") },

@@ -1,5 +1,5 @@
 import { createRoute } from "@hono/zod-openapi";
-import { AUTHENTICATED, bearerAuth, errorResponses, jsonResponse, WRITE } from "../../lib/openapi.ts";
+import { bearerAuth, errorResponses, jsonResponse, SIGNED_IN, WRITE } from "../../lib/openapi.ts";
 import { envelope } from "../../schemas/common.ts";
 import {
   DeadLetterIdParamSchema,
@@ -21,7 +21,7 @@ export const listDeadLetters = createRoute({
   request: { query: ListDeadLettersQuerySchema },
   responses: {
     200: jsonResponse(envelope(DeadLetterPageSchema, "DeadLetterPageResponse"), "One page"),
-    ...errorResponses(...AUTHENTICATED, 400, 403),
+    ...errorResponses(...SIGNED_IN, 400, 403),
   },
 });
 
@@ -38,6 +38,6 @@ export const replayDeadLetter = createRoute({
   request: { params: DeadLetterIdParamSchema },
   responses: {
     200: jsonResponse(envelope(DeadLetterViewSchema, "DeadLetterResponse"), "Queued again"),
-    ...errorResponses(...AUTHENTICATED, ...WRITE, 400, 403, 404, 409),
+    ...errorResponses(...SIGNED_IN, ...WRITE, 400, 403, 404, 409),
   },
 });

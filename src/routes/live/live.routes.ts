@@ -1,5 +1,5 @@
 import { createRoute } from "@hono/zod-openapi";
-import { AUTHENTICATED, bearerAuth, errorResponses, jsonResponse, WRITE } from "../../lib/openapi.ts";
+import { bearerAuth, errorResponses, jsonResponse, SIGNED_IN, WRITE } from "../../lib/openapi.ts";
 import { envelope } from "../../schemas/common.ts";
 import { LiveTicketSchema } from "../../schemas/live.ts";
 
@@ -17,7 +17,7 @@ export const issueTicket = createRoute({
   security: bearerAuth,
   responses: {
     201: jsonResponse(envelope(LiveTicketSchema, "LiveTicketResponse"), "The ticket"),
-    ...errorResponses(...AUTHENTICATED, ...WRITE),
+    ...errorResponses(...SIGNED_IN, ...WRITE),
   },
 });
 

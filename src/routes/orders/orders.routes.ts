@@ -1,11 +1,11 @@
 import { createRoute } from "@hono/zod-openapi";
 import {
-  AUTHENTICATED,
   bearerAuth,
   errorResponses,
   jsonBody,
   jsonResponse,
   replayedHeader,
+  SIGNED_IN,
   WRITE,
 } from "../../lib/openapi.ts";
 import { envelope, IdempotencyKeyHeaderSchema } from "../../schemas/common.ts";
@@ -36,7 +36,7 @@ export const createOrder = createRoute({
   request: { headers: IdempotencyKeyHeaderSchema, body: jsonBody(CreateOrderBodySchema) },
   responses: {
     201: jsonResponse(OrderEnvelope, "The order, pending payment", replayedHeader),
-    ...errorResponses(...AUTHENTICATED, ...WRITE, 400, 409),
+    ...errorResponses(...SIGNED_IN, ...WRITE, 400, 409),
   },
 });
 
@@ -53,7 +53,7 @@ export const listOrders = createRoute({
       envelope(OrderPageSchema, "OrderPageResponse"),
       "One page; pass nextCursor for the next",
     ),
-    ...errorResponses(...AUTHENTICATED, 400),
+    ...errorResponses(...SIGNED_IN, 400),
   },
 });
 
@@ -65,7 +65,7 @@ export const getOrder = createRoute({
   summary: "One order (its owner or an admin)",
   security: bearerAuth,
   request: { params: OrderIdParamSchema },
-  responses: { 200: jsonResponse(OrderEnvelope, "The order"), ...errorResponses(...AUTHENTICATED, 400, 404) },
+  responses: { 200: jsonResponse(OrderEnvelope, "The order"), ...errorResponses(...SIGNED_IN, 400, 404) },
 });
 
 export const updateStatus = createRoute({
@@ -81,7 +81,7 @@ export const updateStatus = createRoute({
   request: { params: OrderIdParamSchema, body: jsonBody(UpdateStatusBodySchema) },
   responses: {
     200: jsonResponse(OrderEnvelope, "The updated order"),
-    ...errorResponses(...AUTHENTICATED, ...WRITE, 400, 403, 404, 409),
+    ...errorResponses(...SIGNED_IN, ...WRITE, 400, 403, 404, 409),
   },
 });
 
@@ -95,7 +95,7 @@ export const getTracking = createRoute({
   request: { params: OrderIdParamSchema },
   responses: {
     200: jsonResponse(envelope(TrackingSchema, "TrackingResponse"), "Tracking"),
-    ...errorResponses(...AUTHENTICATED, 400, 404),
+    ...errorResponses(...SIGNED_IN, 400, 404),
   },
 });
 
@@ -113,6 +113,6 @@ export const retryPayment = createRoute({
   },
   responses: {
     200: jsonResponse(OrderEnvelope, "The order, its new payment pending", replayedHeader),
-    ...errorResponses(...AUTHENTICATED, ...WRITE, 400, 404, 409),
+    ...errorResponses(...SIGNED_IN, ...WRITE, 400, 404, 409),
   },
 });
