@@ -1,6 +1,8 @@
-// Prints a dev token for the local worker: npm run token -- --user 1 --role ADMIN [--expires 8h]
+// Prints a dev token for the local worker: npm run token -- --user 1 --role ADMIN [--expires 8h],
+// or a guest token (as POST /api/guest issues one): npm run token -- --guest
 import { parseArgs } from "node:util";
 import { SignJWT } from "jose";
+import { issueGuestToken } from "../src/lib/guest-tokens.ts";
 import { jwtSecret, loadSettings } from "./settings.ts";
 
 const { values } = parseArgs({
@@ -8,8 +10,20 @@ const { values } = parseArgs({
     user: { type: "string", default: "1" },
     role: { type: "string", default: "USER" },
     expires: { type: "string", default: "8h" },
+    guest: { type: "boolean", default: false },
   },
 });
+
+if (values.guest) {
+  const settings = loadSettings();
+  const guest = await issueGuestToken({
+    JWT_SECRET: jwtSecret(settings),
+    GUEST_TTL_DAYS: Number(settings.GUEST_TTL_DAYS ?? 7),
+  });
+  console.error(`guest ${guest.guestId}, expires ${guest.expiresAt}`);
+  console.log(guest.token);
+  process.exit(0);
+}
 
 if (!/^\d+$/.test(values.user) || Number(values.user) < 1) {
   console.error("--user must be a positive integer (the user id)");

@@ -23,7 +23,10 @@ export interface GuestToken {
 }
 
 /** A new guest, and the token that names it for GUEST_TTL_DAYS. */
-export async function issueGuestToken(config: Config, now = Date.now()): Promise<GuestToken> {
+export async function issueGuestToken(
+  config: Pick<Config, "JWT_SECRET" | "GUEST_TTL_DAYS">,
+  now = Date.now(),
+): Promise<GuestToken> {
   const guestId = crypto.randomUUID();
   const issuedAt = Math.floor(now / 1000);
   const expiresAt = issuedAt + config.GUEST_TTL_DAYS * 24 * 60 * 60;
