@@ -70,6 +70,18 @@ export const orders = pgTable(
     // A user's history, newest first, with (created_at, id) as the keyset cursor.
     index("orders_user_history_idx").on(table.userId, table.createdAt.desc(), table.id.desc()),
     index("orders_payment_due_idx").on(table.paymentDueAt).where(sql`${table.paymentDueAt} IS NOT NULL`),
+    // The operators' search (queries/admin-orders.ts): newest first overall and within a window, by
+    // status, by payment status, and an exact tracking number.
+    index("orders_created_idx").on(table.createdAt.desc(), table.id.desc()),
+    index("orders_status_created_idx").on(table.status, table.createdAt.desc(), table.id.desc()),
+    index("orders_payment_status_created_idx").on(
+      table.paymentStatus,
+      table.createdAt.desc(),
+      table.id.desc(),
+    ),
+    index("orders_tracking_number_idx")
+      .on(table.trackingNumber)
+      .where(sql`${table.trackingNumber} IS NOT NULL`),
     check("orders_status_check", sql`${table.status} IN (${inList(ORDER_STATUSES)})`),
     check("orders_payment_status_check", sql`${table.paymentStatus} IN (${inList(PAYMENT_STATUSES)})`),
     check("orders_payment_method_check", sql`${table.paymentMethod} IN (${inList(PAYMENT_METHODS)})`),

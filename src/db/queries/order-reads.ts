@@ -25,10 +25,13 @@ export type OrderForChange = OrderWithItems & { version: string; lastAttempt: nu
  * single-table select's SQL fields, and `"order_id" = "id"` in a subquery on history would compare
  * the history row's own columns.
  */
-const c = (column: PgColumn) =>
-  sql`${sql.identifier(getTableName(column.table))}.${sql.identifier(column.name)}`;
+export const column = (of: PgColumn) =>
+  sql`${sql.identifier(getTableName(of.table))}.${sql.identifier(of.name)}`;
 
-const lines = sql<OrderLine[]>`(
+const c = column;
+
+/** An order's items as a JSON array, for a select from orders. */
+export const lines = sql<OrderLine[]>`(
   SELECT coalesce(json_agg(json_build_object(
     'productId', ${c(orderItems.productId)},
     'productName', ${c(orderItems.productName)},

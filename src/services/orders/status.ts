@@ -70,6 +70,18 @@ export function checkTransition(
   }
 }
 
+/** The statuses `actor` may move `order` to now (shipping also needs a tracking number). */
+export function allowedStatuses(order: OrderRow, actor: Actor): OrderStatus[] {
+  return TRANSITIONS[order.status].filter((to) => {
+    try {
+      checkTransition(order, to, actor, { trackingNumber: "(given)" });
+      return true;
+    } catch {
+      return false;
+    }
+  });
+}
+
 function notificationFor(to: OrderStatus): OutboxType {
   if (to === "cancelled") return "order_cancellation";
   if (to === "paid") return "payment_confirmation";
