@@ -40,15 +40,19 @@ export function time(iso) {
 export function showError(box, error) {
   const details = error?.details ?? [];
   box.replaceChildren(
-    h("strong", {}, error?.message ?? String(error)),
-    error?.code ? h("span", { class: "code" }, ` (${error.status} ${error.code})`) : null,
-    details.length
-      ? h(
-          "ul",
-          {},
-          details.map((detail) => h("li", {}, h("code", {}, detail.path || "(body)"), `: ${detail.message}`)),
-        )
-      : null,
+    ...[
+      h("strong", {}, error?.message ?? String(error)),
+      error?.code ? h("span", { class: "code" }, ` (${error.status} ${error.code})`) : null,
+      details.length
+        ? h(
+            "ul",
+            {},
+            details.map((detail) =>
+              h("li", {}, h("code", {}, detail.path || "(body)"), `: ${detail.message}`),
+            ),
+          )
+        : null,
+    ].filter(Boolean),
   );
   box.hidden = false;
 }

@@ -162,6 +162,10 @@ describe("/admin", () => {
     await error.waitFor();
     assert.equal(await error.textContent(), refused.body.message);
     assert.equal(
+      await page.locator("#error").textContent(),
+      `${refused.body.message} (401 ${refused.body.error?.code})`,
+    );
+    assert.equal(
       await page.evaluate(() => sessionStorage.getItem("order-service.admin-token")),
       "not-a-token",
     );
@@ -241,7 +245,12 @@ describe("/admin", () => {
     assert.equal(refused.status, 400);
     await page.waitForSelector(`#error strong:text-is("${refused.body.message}")`);
     const details = refused.body.error?.details ?? [];
-    assert.equal(await page.locator("#error li").count(), details.length);
+    assert.ok(details.length > 0);
+    assert.deepEqual(
+      await page.locator("#error li").allTextContents(),
+      details.map((detail) => `${detail.path}: ${detail.message}`),
+    );
+    await shot(page, "admin-400-details");
     await page.close();
     assertNoPageProblems([/status of 400/]);
   });
