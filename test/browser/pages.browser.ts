@@ -135,6 +135,7 @@ describe("/live", () => {
     });
     const elapsed = Date.now() - started;
     assert.ok(elapsed < 2000, `shown after ${elapsed} ms`);
+    console.log(`# the live page showed the change ${elapsed} ms after the admin's call began`);
     await shot(page, "live-event");
     await page.close();
     assertNoPageProblems();
@@ -224,6 +225,34 @@ describe("/admin", () => {
     assert.equal(seen.body.data.status, "shipped");
     assert.equal(seen.body.data.trackingNumber, "BD-778899");
     assert.equal(seen.body.data.carrier, "BlueDart");
+    await page.close();
+    assertNoPageProblems();
+  });
+
+  it("pages through the results with the filters the cursor was issued for", async () => {
+    const user = await newUser();
+    const placed = [await placeOrder(user), await placeOrder(user), await placeOrder(user)];
+    const newestFirst = placed.map((order) => order.id).reverse();
+    const page = await openPage("/admin");
+    await signIn(page, adminToken);
+    await page.fill("#userId", String(user.id));
+    await page.check("#paymentMethod-cash_on_delivery");
+    await page.check("#status-pending");
+    await page.fill("#limit", "2");
+    await page.click("#search button[type=submit]");
+    const shown = () =>
+      page
+        .locator("#orders tr[data-id]")
+        .evaluateAll((rows) => rows.map((row) => row.getAttribute("data-id")));
+    await page.waitForSelector(`#page-info:text-is("Page 1 · 2 orders")`);
+    assert.deepEqual(await shown(), newestFirst.slice(0, 2));
+    await page.click("#next-page");
+    await page.waitForSelector(`#page-info:text-is("Page 2 · 1 order")`);
+    assert.deepEqual(await shown(), newestFirst.slice(2));
+    assert.ok(await page.locator("#next-page").isDisabled());
+    await page.click("#previous-page");
+    await page.waitForSelector(`#page-info:text-is("Page 1 · 2 orders")`);
+    assert.deepEqual(await shown(), newestFirst.slice(0, 2));
     await page.close();
     assertNoPageProblems();
   });
