@@ -20,6 +20,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { Worker } from "node:worker_threads";
 import { SignJWT } from "jose";
+import { SEARCH_ORDERS, seedSearchableOrders } from "./bench/admin-orders.ts";
 import type { LoadInput, LoadMessage, RequestSpec, Scenario, ScenarioResult } from "./bench/load.ts";
 import { applyMigrations, isListening, sql, useWsProxy, withDatabase } from "./db.ts";
 import { startEmbeddedPostgres } from "./pglite.ts";
@@ -226,8 +227,8 @@ async function mapLimit<T, R>(
   return results;
 }
 
-function token(userId: number): Promise<string> {
-  return new SignJWT({ role: "USER" })
+function token(userId: number, role: "USER" | "ADMIN" = "USER"): Promise<string> {
+  return new SignJWT({ role })
     .setProtectedHeader({ alg: "HS256" })
     .setSubject(String(userId))
     .setIssuedAt()
@@ -253,7 +254,10 @@ const CHECKOUT_USERS = 6000;
 async function seed(
   worker: string,
   productService: string,
+  databaseUrl: string,
 ): Promise<{ scenarios: Scenario[]; data: string }> {
+  await seedSearchableOrders(databaseUrl);
+  const admin = await token(900_001, "ADMIN");
   const createProduct = async (name: string): Promise<Product> =>
     (await call(productService, "POST", "/__admin/products", undefined, {
       name,
@@ -373,8 +377,17 @@ async function seed(
     { name: "GET /api/orders/{id}", requests: orderReads("") },
     { name: "GET /api/orders/{id}/tracking", requests: orderReads("/tracking") },
     { name: "POST /api/orders (checkout)", requests: checkouts, setup: fills },
+    {
+      name: "GET /api/admin/orders?status=",
+      // Rotating over the statuses, rare and common: each request one statement on its index.
+      requests: ["processing", "pending", "shipped", "paid"].map((status) => ({
+        method: "GET",
+        path: `/api/admin/orders?status=${status}&limit=20`,
+        token: admin,
+      })),
+    },
   ];
-  const data = `${CART_READ_USERS} carts × ${CART_READ_LINES} lines; adds rotate ${CART_ADD_USERS} users × ${CART_ADD_PRODUCTS} products; updates cycle ${CART_UPDATE_USERS} users × ${CART_READ_LINES} lines; ${ORDER_USERS} users × ${ORDERS_PER_USER} orders; checkout: a fresh user's ${CHECKOUT_LINES}-line cart each (cash on delivery), carts filled between rounds`;
+  const data = `${CART_READ_USERS} carts × ${CART_READ_LINES} lines; adds rotate ${CART_ADD_USERS} users × ${CART_ADD_PRODUCTS} products; updates cycle ${CART_UPDATE_USERS} users × ${CART_READ_LINES} lines; ${ORDER_USERS} users × ${ORDERS_PER_USER} orders; checkout: a fresh user's ${CHECKOUT_LINES}-line cart each (cash on delivery), carts filled between rounds; admin search over ${SEARCH_ORDERS.toLocaleString("en")} more orders (generated in SQL)`;
   return { scenarios, data };
 }
 
@@ -557,7 +570,7 @@ async function main(): Promise<void> {
   const origin = target.origin;
 
   step("seeding carts and orders");
-  const { scenarios, data } = await seed(origin, product.url);
+  const { scenarios, data } = await seed(origin, product.url, database.url);
   await new Promise((resolve) => setTimeout(resolve, 500));
 
   const cpuList = cpus();

@@ -71,14 +71,11 @@ export const orders = pgTable(
     index("orders_user_history_idx").on(table.userId, table.createdAt.desc(), table.id.desc()),
     index("orders_payment_due_idx").on(table.paymentDueAt).where(sql`${table.paymentDueAt} IS NOT NULL`),
     // The operators' search (queries/admin-orders.ts): newest first overall and within a window, by
-    // status, by payment status, and an exact tracking number.
-    index("orders_created_idx").on(table.createdAt.desc(), table.id.desc()),
-    index("orders_status_created_idx").on(table.status, table.createdAt.desc(), table.id.desc()),
-    index("orders_payment_status_created_idx").on(
-      table.paymentStatus,
-      table.createdAt.desc(),
-      table.id.desc(),
-    ),
+    // status, by payment status, and an exact tracking number. Ascending: read backwards, they give
+    // ORDER BY created_at DESC, id DESC (whose NULLS FIRST a DESC NULLS LAST index cannot).
+    index("orders_created_idx").on(table.createdAt, table.id),
+    index("orders_status_created_idx").on(table.status, table.createdAt, table.id),
+    index("orders_payment_status_created_idx").on(table.paymentStatus, table.createdAt, table.id),
     index("orders_tracking_number_idx")
       .on(table.trackingNumber)
       .where(sql`${table.trackingNumber} IS NOT NULL`),

@@ -1,5 +1,12 @@
 import { DurableObject } from "cloudflare:workers";
-import type { Cart, CartItem, CartOwner, CartResult, ProductSnapshot } from "../schemas/cart.ts";
+import type {
+  Cart,
+  CartItem,
+  CartOwner,
+  CartRejection,
+  CartResult,
+  ProductSnapshot,
+} from "../schemas/cart.ts";
 import { MAX_CART_LINES, MAX_LINE_QUANTITY } from "../schemas/cart.ts";
 import { type ItemRow, migrateCartSchema, reject, toCartItem } from "./cart-storage.ts";
 
@@ -76,6 +83,8 @@ export abstract class CartBase extends DurableObject<Env> {
       // Checked again here: a concurrent request with the same key may have landed since findAdd.
       const earlier = idempotency && this.findAdd(idempotency);
       if (earlier) return earlier;
+      const refused = this.refuseChanges();
+      if (refused) return refused;
       const result = this.applyAdd(owner, product, quantity);
       if (result.ok && idempotency) this.storeReplay(idempotency, result.value);
       return result;
@@ -101,6 +110,8 @@ export abstract class CartBase extends DurableObject<Env> {
     product?: ProductSnapshot,
   ): CartResult<CartItem> | NeedsProduct {
     return this.ctx.storage.transactionSync(() => {
+      const refused = this.refuseChanges();
+      if (refused) return refused;
       const line = this.item(itemId);
       if (!line) return reject("CART_ITEM_NOT_FOUND", "The cart has no such item");
       if (!product && quantity > line.quantity) return { ok: false, needsProduct: line.productId };
@@ -129,20 +140,26 @@ export abstract class CartBase extends DurableObject<Env> {
     });
   }
 
-  /** Removes a line and answers the cart as it now is, or null when there was no such line. */
-  removeItem(owner: CartOwner, itemId: string, defaultCurrency: string): Cart | null {
+  /** Removes a line and answers the cart as it now is. */
+  removeItem(owner: CartOwner, itemId: string, defaultCurrency: string): CartResult<Cart> {
     return this.ctx.storage.transactionSync(() => {
-      if (this.sql.exec("DELETE FROM cart_items WHERE id = ?", itemId).rowsWritten === 0) return null;
+      const refused = this.refuseChanges();
+      if (refused) return refused;
+      if (this.sql.exec("DELETE FROM cart_items WHERE id = ?", itemId).rowsWritten === 0) {
+        return reject("CART_ITEM_NOT_FOUND", "The cart has no such item");
+      }
       this.touch(owner);
-      return this.getCart(owner, defaultCurrency);
+      return { ok: true, value: this.getCart(owner, defaultCurrency) };
     });
   }
 
-  clear(owner: CartOwner, defaultCurrency: string): Cart {
+  clear(owner: CartOwner, defaultCurrency: string): CartResult<Cart> {
     return this.ctx.storage.transactionSync(() => {
+      const refused = this.refuseChanges();
+      if (refused) return refused;
       this.sql.exec("DELETE FROM cart_items");
       this.touch(owner);
-      return this.getCart(owner, defaultCurrency);
+      return { ok: true, value: this.getCart(owner, defaultCurrency) };
     });
   }
 
@@ -168,6 +185,11 @@ export abstract class CartBase extends DurableObject<Env> {
 
   /** Called after the alarm emptied an idle cart. */
   protected expired(): void {}
+
+  /** A refusal of every change to the cart's lines while the object says so; none by default. */
+  protected refuseChanges(): { ok: false; code: CartRejection; message: string } | null {
+    return null;
+  }
 
   /** Reads only the line it grows and what the limits need, and writes two rows. */
   private applyAdd(owner: CartOwner, product: ProductSnapshot, quantity: number): CartResult<AddResult> {
@@ -265,12 +287,13 @@ export abstract class CartBase extends DurableObject<Env> {
     );
   }
 
-  protected touch(owner: CartOwner): void {
+  /** Marks the cart changed now (its idle time starts again); `owner` omitted: a guest's. */
+  protected touch(owner?: CartOwner): void {
     const now = Date.now();
     this.sql.exec(
       `INSERT INTO cart_meta (id, user_id, updated_at) VALUES (1, ?, ?)
        ON CONFLICT (id) DO UPDATE SET user_id = excluded.user_id, updated_at = excluded.updated_at`,
-      "userId" in owner ? owner.userId : 0,
+      owner && "userId" in owner ? owner.userId : 0,
       now,
     );
     // One alarm at most idleTtlMs after this change is enough: alarm() re-arms it from updated_at

@@ -2,7 +2,7 @@ import { getConfig } from "../config.ts";
 import { describeError, log } from "../lib/log.ts";
 import type { MergeMode, ProductSnapshot } from "../schemas/cart.ts";
 import { CartBase } from "./cart-base.ts";
-import type { ItemRow } from "./cart-storage.ts";
+import { type ItemRow, reject } from "./cart-storage.ts";
 import { type CartTransfer, TRANSFER_GRACE_MS } from "./cart-transfer.ts";
 import { userCartName } from "./names.ts";
 
@@ -57,10 +57,12 @@ export class GuestCartObject extends CartBase {
     userId: number,
     mode: MergeMode,
     products: Record<string, ProductSnapshot | null>,
-  ): { missing: string[] } | { transfer: CartTransfer | null } {
+  ): { missing: string[] } | { transfer: CartTransfer | null } | { busy: MergeMode } {
     return this.ctx.storage.transactionSync(() => {
       const pending = this.pendingTransfer();
-      if (pending) return { transfer: pending.userId === userId ? pending : null };
+      if (pending && pending.userId !== userId) return { transfer: null };
+      // The same user's retry finishes it; asked in the other mode, it would do what was not asked.
+      if (pending) return pending.mode === mode ? { transfer: pending } : { busy: pending.mode };
       const lines = this.rows();
       if (lines.length === 0) return { transfer: null };
       const missing = lines.map((line) => line.product_id).filter((id) => !(id in products));
@@ -98,8 +100,8 @@ export class GuestCartObject extends CartBase {
   }
 
   /**
-   * The user's object refused the transfer: its lines come back as they were (a line of the same
-   * product added meanwhile keeps the larger quantity).
+   * The user's object refused the transfer: its lines come back as they were (the cart took no
+   * change while they were away: refuseChanges), and its idle time starts again.
    */
   abortTransfer(transferId: string): void {
     this.ctx.storage.transactionSync(() => {
@@ -111,7 +113,7 @@ export class GuestCartObject extends CartBase {
         this.sql.exec(
           `INSERT INTO cart_items (id, product_id, product_name, price, currency, image, quantity, added_at)
              VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-             ON CONFLICT (product_id) DO UPDATE SET quantity = max(cart_items.quantity, excluded.quantity)`,
+             ON CONFLICT (product_id) DO NOTHING`,
           line.id,
           line.product_id,
           line.product_name,
@@ -122,7 +124,21 @@ export class GuestCartObject extends CartBase {
           line.added_at,
         );
       }
+      this.touch();
     });
+  }
+
+  /**
+   * While a transfer is under way the cart takes no change: whatever it is decided, its lines come
+   * back to a cart exactly as they left it (within its limits and its one currency), and no add
+   * moves the alarm that finishes an abandoned transfer.
+   */
+  protected override refuseChanges() {
+    if (this.sql.exec("SELECT 1 FROM cart_transfers LIMIT 1").toArray().length === 0) return null;
+    return reject(
+      "MERGE_IN_PROGRESS",
+      "This guest cart is being merged into a user's cart; retry in a moment",
+    );
   }
 
   /** Expires an idle cart, then finishes a transfer its request abandoned. */

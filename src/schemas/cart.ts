@@ -129,6 +129,7 @@ export type CartRejection =
   | "CURRENCY_MISMATCH"
   | "EMPTY_CART"
   | "IDEMPOTENCY_KEY_REUSED"
-  | "CHECKOUT_IN_PROGRESS";
+  | "CHECKOUT_IN_PROGRESS"
+  | "MERGE_IN_PROGRESS";
 
 export type CartResult<T> = { ok: true; value: T } | { ok: false; code: CartRejection; message: string };

@@ -43,7 +43,9 @@ function unwrap<T>(result: CartResult<T> | NeedsProduct): T {
   // Only a call without the product asks for it; one that had it and still asks could not check stock.
   if ("needsProduct" in result)
     throw new ApiError("INSUFFICIENT_STOCK", "The product's stock could not be confirmed");
-  throw new ApiError(result.code, result.message);
+  // A merge is over in moments: worth retrying soon.
+  const retry = result.code === "MERGE_IN_PROGRESS" ? { "Retry-After": "1" } : undefined;
+  throw new ApiError(result.code, result.message, undefined, retry);
 }
 
 function snapshot(product: Product): ProductSnapshot {
@@ -104,17 +106,13 @@ export class CartService {
   }
 
   async removeItem(owner: CartOwner, itemId: string): Promise<Cart> {
-    const cart = await ownerStub(this.env, owner).removeItem(
-      owner,
-      itemId,
-      this.services.config.DEFAULT_CURRENCY,
+    return unwrap(
+      await ownerStub(this.env, owner).removeItem(owner, itemId, this.services.config.DEFAULT_CURRENCY),
     );
-    if (!cart) throw new ApiError("CART_ITEM_NOT_FOUND", "The cart has no such item");
-    return cart;
   }
 
   async clear(owner: CartOwner): Promise<Cart> {
-    return ownerStub(this.env, owner).clear(owner, this.services.config.DEFAULT_CURRENCY);
+    return unwrap(await ownerStub(this.env, owner).clear(owner, this.services.config.DEFAULT_CURRENCY));
   }
 
   /**
@@ -147,6 +145,14 @@ export class CartService {
       begun = await guest.beginTransfer(transferId, userId, mode, products);
     }
 
+    if ("busy" in begun) {
+      throw new ApiError(
+        "MERGE_IN_PROGRESS",
+        `A merge of this guest cart in mode ${begun.busy} is under way; retry it in that mode, or wait a minute`,
+        undefined,
+        { "Retry-After": "1" },
+      );
+    }
     const { transfer } = begun;
     const answer = await cart.applyTransfer(
       userId,

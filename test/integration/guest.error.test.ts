@@ -211,3 +211,86 @@ describe("merging a guest cart when something fails", () => {
     expect((await cartOf(guest)).items).toEqual([]);
   });
 });
+
+describe("a guest cart during a hand-over", () => {
+  it("takes no change (409 MERGE_IN_PROGRESS), so its lines come back to the cart they left", async () => {
+    const user = await newUser();
+    const { guest, stub, transfer, expected } = await abandonedTransfer(user.id);
+    const alarmBefore = await runInDurableObject(stub, (_object: GuestCartObject, state) =>
+      state.storage.getAlarm(),
+    );
+    const other = await createProduct({ currency: "EUR" });
+    const line = transfer.lines[0]?.id;
+    const writes = [
+      api("POST", "/api/cart/items", { headers: guest.headers, json: { productId: other.id, quantity: 1 } }),
+      api("PUT", `/api/cart/items/${line}`, { headers: guest.headers, json: { quantity: 1 } }),
+      api("DELETE", `/api/cart/items/${line}`, { headers: guest.headers }),
+      api("DELETE", "/api/cart", { headers: guest.headers }),
+    ];
+    for (const res of await Promise.all(writes)) {
+      expect(res.status).toBe(409);
+      expect(res.body.error.code).toBe("MERGE_IN_PROGRESS");
+      expect(res.headers.get("retry-after")).toBe("1");
+    }
+    // Nothing moved the alarm that finishes the transfer.
+    expect(
+      await runInDurableObject(stub, (_object: GuestCartObject, state) => state.storage.getAlarm()),
+    ).toBe(alarmBefore);
+    expect(alarmBefore).toBeLessThanOrEqual(transfer.createdAt + 60_000);
+
+    await add(user, (await createProduct()).id, 1);
+    expect((await cartStub(env, user.id).beginCheckout(60_000, crypto.randomUUID())).ok).toBe(true);
+    const refused = await api("POST", "/api/cart/merge", {
+      headers: user.headers,
+      json: { guestToken: guest.token },
+    });
+    expect(refused.status).toBe(409);
+    expect(lines(await cartOf(guest))).toEqual(expected);
+    expect(await transfersLeft(stub)).toBe(0);
+  });
+
+  it("refuses a retry in the other mode while the first is unfinished (409), then finishes it in its own", async () => {
+    const user = await newUser();
+    const mine = await createProduct();
+    await add(user, mine.id, 3);
+    const { guest, stub } = await abandonedTransfer(user.id);
+    // abandonedTransfer began it in mode merge.
+    const other = await api("POST", "/api/cart/merge", {
+      headers: user.headers,
+      json: { guestToken: guest.token, mode: "replace" },
+    });
+    expect(other.status).toBe(409);
+    expect(other.body.error.code).toBe("MERGE_IN_PROGRESS");
+    expect(lines(await cartOf(user))).toEqual({ [mine.id]: 3 });
+
+    const same = await api("POST", "/api/cart/merge", {
+      headers: user.headers,
+      json: { guestToken: guest.token },
+    });
+    expect(same.status).toBe(200);
+    expect(lines(same.body.data.cart)[mine.id]).toBe(3);
+    expect(Object.keys(lines(same.body.data.cart))).toHaveLength(3);
+    expect(await transfersLeft(stub)).toBe(0);
+  });
+
+  it("keeps lines put back into an expired cart under an expiry alarm of their own", async () => {
+    const user = await newUser();
+    const { guest, stub, expected } = await abandonedTransfer(user.id);
+    await add(user, (await createProduct()).id, 1);
+    expect((await cartStub(env, user.id).beginCheckout(600_000, crypto.randomUUID())).ok).toBe(true);
+    const ttl = 7 * 24 * 60 * 60 * 1000;
+    await runInDurableObject(stub, (_object: GuestCartObject, state) => {
+      state.storage.sql.exec("UPDATE cart_meta SET updated_at = ?", Date.now() - ttl - 1000);
+    });
+    await backdate(stub);
+
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    expect(lines(await cartOf(guest))).toEqual(expected);
+    const [alarm, meta] = await runInDurableObject(stub, (_object: GuestCartObject, state) => [
+      state.storage.getAlarm(),
+      state.storage.sql.exec<{ updated_at: number }>("SELECT updated_at FROM cart_meta").toArray(),
+    ]);
+    expect(await alarm).toBeGreaterThan(Date.now() + ttl - 60_000);
+    expect(meta).toHaveLength(1);
+  });
+});

@@ -79,7 +79,7 @@ export const removeItem = createRoute({
   request: { params: ItemIdParamSchema },
   responses: {
     200: jsonResponse(CartEnvelope, "The cart without the line"),
-    ...errorResponses(...AUTHENTICATED, ...WRITE, 400, 404),
+    ...errorResponses(...AUTHENTICATED, ...WRITE, 400, 404, 409),
   },
 });
 
@@ -92,7 +92,7 @@ export const clearCart = createRoute({
   security: bearerOrGuestAuth,
   responses: {
     200: jsonResponse(CartEnvelope, "The empty cart"),
-    ...errorResponses(...AUTHENTICATED, ...WRITE),
+    ...errorResponses(...AUTHENTICATED, ...WRITE, 409),
   },
 });
 
