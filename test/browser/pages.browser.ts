@@ -148,6 +148,7 @@ describe("/live", () => {
     await page.fill("#token", "not-a-token");
     await page.click("#connect button");
     await page.waitForSelector(`#state:text-is("Could not connect: ${refused.body.message}")`);
+    await shot(page, "live-401");
     await page.close();
     assertNoPageProblems([/status of 401/]);
   });
