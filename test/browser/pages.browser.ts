@@ -3,7 +3,8 @@
 // Screenshots of each step land in dist/screenshots/.
 import assert from "node:assert/strict";
 import { mkdir } from "node:fs/promises";
-import { after, before, describe, it } from "node:test";
+import { after, before, beforeEach, describe, it } from "node:test";
+import { SignJWT } from "jose";
 import { type Browser, chromium, type Page } from "playwright-core";
 import { type Stack, startStack } from "./stack.ts";
 
@@ -93,6 +94,11 @@ before(async () => {
   });
 });
 
+// A failed test leaves its page's problems behind: each test starts with none.
+beforeEach(() => {
+  pageProblems.length = 0;
+});
+
 after(async () => {
   await browser?.close();
   await stack?.close();
@@ -156,10 +162,17 @@ describe("/live", () => {
 
 describe("/admin", () => {
   it("shows the API's 401 message for a bad token", async () => {
-    const refused = await stack.call("GET", "/api/admin/orders/summary", "not-a-token");
+    // Well formed, but signed with a key the service does not know.
+    const forged = await new SignJWT({ role: "ADMIN" })
+      .setProtectedHeader({ alg: "HS256" })
+      .setSubject("1")
+      .setIssuedAt()
+      .setExpirationTime("1h")
+      .sign(new TextEncoder().encode("not-the-service-secret-0123456789abcdef"));
+    const refused = await stack.call("GET", "/api/admin/orders/summary", forged);
     assert.equal(refused.status, 401);
     const page = await openPage("/admin");
-    await signIn(page, "not-a-token");
+    await signIn(page, forged);
     const error = page.locator("#error strong");
     await error.waitFor();
     assert.equal(await error.textContent(), refused.body.message);
@@ -167,10 +180,7 @@ describe("/admin", () => {
       await page.locator("#error").textContent(),
       `${refused.body.message} (401 ${refused.body.error?.code})`,
     );
-    assert.equal(
-      await page.evaluate(() => sessionStorage.getItem("order-service.admin-token")),
-      "not-a-token",
-    );
+    assert.equal(await page.evaluate(() => sessionStorage.getItem("order-service.admin-token")), forged);
     assert.equal(await page.evaluate(() => localStorage.length), 0);
     await shot(page, "admin-401");
     await page.close();
