@@ -123,7 +123,11 @@ export const AdminOrderDetailSchema = z
     history: z
       .array(
         z.object({
-          fromStatus: OrderStatusSchema.nullable(),
+          // Inline: the generator drops `null` from a nullable reference to the named OrderStatus.
+          fromStatus: z
+            .enum(ORDER_STATUSES)
+            .nullable()
+            .openapi({ description: "Null for the order's creation" }),
           status: OrderStatusSchema,
           at: Timestamp,
           actorRole: z.enum(["USER", "ADMIN", "SYSTEM"]),

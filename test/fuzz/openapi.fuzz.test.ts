@@ -300,13 +300,14 @@ function remember(route: Route, status: number, body: any) {
 
 /**
  * Rules the document states in words, which a JSON Schema cannot: a card's expiry not before the
- * current month, a cursor that this API issued, and a guest token that it issued. A 400 naming only
- * those is kept.
+ * current month, a cursor that this API issued, a guest token that it issued, and a window whose
+ * start is not after its end. A 400 naming only those is kept.
  */
 const STATED_RULES: [path: RegExp, message: RegExp][] = [
   [/paymentDetails\.expiryDate$/, /expired/],
   [/^cursor$/, /not a cursor this API issued/],
   [/^guestToken$/, /not a valid, unexpired guest token/],
+  [/^createdFrom$/, /must not be after createdTo/],
 ];
 function refusedForAStatedRule(body: any): boolean {
   const details: { path: string; message: string }[] = body?.error?.details ?? [];
