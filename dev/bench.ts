@@ -20,6 +20,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { Worker } from "node:worker_threads";
 import { SignJWT } from "jose";
+import { issueGuestToken } from "../src/lib/guest-tokens.ts";
 import { SEARCH_ORDERS, seedSearchableOrders } from "./bench/admin-orders.ts";
 import type { LoadInput, LoadMessage, RequestSpec, Scenario, ScenarioResult } from "./bench/load.ts";
 import { applyMigrations, isListening, sql, useWsProxy, withDatabase } from "./db.ts";
@@ -250,6 +251,8 @@ const ORDERS_PER_USER = 3;
 const CHECKOUT_LINES = 3;
 /** Checkouts prepared (one fresh user and a 3-line cart each, filled between rounds): enough for every level. */
 const CHECKOUT_USERS = 6000;
+/** Merges prepared (a fresh user and a guest whose 3-line cart is filled between rounds). */
+const MERGE_USERS = 4000;
 
 async function seed(
   worker: string,
@@ -273,6 +276,7 @@ async function seed(
     range(1, CART_ADD_PRODUCTS).map((i) => createProduct(`Bench add ${i}`)),
   );
   const orderProduct = await createProduct("Bench order");
+  const mergeProducts = await Promise.all(range(1, 3).map((i) => createProduct(`Bench merge ${i}`)));
   const checkoutProducts = await Promise.all(
     range(1, CHECKOUT_LINES).map((i) => createProduct(`Bench checkout ${i}`)),
   );
@@ -346,6 +350,30 @@ async function seed(
       token: tokenOf(userId),
     }));
 
+  // Merges: a fresh user each takes over a guest's 3-line cart, filled just before its round.
+  const guestSecret = { JWT_SECRET: BENCH_JWT_SECRET, GUEST_TTL_DAYS: 1 };
+  const mergeUsers = range(2_000_001, MERGE_USERS);
+  const guests = await Promise.all(mergeUsers.map(() => issueGuestToken(guestSecret)));
+  const merges: RequestSpec[] = [];
+  const guestFills: RequestSpec[][] = [];
+  for (const [i, userId] of mergeUsers.entries()) {
+    const guest = (guests[i] as { token: string }).token;
+    merges.push({
+      method: "POST",
+      path: "/api/cart/merge",
+      token: await token(userId),
+      body: JSON.stringify({ guestToken: guest }),
+    });
+    guestFills.push(
+      mergeProducts.map((product) => ({
+        method: "POST",
+        path: "/api/cart/items",
+        token: guest,
+        body: JSON.stringify({ productId: product.id, quantity: 1 }),
+      })),
+    );
+  }
+
   // Checkouts: a fresh user each, whose 3-line cart is filled just before its round (unmeasured).
   const checkouts: RequestSpec[] = checkoutUsers.map((id) => ({
     method: "POST",
@@ -377,6 +405,7 @@ async function seed(
     { name: "GET /api/orders/{id}", requests: orderReads("") },
     { name: "GET /api/orders/{id}/tracking", requests: orderReads("/tracking") },
     { name: "POST /api/orders (checkout)", requests: checkouts, setup: fills },
+    { name: "POST /api/cart/merge", requests: merges, setup: guestFills },
     {
       name: "GET /api/admin/orders?status=",
       // Rotating over the statuses, rare and common: each request one statement on its index.
@@ -387,7 +416,7 @@ async function seed(
       })),
     },
   ];
-  const data = `${CART_READ_USERS} carts × ${CART_READ_LINES} lines; adds rotate ${CART_ADD_USERS} users × ${CART_ADD_PRODUCTS} products; updates cycle ${CART_UPDATE_USERS} users × ${CART_READ_LINES} lines; ${ORDER_USERS} users × ${ORDERS_PER_USER} orders; checkout: a fresh user's ${CHECKOUT_LINES}-line cart each (cash on delivery), carts filled between rounds; admin search over ${SEARCH_ORDERS.toLocaleString("en")} more orders (generated in SQL)`;
+  const data = `${CART_READ_USERS} carts × ${CART_READ_LINES} lines; adds rotate ${CART_ADD_USERS} users × ${CART_ADD_PRODUCTS} products; updates cycle ${CART_UPDATE_USERS} users × ${CART_READ_LINES} lines; ${ORDER_USERS} users × ${ORDERS_PER_USER} orders; checkout: a fresh user's ${CHECKOUT_LINES}-line cart each (cash on delivery), carts filled between rounds; merge: a fresh user takes over a guest's 3-line cart each, guest carts filled between rounds; admin search over ${SEARCH_ORDERS.toLocaleString("en")} more orders (generated in SQL)`;
   return { scenarios, data };
 }
 

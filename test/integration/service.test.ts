@@ -68,7 +68,8 @@ describe("service endpoints", () => {
     expect(res.body.openapi).toBe("3.1.0");
     expect(res.body.components.securitySchemes.bearerAuth).toMatchObject({ type: "http", scheme: "bearer" });
     const addItem = res.body.paths["/api/cart/items"].post;
-    expect(addItem.security).toEqual([{ bearerAuth: [] }]);
+    expect(addItem.security).toEqual([{ bearerAuth: [] }, { guestAuth: [] }]);
+    expect(res.body.components.securitySchemes.guestAuth).toMatchObject({ type: "http", scheme: "bearer" });
     expect(Object.keys(addItem.responses).sort()).toEqual([
       "200",
       "201",
@@ -110,7 +111,7 @@ describe("service endpoints", () => {
     expect([...served].sort()).toEqual([...documented].sort());
   });
 
-  it("declares what each route can answer: 401 and 503 under /api, 413 and 429 only on writes", async () => {
+  it("declares what each route can answer: 401 and 503 under /api (but the open guest issuance), 413 and 429 only on writes", async () => {
     const doc = await api("GET", "/openapi.json");
     const operations = Object.entries(
       doc.body.paths as Record<string, Record<string, { responses: object; security?: unknown[] }>>,
@@ -128,9 +129,16 @@ describe("service endpoints", () => {
       const write = method !== "get";
       expect(statuses.includes("413"), name).toBe(write);
       expect(statuses.includes("429"), name).toBe(write);
-      if (path.startsWith("/api/")) {
+      if (name === "POST /api/guest") {
+        expect(op.security, name).toEqual([]);
+        expect(statuses, name).toContain("503");
+      } else if (path.startsWith("/api/")) {
         expect(statuses, name).toEqual(expect.arrayContaining(["401", "503"]));
-        expect(op.security, name).toHaveLength(1);
+        expect([
+          [{ bearerAuth: [] }],
+          [{ bearerAuth: [] }, { guestAuth: [] }],
+          [{ liveTicket: [] }],
+        ]).toContainEqual(op.security);
       } else {
         expect(op.security, name).toEqual([]);
       }
