@@ -20,6 +20,7 @@ export const session = {
       clearError($("error"));
       return data;
     } catch (error) {
+      $("notice").hidden = true;
       showError($("error"), error);
       throw error;
     }
