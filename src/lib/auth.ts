@@ -100,11 +100,11 @@ export interface AuthDeps {
 
 /**
  * Verifies a token locally (signature, algorithm, exp, nbf) and returns who it speaks for. Only
- * when the claims lack a user id or role does it ask
+ * when the claims of one of the user service's own HS256 tokens lack a user id or role does it ask
  * the user service, caching the answer (sealed, lib/cached-identity.ts) until the token expires.
  */
 export async function authenticate(token: string, { config, users, cache }: AuthDeps): Promise<AuthUser> {
-  const { payload } = await verify(token, config);
+  const { payload, fromIdentityProvider } = await verify(token, config);
   // Someone must be named: a subject (a username or a numeric id), or a userId claim.
   if (payload.sub === undefined && payload.userId === undefined)
     throw unauthorized("The token names no subject");
@@ -112,6 +112,8 @@ export async function authenticate(token: string, { config, users, cache }: Auth
   const userId = UserId.safeParse(payload.userId ?? payload.sub);
   const role = RoleClaim.safeParse(payload.role);
   if (userId.success && role.success) return { id: userId.data, role: role.data };
+  // The user service resolves its own tokens only: an identity provider's token is never sent there.
+  if (fromIdentityProvider) throw unauthorized("The token names no user id or role");
 
   const tokenHash = await sha256Hex(token);
   const cacheKey = identityCacheKey(tokenHash);
