@@ -532,6 +532,7 @@ async function main(): Promise<void> {
   const worker = await startWorkerd({
     scriptPath,
     bindings: {
+      ENVIRONMENT: "development",
       JWT_SECRET: BENCH_JWT_SECRET,
       PRODUCT_SERVICE_URL: product.url,
       USER_SERVICE_URL: user.url,

@@ -8,9 +8,25 @@ const optionalString = z
   .optional()
   .transform((value) => (value === "" ? undefined : value));
 
+/**
+ * The signing secret `npm run dev` uses when none is configured (dev/settings.ts). It is public, so
+ * it is accepted only where ENVIRONMENT says development.
+ */
+export const DEV_JWT_SECRET = "dev-only-jwt-secret-do-not-use-in-production";
+
+/** Settings that only a development machine may use; anywhere else they stop the worker from starting. */
+const DEVELOPMENT_ONLY = {
+  // Turns TLS off between the driver and its proxy.
+  DATABASE_WS_PROXY: "turns TLS off to the database",
+  // Receives the whole connection string, password included, on every query.
+  DATABASE_HTTP_ENDPOINT: "receives the database password",
+} as const;
+
 /** Every setting the worker reads from its environment (vars, secrets); parsed once per isolate. */
 const ConfigSchema = z
   .object({
+    /** Where this worker runs. Only "development" accepts the development-only settings. */
+    ENVIRONMENT: z.enum(["production", "staging", "development"]).default("production"),
     SERVICE_VERSION: z.string().default("0.0.0"),
     JWT_SECRET: z
       .string({ error: "is required" })
@@ -78,6 +94,23 @@ const ConfigSchema = z
   .refine((config) => Boolean(config.UPSTASH_REDIS_REST_URL) === Boolean(config.UPSTASH_REDIS_REST_TOKEN), {
     path: ["UPSTASH_REDIS_REST_TOKEN"],
     message: "and UPSTASH_REDIS_REST_URL must be set together",
+  })
+  .superRefine((config, context) => {
+    if (config.ENVIRONMENT === "development") return;
+    for (const [key, why] of Object.entries(DEVELOPMENT_ONLY)) {
+      if (config[key as keyof typeof DEVELOPMENT_ONLY] !== undefined)
+        context.addIssue({
+          code: "custom",
+          path: [key],
+          message: `is for development only (it ${why}): unset it, or set ENVIRONMENT=development on a development machine`,
+        });
+    }
+    if (config.JWT_SECRET === DEV_JWT_SECRET)
+      context.addIssue({
+        code: "custom",
+        path: ["JWT_SECRET"],
+        message: `is the published development secret, accepted only with ENVIRONMENT=development (ENVIRONMENT is ${config.ENVIRONMENT})`,
+      });
   })
   .refine((config) => config.CACHE_TIMEOUT_MS < config.UPSTREAM_TIMEOUT_MS, {
     path: ["CACHE_TIMEOUT_MS"],
