@@ -56,15 +56,20 @@ interface Settings {
   timeoutMs: number;
   target: "direct" | "entry";
   out: string | undefined;
-  only: string | undefined;
+  only: string[] | undefined;
+  limits: "off" | "ip" | "all";
 }
 
 function usage(): string {
   return `Usage: npm run bench -- [--connections 1,16,64] [--duration SECONDS=5] [--warmup SECONDS=1]
-                        [--timeout SECONDS=10] [--target direct|entry] [--out FILE] [--only TEXT]
+                        [--timeout SECONDS=10] [--target direct|entry] [--out FILE] [--only TEXT,…]
+                        [--limits off|ip|all]
   --connections  comma-separated levels; every endpoint is measured at each (--concurrency is an alias).
   --out          also writes the rows as JSON: [{ endpoint, connections, rps, p50Ms, p99Ms, errors, ratioToHealth }].
-  --only         measures only the endpoints whose name contains TEXT (and /health, for the ratio).
+  --only         measures only the endpoints whose name contains one of the TEXTs (and /health, for the ratio).
+  --limits       off (default): no rate limits; ip: the per-address limit on, every request from one of
+                 16 addresses (CF-Connecting-IP); all: the per-user write limit on too. Limits are set
+                 far above the load, so what is measured is their cost, never a 429.
   --timeout      bounds each request (whole seconds).
   --target entry measures through Miniflare's entry worker instead of the direct socket.`;
 }
@@ -80,6 +85,7 @@ function readSettings(): Settings {
       target: { type: "string", default: "direct" },
       out: { type: "string" },
       only: { type: "string" },
+      limits: { type: "string", default: "off" },
       help: { type: "boolean", short: "h", default: false },
     },
   });
@@ -99,6 +105,10 @@ function readSettings(): Settings {
     console.error(`--target must be direct or entry\n${usage()}`);
     process.exit(2);
   }
+  if (values.limits !== "off" && values.limits !== "ip" && values.limits !== "all") {
+    console.error(`--limits must be off, ip or all\n${usage()}`);
+    process.exit(2);
+  }
   const levels = (values.connections ?? values.concurrency ?? "1,16,64")
     .split(",")
     .map((level) => Math.round(number("connections", level.trim(), 1, 1024)));
@@ -109,7 +119,8 @@ function readSettings(): Settings {
     timeoutMs: Math.round(number("timeout", values.timeout, 1, 120)) * 1000,
     target: values.target,
     out: values.out,
-    only: values.only,
+    only: values.only?.split(",").map((text) => text.trim()),
+    limits: values.limits,
   };
 }
 
@@ -233,6 +244,22 @@ function token(userId: number): Promise<string> {
     .setIssuedAt()
     .setExpirationTime("1h")
     .sign(new TextEncoder().encode(BENCH_JWT_SECRET));
+}
+
+/** A rate limit far above what the bench sends: its cost is measured, never a refusal. */
+const BENCH_LIMIT = 1_000_000;
+const BENCH_ADDRESSES = Array.from({ length: 16 }, (_, i) => `198.51.100.${i + 1}`);
+
+/** Each request from one of BENCH_ADDRESSES in turn, as storefront clients would arrive. */
+function withAddresses(scenario: Scenario): Scenario {
+  const address = (i: number) => BENCH_ADDRESSES[i % BENCH_ADDRESSES.length] as string;
+  return {
+    ...scenario,
+    requests: scenario.requests.map((spec, i) => ({ ...spec, ip: address(i) })),
+    ...(scenario.setup
+      ? { setup: scenario.setup.map((specs) => specs.map((spec, i) => ({ ...spec, ip: address(i) }))) }
+      : {}),
+  };
 }
 
 function range(start: number, count: number): number[] {
@@ -540,8 +567,8 @@ async function main(): Promise<void> {
       DATABASE_URL: database.url,
       DATABASE_WS_PROXY: wsProxy,
       DATABASE_HTTP_ENDPOINT: sqlHttp.url,
-      RATE_LIMIT_USER_PER_MIN: "0",
-      RATE_LIMIT_IP_PER_MIN: "0",
+      RATE_LIMIT_USER_PER_MIN: settings.limits === "all" ? String(BENCH_LIMIT) : "0",
+      RATE_LIMIT_IP_PER_MIN: settings.limits === "off" ? "0" : String(BENCH_LIMIT),
       // Settle seeded payments at once, so no settlement runs during the measurements.
       PAYMENT_SETTLE_DELAY_MS: "0",
     },
@@ -569,7 +596,7 @@ Machine:  ${cpuList.length} CPUs (${cpuList[0]?.model.trim() ?? "unknown"}), ${(
 Worker:   workerd via Miniflare ${worker.miniflareVersion} (wrangler's own), bundle from wrangler deploy --dry-run
 Target:   ${origin} (${settings.target === "direct" ? "direct socket into the worker: no wrangler dev proxy, no Miniflare entry worker" : "Miniflare's entry socket: its entry worker in front, still no wrangler dev proxy"})
 Database: ${database.kind}, reads through dev/sqlhttp.ts (HTTP path), transactions through dev/wsproxy.ts
-Load:     autocannon, connections ${settings.connections.join(", ")}; ${settings.warmupMs / 1000}s warm-up + ${settings.durationMs / 1000}s per endpoint and level, request timeout ${settings.timeoutMs / 1000}s, rate limits off
+Load:     autocannon, connections ${settings.connections.join(", ")}; ${settings.warmupMs / 1000}s warm-up + ${settings.durationMs / 1000}s per endpoint and level, request timeout ${settings.timeoutMs / 1000}s, rate limits ${settings.limits === "off" ? "off" : settings.limits === "ip" ? "per address (16 addresses)" : "per address (16 addresses) and per user"}
 Data:     ${data}
 `);
 
@@ -579,10 +606,14 @@ Data:     ${data}
     warmupMs: settings.warmupMs,
     durationMs: settings.durationMs,
     timeoutMs: settings.timeoutMs,
-    scenarios: scenarios.filter(
-      (scenario) =>
-        !settings.only || scenario.name === "GET /health" || scenario.name.includes(settings.only),
-    ),
+    scenarios: scenarios
+      .filter(
+        (scenario) =>
+          !settings.only ||
+          scenario.name === "GET /health" ||
+          settings.only.some((text) => scenario.name.includes(text)),
+      )
+      .map((scenario) => (settings.limits === "off" ? scenario : withAddresses(scenario))),
   });
   const rows = rowsOf(results);
   const ok = report(results, rows);
