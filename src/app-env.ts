@@ -24,7 +24,5 @@ export type AppEnv = {
     requestId: string;
     services: Services;
     user: AuthUser;
-    /** The client IP's rate-limit decision for a write, started before authentication. */
-    ipRateLimit: Promise<void> | undefined;
   };
 };

@@ -56,7 +56,8 @@ const ConfigSchema = z
       )
       .pipe(z.array(z.url())),
     RATE_LIMIT_USER_PER_MIN: perMinute(120),
-    RATE_LIMIT_IP_PER_MIN: perMinute(600),
+    /** Counted by the IP_RATE_LIMITER binding, in units of its fixed limit (middleware/rate-limit.ts). */
+    RATE_LIMIT_IP_PER_MIN: perMinute(600).pipe(z.number().max(1_000_000)),
     PAYMENT_TIMEOUT_MINUTES: z.coerce.number().int().min(1).default(30),
     /** Orders one user may hold in status pending at once, so that no account can pin a product's stock. */
     MAX_OPEN_ORDERS_PER_USER: z.coerce.number().int().min(1).max(1000).default(5),
