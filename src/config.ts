@@ -68,6 +68,10 @@ const ConfigSchema = z
     DATABASE_WS_PROXY: optionalString,
     /** Local development only: a SQL-over-HTTP endpoint (dev/sqlhttp.ts) standing in for Neon's. */
     DATABASE_HTTP_ENDPOINT: optionalString.pipe(url.optional()),
+    /** Live sockets one user may hold open; past it the oldest is closed. */
+    LIVE_MAX_SOCKETS_PER_USER: z.coerce.number().int().min(1).max(100).default(5),
+    /** A live socket closes after this long (or when its token expires, if sooner); the page reconnects. */
+    LIVE_SOCKET_MAX_AGE_SECONDS: z.coerce.number().int().min(1).max(86_400).default(3600),
     PAYMENT_SETTLE_DELAY_MS: z.coerce.number().int().min(0).max(600_000).default(2000),
     /** The first retry of a failed notification waits about this long; each next one twice as long. */
     NOTIFICATION_RETRY_BASE_SECONDS: z.coerce.number().int().min(1).max(900).default(5),

@@ -64,13 +64,22 @@ export class CartObject extends DurableObject<Env> {
     });
   }
 
-  issueLiveTicket(hash: string, expiresAt: number): void {
-    this.live.issue(hash, expiresAt);
+  issueLiveTicket(hash: string, expiresAt: number, closesAt: number): void {
+    this.live.issue(hash, expiresAt, closesAt);
   }
 
-  /** The WebSocket upgrade for live status; the worker checked the request and hashed its ticket. */
-  override fetch(request: Request): Response {
-    return this.live.connect(request.headers.get("x-live-ticket-hash"));
+  /**
+   * The WebSocket upgrade for live status; the worker checked the request, hashed its ticket and
+   * says how many sockets the user may keep open. The alarm closes the socket at its closing time.
+   */
+  override async fetch(request: Request): Promise<Response> {
+    const maxSockets = Number(request.headers.get("x-live-max-sockets")) || 1;
+    const { response, closesAt } = this.live.connect(request.headers.get("x-live-ticket-hash"), maxSockets);
+    if (closesAt !== undefined) {
+      const current = await this.ctx.storage.getAlarm();
+      if (current === null || closesAt < current) await this.ctx.storage.setAlarm(closesAt);
+    }
+    return response;
   }
 
   pushLive(events: LiveEvent[]): number {
@@ -290,18 +299,24 @@ export class CartObject extends DurableObject<Env> {
     this.checkouts.finish(userId, token, ordered, unsettled);
   }
 
-  /** Empties a cart idle for CART_TTL_MS; a cart touched since the alarm was set gets a new one. */
+  /**
+   * The one alarm serves two clocks: it closes live sockets whose time has come, and empties a
+   * cart idle for CART_TTL_MS (a cart touched since the alarm was set gets a new one). It is re-armed
+   * for whichever comes first.
+   */
   override async alarm(): Promise<void> {
     // A fired alarm is gone: the next change arms one again unless this one re-arms.
     this.alarmArmed = false;
+    const nextClose = this.live.closeDue();
     const meta = this.sql.exec<{ updated_at: number }>("SELECT updated_at FROM cart_meta").toArray()[0];
-    if (!meta) return;
-    const expiresAt = meta.updated_at + CART_TTL_MS;
-    if (expiresAt > Date.now()) {
-      this.alarmArmed = true;
-      await this.ctx.storage.setAlarm(expiresAt);
+    const cartExpiresAt = meta ? meta.updated_at + CART_TTL_MS : null;
+    if (cartExpiresAt === null || cartExpiresAt > Date.now()) {
+      this.alarmArmed = cartExpiresAt !== null;
+      const next = Math.min(cartExpiresAt ?? Number.POSITIVE_INFINITY, nextClose ?? Number.POSITIVE_INFINITY);
+      if (Number.isFinite(next)) await this.ctx.storage.setAlarm(next);
       return;
     }
+    if (nextClose !== null) await this.ctx.storage.setAlarm(nextClose);
     this.ctx.storage.transactionSync(() => {
       this.sql.exec("DELETE FROM cart_items");
       this.sql.exec("DELETE FROM cart_meta");
@@ -337,7 +352,10 @@ export class CartObject extends DurableObject<Env> {
     // so this need not be awaited.
     if (!this.alarmArmed) {
       this.alarmArmed = true;
-      void this.ctx.storage.setAlarm(now + CART_TTL_MS);
+      // Never later than a live socket's closing time, which the alarm also keeps.
+      void this.ctx.storage.setAlarm(
+        Math.min(now + CART_TTL_MS, this.live.nextClose() ?? Number.POSITIVE_INFINITY),
+      );
     }
   }
 
