@@ -59,6 +59,8 @@ const ConfigSchema = z
     /** Counted by the IP_RATE_LIMITER binding, in units of its fixed limit (middleware/rate-limit.ts). */
     RATE_LIMIT_IP_PER_MIN: perMinute(600).pipe(z.number().max(1_000_000)),
     PAYMENT_TIMEOUT_MINUTES: z.coerce.number().int().min(1).default(30),
+    /** A cash-on-delivery order not moved to processing this long after it was placed is cancelled. */
+    COD_CONFIRM_HOURS: z.coerce.number().int().min(1).max(720).default(48),
     /** Orders one user may hold in status pending at once, so that no account can pin a product's stock. */
     MAX_OPEN_ORDERS_PER_USER: z.coerce.number().int().min(1).max(1000).default(5),
     DATABASE_URL: z
