@@ -7,7 +7,7 @@ const encoder = new TextEncoder();
 const derived = new Map<string, Promise<CryptoKey>>();
 
 /** The HMAC-SHA256 key (sign and verify) of `purpose` under `secret`. */
-export function purposeKey(secret: string, purpose: string): Promise<CryptoKey> {
+export function derivedKey(secret: string, purpose: string): Promise<CryptoKey> {
   const id = `${purpose}\n${secret}`;
   let key = derived.get(id);
   if (!key) {
@@ -46,7 +46,7 @@ export function fromBase64Url(text: string): Uint8Array {
 
 /** HMAC-SHA256 of `text` under the key of `purpose`, base64url (43 characters). */
 export async function macOf(secret: string, purpose: string, text: string): Promise<string> {
-  const mac = await crypto.subtle.sign("HMAC", await purposeKey(secret, purpose), encoder.encode(text));
+  const mac = await crypto.subtle.sign("HMAC", await derivedKey(secret, purpose), encoder.encode(text));
   return toBase64Url(new Uint8Array(mac));
 }
 
@@ -60,7 +60,7 @@ export async function verifyMac(
   if (!/^[A-Za-z0-9_-]{43}$/.test(mac)) return false;
   return crypto.subtle.verify(
     "HMAC",
-    await purposeKey(secret, purpose),
+    await derivedKey(secret, purpose),
     fromBase64Url(mac),
     encoder.encode(text),
   );
