@@ -57,7 +57,7 @@ const ConfigSchema = z
       .pipe(z.array(z.url())),
     RATE_LIMIT_USER_PER_MIN: perMinute(120),
     /** Counted by the IP_RATE_LIMITER binding, in units of its fixed limit (middleware/rate-limit.ts). */
-    RATE_LIMIT_IP_PER_MIN: perMinute(600).pipe(z.number().max(1_000_000)),
+    RATE_LIMIT_IP_PER_MIN: perMinute(600).pipe(z.number().max(10_000)),
     PAYMENT_TIMEOUT_MINUTES: z.coerce.number().int().min(1).default(30),
     /** A cash-on-delivery order not moved to processing this long after it was placed is cancelled. */
     COD_CONFIRM_HOURS: z.coerce.number().int().min(1).max(720).default(48),

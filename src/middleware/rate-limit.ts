@@ -10,8 +10,8 @@ const WRITES = new Set(["POST", "PUT", "PATCH", "DELETE"]);
 /**
  * IP_RATE_LIMITER's `simple.limit` in wrangler.toml (period 60 s): the binding's limit is fixed at
  * deploy, so each request weighs IP_LIMIT_UNITS / RATE_LIMIT_IP_PER_MIN units (rounded up), which
- * lets exactly RATE_LIMIT_IP_PER_MIN requests through per window for any limit up to 1000 (within
- * 0.1% above). Change both together.
+ * lets exactly RATE_LIMIT_IP_PER_MIN requests through per window for any limit up to 1000, and never
+ * more (up to 1% fewer at the largest limit config.ts allows, 10000). Change both together.
  */
 export const IP_LIMIT_UNITS = 1_000_000;
 const IP_PERIOD_SECONDS = 60;

@@ -80,6 +80,11 @@ describe("config", () => {
     expect(() => getConfig({ ...valid, ENVIRONMENT: "prod" })).toThrow(/ENVIRONMENT/);
   });
 
+  it("bounds the per-address limit to what the binding's units count exactly enough", () => {
+    expect(getConfig({ ...valid, RATE_LIMIT_IP_PER_MIN: "10000" }).RATE_LIMIT_IP_PER_MIN).toBe(10_000);
+    expect(() => getConfig({ ...valid, RATE_LIMIT_IP_PER_MIN: "10001" })).toThrow(/RATE_LIMIT_IP_PER_MIN/);
+  });
+
   it("requires an issuer and an audience for an identity provider's tokens", () => {
     const provider = { ...valid, JWKS_URL: "https://idp.example.com/jwks.json" };
     expect(() => getConfig(provider)).toThrow(
