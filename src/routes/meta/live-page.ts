@@ -1,5 +1,6 @@
 import type { Hono } from "hono";
 import type { AppEnv } from "../../app-env.ts";
+import { securePage } from "./csp.ts";
 
 /**
  * A developer's window on live order status (SPEC §4): paste a token, and the page trades it for a
@@ -127,5 +128,5 @@ const page = `<!doctype html>
 </html>`;
 
 export function mountLivePage(app: Hono<AppEnv>) {
-  app.get("/live", (c) => c.html(page));
+  app.get("/live", securePage(page));
 }
