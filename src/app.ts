@@ -73,7 +73,10 @@ export function createApp() {
   app.use(ipRateLimit);
   app.use(bodyLimit);
   app.use("/api/*", except(isOpen, requireAuth));
-  app.use("/api/*", except((c) => isOpen(c) || isGuestCartRoute(c), requireSignIn));
+  app.use(
+    "/api/*",
+    except((c) => isOpen(c) || isGuestCartRoute(c), requireSignIn),
+  );
   app.use("/api/*", except(isOpen, userRateLimit));
 
   app.route("/", healthRouter);

@@ -318,7 +318,9 @@ export abstract class CartBase extends DurableObject<Env> {
     // so this need not be awaited.
     if (!this.alarmArmed) {
       this.alarmArmed = true;
-      void this.ctx.storage.setAlarm(Math.min(now + this.idleTtlMs, this.nextDeadline() ?? Number.POSITIVE_INFINITY));
+      void this.ctx.storage.setAlarm(
+        Math.min(now + this.idleTtlMs, this.nextDeadline() ?? Number.POSITIVE_INFINITY),
+      );
     }
   }
 

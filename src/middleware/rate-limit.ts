@@ -96,7 +96,9 @@ export const userRateLimit = createMiddleware<AppEnv>(async (c, next) => {
   if (limit === 0 || !WRITES.has(c.req.method)) return next();
   const { caller } = c.var;
   const [key, what] =
-    "userId" in caller ? [`user:${caller.userId}`, "for this user"] : [`guest:${caller.guestId}`, "for this guest"];
+    "userId" in caller
+      ? [`user:${caller.userId}`, "for this user"]
+      : [`guest:${caller.guestId}`, "for this guest"];
   let decision: { allowed: boolean; retryAfterSeconds: number };
   try {
     decision = await withDeadline(c.env.RATE_LIMITER.getByName(key).take(limit), LIMITER_DEADLINE_MS.object);
