@@ -8,6 +8,8 @@ export default defineConfig({
       wrangler: { configPath: "./wrangler.toml" },
       miniflare: {
         bindings: {
+          // The local proxies (DATABASE_WS_PROXY, DATABASE_HTTP_ENDPOINT) are development-only settings.
+          ENVIRONMENT: "development",
           JWT_SECRET: TEST_JWT_SECRET,
           PRODUCT_SERVICE_URL: inject<string>("productServiceUrl"),
           USER_SERVICE_URL: inject<string>("userServiceUrl"),

@@ -58,15 +58,20 @@ interface Settings {
   timeoutMs: number;
   target: "direct" | "entry";
   out: string | undefined;
-  only: string | undefined;
+  only: string[] | undefined;
+  limits: "off" | "ip" | "all";
 }
 
 function usage(): string {
   return `Usage: npm run bench -- [--connections 1,16,64] [--duration SECONDS=5] [--warmup SECONDS=1]
-                        [--timeout SECONDS=10] [--target direct|entry] [--out FILE] [--only TEXT]
+                        [--timeout SECONDS=10] [--target direct|entry] [--out FILE] [--only TEXT,…]
+                        [--limits off|ip|all]
   --connections  comma-separated levels; every endpoint is measured at each (--concurrency is an alias).
   --out          also writes the rows as JSON: [{ endpoint, connections, rps, p50Ms, p99Ms, errors, ratioToHealth }].
-  --only         measures only the endpoints whose name contains TEXT (and /health, for the ratio).
+  --only         measures only the endpoints whose name contains one of the TEXTs (and /health, for the ratio).
+  --limits       off (default): no rate limits; ip: the per-address limit on, every request from one of
+                 256 addresses (CF-Connecting-IP); all: the per-user write limit on too. Limits are set
+                 far above the load, so what is measured is their cost, never a 429.
   --timeout      bounds each request (whole seconds).
   --target entry measures through Miniflare's entry worker instead of the direct socket.`;
 }
@@ -82,6 +87,7 @@ function readSettings(): Settings {
       target: { type: "string", default: "direct" },
       out: { type: "string" },
       only: { type: "string" },
+      limits: { type: "string", default: "off" },
       help: { type: "boolean", short: "h", default: false },
     },
   });
@@ -101,6 +107,10 @@ function readSettings(): Settings {
     console.error(`--target must be direct or entry\n${usage()}`);
     process.exit(2);
   }
+  if (values.limits !== "off" && values.limits !== "ip" && values.limits !== "all") {
+    console.error(`--limits must be off, ip or all\n${usage()}`);
+    process.exit(2);
+  }
   const levels = (values.connections ?? values.concurrency ?? "1,16,64")
     .split(",")
     .map((level) => Math.round(number("connections", level.trim(), 1, 1024)));
@@ -111,7 +121,8 @@ function readSettings(): Settings {
     timeoutMs: Math.round(number("timeout", values.timeout, 1, 120)) * 1000,
     target: values.target,
     out: values.out,
-    only: values.only,
+    only: values.only?.split(",").map((text) => text.trim()),
+    limits: values.limits,
   };
 }
 
@@ -235,6 +246,25 @@ function token(userId: number, role: "USER" | "ADMIN" = "USER"): Promise<string>
     .setIssuedAt()
     .setExpirationTime("1h")
     .sign(new TextEncoder().encode(BENCH_JWT_SECRET));
+}
+
+/** A rate limit far above what the bench sends: its cost is measured, never a refusal. */
+const BENCH_USER_LIMIT = 1_000_000;
+/** The highest per-address limit the config takes; 256 addresses × 10000 a minute is ~42k req/s. */
+const BENCH_ADDRESS_LIMIT = 10_000;
+/** 198.18.0.0/15 is set aside for benchmarks (RFC 2544). */
+const BENCH_ADDRESSES = Array.from({ length: 256 }, (_, i) => `198.18.${i >> 7}.${(i & 127) + 1}`);
+
+/** Each request from one of BENCH_ADDRESSES in turn, as storefront clients would arrive. */
+function withAddresses(scenario: Scenario): Scenario {
+  const address = (i: number) => BENCH_ADDRESSES[i % BENCH_ADDRESSES.length] as string;
+  return {
+    ...scenario,
+    requests: scenario.requests.map((spec, i) => ({ ...spec, ip: address(i) })),
+    ...(scenario.setup
+      ? { setup: scenario.setup.map((specs) => specs.map((spec, i) => ({ ...spec, ip: address(i) }))) }
+      : {}),
+  };
 }
 
 function range(start: number, count: number): number[] {
@@ -574,6 +604,7 @@ async function main(): Promise<void> {
   const worker = await startWorkerd({
     scriptPath,
     bindings: {
+      ENVIRONMENT: "development",
       JWT_SECRET: BENCH_JWT_SECRET,
       PRODUCT_SERVICE_URL: product.url,
       USER_SERVICE_URL: user.url,
@@ -581,8 +612,8 @@ async function main(): Promise<void> {
       DATABASE_URL: database.url,
       DATABASE_WS_PROXY: wsProxy,
       DATABASE_HTTP_ENDPOINT: sqlHttp.url,
-      RATE_LIMIT_USER_PER_MIN: "0",
-      RATE_LIMIT_IP_PER_MIN: "0",
+      RATE_LIMIT_USER_PER_MIN: settings.limits === "all" ? String(BENCH_USER_LIMIT) : "0",
+      RATE_LIMIT_IP_PER_MIN: settings.limits === "off" ? "0" : String(BENCH_ADDRESS_LIMIT),
       // Settle seeded payments at once, so no settlement runs during the measurements.
       PAYMENT_SETTLE_DELAY_MS: "0",
     },
@@ -610,7 +641,7 @@ Machine:  ${cpuList.length} CPUs (${cpuList[0]?.model.trim() ?? "unknown"}), ${(
 Worker:   workerd via Miniflare ${worker.miniflareVersion} (wrangler's own), bundle from wrangler deploy --dry-run
 Target:   ${origin} (${settings.target === "direct" ? "direct socket into the worker: no wrangler dev proxy, no Miniflare entry worker" : "Miniflare's entry socket: its entry worker in front, still no wrangler dev proxy"})
 Database: ${database.kind}, reads through dev/sqlhttp.ts (HTTP path), transactions through dev/wsproxy.ts
-Load:     autocannon, connections ${settings.connections.join(", ")}; ${settings.warmupMs / 1000}s warm-up + ${settings.durationMs / 1000}s per endpoint and level, request timeout ${settings.timeoutMs / 1000}s, rate limits off
+Load:     autocannon, connections ${settings.connections.join(", ")}; ${settings.warmupMs / 1000}s warm-up + ${settings.durationMs / 1000}s per endpoint and level, request timeout ${settings.timeoutMs / 1000}s, rate limits ${settings.limits === "off" ? "off" : settings.limits === "ip" ? "per address (256 addresses)" : "per address (256 addresses) and per user"}
 Data:     ${data}
 `);
 
@@ -620,10 +651,14 @@ Data:     ${data}
     warmupMs: settings.warmupMs,
     durationMs: settings.durationMs,
     timeoutMs: settings.timeoutMs,
-    scenarios: scenarios.filter(
-      (scenario) =>
-        !settings.only || scenario.name === "GET /health" || scenario.name.includes(settings.only),
-    ),
+    scenarios: scenarios
+      .filter(
+        (scenario) =>
+          !settings.only ||
+          scenario.name === "GET /health" ||
+          settings.only.some((text) => scenario.name.includes(text)),
+      )
+      .map((scenario) => (settings.limits === "off" ? scenario : withAddresses(scenario))),
   });
   const rows = rowsOf(results);
   const ok = report(results, rows);

@@ -16,7 +16,9 @@ import { startWsProxy } from "./wsproxy.ts";
 const settings = loadSettings();
 const port = Number(settings.PORT ?? 8083);
 const cleanups: (() => Promise<void>)[] = [];
-const vars: Record<string, string> = { JWT_SECRET: jwtSecret(settings) };
+// A development machine: the local proxies below (DATABASE_WS_PROXY, DATABASE_HTTP_ENDPOINT) and the
+// published dev secret are refused anywhere else.
+const vars: Record<string, string> = { ENVIRONMENT: "development", JWT_SECRET: jwtSecret(settings) };
 
 // Everything the worker's config knows, passed through from the environment or .dev.vars.
 for (const key of [

@@ -2,11 +2,9 @@
 // process environment wins over `.dev.vars`, which wins over the defaults here.
 import { existsSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
+import { DEV_JWT_SECRET } from "../src/config.ts";
 
 export const ROOT = fileURLToPath(new URL("..", import.meta.url));
-
-/** The dev-only signing secret when none is configured: obviously not a production value. */
-export const DEV_JWT_SECRET = "dev-only-jwt-secret-do-not-use-in-production";
 
 /** Parses a dotenv-style file: KEY=VALUE lines, # comments, optional quotes. */
 export function parseDotenv(text: string): Record<string, string> {

@@ -62,6 +62,7 @@ interface WranglerConfig {
   vars?: Record<string, unknown>;
   durable_objects?: { bindings?: { name: string; class_name: string }[] };
   migrations?: unknown[];
+  ratelimits?: { name: string; namespace_id: string; simple: { limit: number; period?: 10 | 60 } }[];
   queues?: {
     producers?: { binding: string; queue: string }[];
     consumers?: {
@@ -183,6 +184,11 @@ export async function startWorkerd(opts: WorkerdOptions): Promise<RunningWorkerd
         }
       : {};
 
+  // Rate Limiting bindings, simulated by workerd as in `wrangler dev`.
+  const ratelimits = Object.fromEntries(
+    (config.ratelimits ?? []).map(({ name, namespace_id, simple }) => [name, { namespace_id, simple }]),
+  );
+
   const { module, version } = loadMiniflare();
   const options = module.convertV4MiniflareOptions({
     name: "order-service",
@@ -195,6 +201,7 @@ export async function startWorkerd(opts: WorkerdOptions): Promise<RunningWorkerd
     durableObjects,
     queueProducers,
     queueConsumers,
+    ratelimits,
     bindings: { ...vars, ...opts.bindings },
     host: "127.0.0.1",
     port: opts.port ?? 0,

@@ -28,7 +28,5 @@ export type AppEnv = {
     caller: CartOwner;
     /** The signed-in user; never set for a guest, whom requireSignIn keeps off every other route. */
     user: AuthUser;
-    /** The client IP's rate-limit decision for a write, started before authentication. */
-    ipRateLimit: Promise<void> | undefined;
   };
 };

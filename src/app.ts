@@ -68,8 +68,9 @@ export function createApp() {
     await next();
     c.header("Cache-Control", "no-store");
   });
+  // Every request, reads and pages included, is counted per address before anything else is done.
+  app.use(ipRateLimit);
   app.use(bodyLimit);
-  app.use("/api/*", ipRateLimit);
   app.use("/api/*", except(isOpen, requireAuth));
   app.use(
     "/api/*",

@@ -8,9 +8,25 @@ const optionalString = z
   .optional()
   .transform((value) => (value === "" ? undefined : value));
 
+/**
+ * The signing secret `npm run dev` uses when none is configured (dev/settings.ts). It is public, so
+ * it is accepted only where ENVIRONMENT says development.
+ */
+export const DEV_JWT_SECRET = "dev-only-jwt-secret-do-not-use-in-production";
+
+/** Settings that only a development machine may use; anywhere else they stop the worker from starting. */
+const DEVELOPMENT_ONLY = {
+  // Turns TLS off between the driver and its proxy.
+  DATABASE_WS_PROXY: "turns TLS off to the database",
+  // Receives the whole connection string, password included, on every query.
+  DATABASE_HTTP_ENDPOINT: "receives the database password",
+} as const;
+
 /** Every setting the worker reads from its environment (vars, secrets); parsed once per isolate. */
 const ConfigSchema = z
   .object({
+    /** Where this worker runs. Only "development" accepts the development-only settings. */
+    ENVIRONMENT: z.enum(["production", "staging", "development"]).default("production"),
     SERVICE_VERSION: z.string().default("0.0.0"),
     JWT_SECRET: z
       .string({ error: "is required" })
@@ -40,8 +56,11 @@ const ConfigSchema = z
       )
       .pipe(z.array(z.url())),
     RATE_LIMIT_USER_PER_MIN: perMinute(120),
-    RATE_LIMIT_IP_PER_MIN: perMinute(600),
+    /** Counted by the IP_RATE_LIMITER binding, in units of its fixed limit (middleware/rate-limit.ts). */
+    RATE_LIMIT_IP_PER_MIN: perMinute(600).pipe(z.number().max(10_000)),
     PAYMENT_TIMEOUT_MINUTES: z.coerce.number().int().min(1).default(30),
+    /** A cash-on-delivery order not moved to processing this long after it was placed is cancelled. */
+    COD_CONFIRM_HOURS: z.coerce.number().int().min(1).max(720).default(48),
     /** Orders one user may hold in status pending at once, so that no account can pin a product's stock. */
     MAX_OPEN_ORDERS_PER_USER: z.coerce.number().int().min(1).max(1000).default(5),
     /** A guest token's lifetime, and how long a guest's cart may stay idle before it is emptied. */
@@ -53,6 +72,10 @@ const ConfigSchema = z
     DATABASE_WS_PROXY: optionalString,
     /** Local development only: a SQL-over-HTTP endpoint (dev/sqlhttp.ts) standing in for Neon's. */
     DATABASE_HTTP_ENDPOINT: optionalString.pipe(url.optional()),
+    /** Live sockets one user may hold open; past it the oldest is closed. */
+    LIVE_MAX_SOCKETS_PER_USER: z.coerce.number().int().min(1).max(100).default(5),
+    /** A live socket closes after this long (or when its token expires, if sooner); the page reconnects. */
+    LIVE_SOCKET_MAX_AGE_SECONDS: z.coerce.number().int().min(1).max(86_400).default(3600),
     PAYMENT_SETTLE_DELAY_MS: z.coerce.number().int().min(0).max(600_000).default(2000),
     /** The first retry of a failed notification waits about this long; each next one twice as long. */
     NOTIFICATION_RETRY_BASE_SECONDS: z.coerce.number().int().min(1).max(900).default(5),
@@ -80,6 +103,23 @@ const ConfigSchema = z
   .refine((config) => Boolean(config.UPSTASH_REDIS_REST_URL) === Boolean(config.UPSTASH_REDIS_REST_TOKEN), {
     path: ["UPSTASH_REDIS_REST_TOKEN"],
     message: "and UPSTASH_REDIS_REST_URL must be set together",
+  })
+  .superRefine((config, context) => {
+    if (config.ENVIRONMENT === "development") return;
+    for (const [key, why] of Object.entries(DEVELOPMENT_ONLY)) {
+      if (config[key as keyof typeof DEVELOPMENT_ONLY] !== undefined)
+        context.addIssue({
+          code: "custom",
+          path: [key],
+          message: `is for development only (it ${why}): unset it, or set ENVIRONMENT=development on a development machine`,
+        });
+    }
+    if (config.JWT_SECRET === DEV_JWT_SECRET)
+      context.addIssue({
+        code: "custom",
+        path: ["JWT_SECRET"],
+        message: `is the published development secret, accepted only with ENVIRONMENT=development (ENVIRONMENT is ${config.ENVIRONMENT})`,
+      });
   })
   .refine((config) => config.CACHE_TIMEOUT_MS < config.UPSTREAM_TIMEOUT_MS, {
     path: ["CACHE_TIMEOUT_MS"],

@@ -983,6 +983,19 @@ export interface operations {
                     "application/json": components["schemas"]["Liveness"];
                 };
             };
+            /** @description Rate limited (see Retry-After) */
+            429: {
+                headers: {
+                    /** @description The caller's Origin, when it is one of CORS_ORIGINS */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Seconds until the limit lets a request through */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
             /** @description Internal error */
             500: {
                 headers: {
@@ -1014,6 +1027,19 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Readiness"];
+                };
+            };
+            /** @description Rate limited (see Retry-After) */
+            429: {
+                headers: {
+                    /** @description The caller's Origin, when it is one of CORS_ORIGINS */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Seconds until the limit lets a request through */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
             /** @description Internal error */
@@ -1076,7 +1102,7 @@ export interface operations {
                 headers: {
                     /** @description The caller's Origin, when it is one of CORS_ORIGINS */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Seconds until the limit lets a write through */
+                    /** @description Seconds until the limit lets a request through */
                     "Retry-After"?: string;
                     [name: string]: unknown;
                 };
@@ -1135,6 +1161,19 @@ export interface operations {
                     "Access-Control-Allow-Origin"?: string;
                     /** @description On a refused bearer token */
                     "WWW-Authenticate"?: "Bearer realm=\"order-service\"";
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Rate limited (see Retry-After) */
+            429: {
+                headers: {
+                    /** @description The caller's Origin, when it is one of CORS_ORIGINS */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Seconds until the limit lets a request through */
+                    "Retry-After"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1227,7 +1266,7 @@ export interface operations {
                 headers: {
                     /** @description The caller's Origin, when it is one of CORS_ORIGINS */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Seconds until the limit lets a write through */
+                    /** @description Seconds until the limit lets a request through */
                     "Retry-After"?: string;
                     [name: string]: unknown;
                 };
@@ -1365,7 +1404,7 @@ export interface operations {
                 headers: {
                     /** @description The caller's Origin, when it is one of CORS_ORIGINS */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Seconds until the limit lets a write through */
+                    /** @description Seconds until the limit lets a request through */
                     "Retry-After"?: string;
                     [name: string]: unknown;
                 };
@@ -1487,7 +1526,7 @@ export interface operations {
                 headers: {
                     /** @description The caller's Origin, when it is one of CORS_ORIGINS */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Seconds until the limit lets a write through */
+                    /** @description Seconds until the limit lets a request through */
                     "Retry-After"?: string;
                     [name: string]: unknown;
                 };
@@ -1605,7 +1644,7 @@ export interface operations {
                 headers: {
                     /** @description The caller's Origin, when it is one of CORS_ORIGINS */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Seconds until the limit lets a write through */
+                    /** @description Seconds until the limit lets a request through */
                     "Retry-After"?: string;
                     [name: string]: unknown;
                 };
@@ -1730,7 +1769,7 @@ export interface operations {
                 headers: {
                     /** @description The caller's Origin, when it is one of CORS_ORIGINS */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Seconds until the limit lets a write through */
+                    /** @description Seconds until the limit lets a request through */
                     "Retry-After"?: string;
                     [name: string]: unknown;
                 };
@@ -1822,7 +1861,7 @@ export interface operations {
                 headers: {
                     /** @description The caller's Origin, when it is one of CORS_ORIGINS */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Seconds until the limit lets a write through */
+                    /** @description Seconds until the limit lets a request through */
                     "Retry-After"?: string;
                     [name: string]: unknown;
                 };
@@ -1890,6 +1929,19 @@ export interface operations {
                     "Access-Control-Allow-Origin"?: string;
                     /** @description The protocol to upgrade to */
                     Upgrade?: "websocket";
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Rate limited (see Retry-After) */
+            429: {
+                headers: {
+                    /** @description The caller's Origin, when it is one of CORS_ORIGINS */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Seconds until the limit lets a request through */
+                    "Retry-After"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1974,6 +2026,19 @@ export interface operations {
                 headers: {
                     /** @description The caller's Origin, when it is one of CORS_ORIGINS */
                     "Access-Control-Allow-Origin"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Rate limited (see Retry-After) */
+            429: {
+                headers: {
+                    /** @description The caller's Origin, when it is one of CORS_ORIGINS */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Seconds until the limit lets a request through */
+                    "Retry-After"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2097,7 +2162,7 @@ export interface operations {
                 headers: {
                     /** @description The caller's Origin, when it is one of CORS_ORIGINS */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Seconds until the limit lets a write through */
+                    /** @description Seconds until the limit lets a request through */
                     "Retry-After"?: string;
                     [name: string]: unknown;
                 };
@@ -2191,6 +2256,19 @@ export interface operations {
                 headers: {
                     /** @description The caller's Origin, when it is one of CORS_ORIGINS */
                     "Access-Control-Allow-Origin"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Rate limited (see Retry-After) */
+            429: {
+                headers: {
+                    /** @description The caller's Origin, when it is one of CORS_ORIGINS */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Seconds until the limit lets a request through */
+                    "Retry-After"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2322,7 +2400,7 @@ export interface operations {
                 headers: {
                     /** @description The caller's Origin, when it is one of CORS_ORIGINS */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Seconds until the limit lets a write through */
+                    /** @description Seconds until the limit lets a request through */
                     "Retry-After"?: string;
                     [name: string]: unknown;
                 };
@@ -2416,6 +2494,19 @@ export interface operations {
                 headers: {
                     /** @description The caller's Origin, when it is one of CORS_ORIGINS */
                     "Access-Control-Allow-Origin"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Rate limited (see Retry-After) */
+            429: {
+                headers: {
+                    /** @description The caller's Origin, when it is one of CORS_ORIGINS */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Seconds until the limit lets a request through */
+                    "Retry-After"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2552,7 +2643,7 @@ export interface operations {
                 headers: {
                     /** @description The caller's Origin, when it is one of CORS_ORIGINS */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Seconds until the limit lets a write through */
+                    /** @description Seconds until the limit lets a request through */
                     "Retry-After"?: string;
                     [name: string]: unknown;
                 };
@@ -2657,6 +2748,19 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
+            /** @description Rate limited (see Retry-After) */
+            429: {
+                headers: {
+                    /** @description The caller's Origin, when it is one of CORS_ORIGINS */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Seconds until the limit lets a request through */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
             /** @description Internal error */
             500: {
                 headers: {
@@ -2735,6 +2839,19 @@ export interface operations {
                 headers: {
                     /** @description The caller's Origin, when it is one of CORS_ORIGINS */
                     "Access-Control-Allow-Origin"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Rate limited (see Retry-After) */
+            429: {
+                headers: {
+                    /** @description The caller's Origin, when it is one of CORS_ORIGINS */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Seconds until the limit lets a request through */
+                    "Retry-After"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2833,6 +2950,19 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
+            /** @description Rate limited (see Retry-After) */
+            429: {
+                headers: {
+                    /** @description The caller's Origin, when it is one of CORS_ORIGINS */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Seconds until the limit lets a request through */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
             /** @description Internal error */
             500: {
                 headers: {
@@ -2912,6 +3042,19 @@ export interface operations {
                 headers: {
                     /** @description The caller's Origin, when it is one of CORS_ORIGINS */
                     "Access-Control-Allow-Origin"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Rate limited (see Retry-After) */
+            429: {
+                headers: {
+                    /** @description The caller's Origin, when it is one of CORS_ORIGINS */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Seconds until the limit lets a request through */
+                    "Retry-After"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3039,7 +3182,7 @@ export interface operations {
                 headers: {
                     /** @description The caller's Origin, when it is one of CORS_ORIGINS */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Seconds until the limit lets a write through */
+                    /** @description Seconds until the limit lets a request through */
                     "Retry-After"?: string;
                     [name: string]: unknown;
                 };

@@ -17,6 +17,8 @@ export interface RequestSpec {
   token?: string;
   /** JSON text. */
   body?: string;
+  /** Sent as CF-Connecting-IP (with --limits, so the per-address limit counts it). */
+  ip?: string;
 }
 
 export interface Scenario {
@@ -87,6 +89,7 @@ function headersOf(spec: RequestSpec): Record<string, string> {
   const headers: Record<string, string> = { accept: "application/json" };
   if (spec.token) headers.authorization = `Bearer ${spec.token}`;
   if (spec.body !== undefined) headers["content-type"] = "application/json";
+  if (spec.ip) headers["cf-connecting-ip"] = spec.ip;
   return headers;
 }
 

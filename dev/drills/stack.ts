@@ -41,6 +41,7 @@ export const PORTS = {
  * the rate limits nor the open-orders cap throttle the load.
  */
 export const WORKER_SETTINGS = {
+  ENVIRONMENT: "development",
   UPSTREAM_TIMEOUT_MS: "1000",
   NOTIFICATION_RETRY_BASE_SECONDS: "1",
   PAYMENT_SETTLE_DELAY_MS: "500",

@@ -163,18 +163,24 @@ export abstract class CartBase extends DurableObject<Env> {
     });
   }
 
-  /** Empties a cart idle for idleTtlMs; a cart touched since the alarm was set gets a new one. */
+  /**
+   * The one alarm serves the cart's expiry, and whatever else the object keeps time for (onAlarm,
+   * nextDeadline): it empties a cart idle for idleTtlMs (a cart touched since the alarm was set gets
+   * a new one), and is re-armed for whichever comes first.
+   */
   override async alarm(): Promise<void> {
     // A fired alarm is gone: the next change arms one again unless this one re-arms.
     this.alarmArmed = false;
+    const other = this.onAlarm();
     const meta = this.sql.exec<{ updated_at: number }>("SELECT updated_at FROM cart_meta").toArray()[0];
-    if (!meta) return;
-    const expiresAt = meta.updated_at + this.idleTtlMs;
-    if (expiresAt > Date.now()) {
-      this.alarmArmed = true;
-      await this.ctx.storage.setAlarm(expiresAt);
+    const expiresAt = meta ? meta.updated_at + this.idleTtlMs : null;
+    if (expiresAt === null || expiresAt > Date.now()) {
+      this.alarmArmed = expiresAt !== null;
+      const next = Math.min(expiresAt ?? Number.POSITIVE_INFINITY, other ?? Number.POSITIVE_INFINITY);
+      if (Number.isFinite(next)) await this.ctx.storage.setAlarm(next);
       return;
     }
+    if (other !== null) await this.ctx.storage.setAlarm(other);
     this.ctx.storage.transactionSync(() => {
       this.sql.exec("DELETE FROM cart_items");
       this.sql.exec("DELETE FROM cart_meta");
@@ -185,6 +191,16 @@ export abstract class CartBase extends DurableObject<Env> {
 
   /** Called after the alarm emptied an idle cart. */
   protected expired(): void {}
+
+  /** Called first when the alarm fires: does what was due, and answers when it is next due (or null). */
+  protected onAlarm(): number | null {
+    return null;
+  }
+
+  /** When the alarm must fire besides the cart's expiry (or null). */
+  protected nextDeadline(): number | null {
+    return null;
+  }
 
   /** A refusal of every change to the cart's lines while the object says so; none by default. */
   protected refuseChanges(): { ok: false; code: CartRejection; message: string } | null {
@@ -302,7 +318,9 @@ export abstract class CartBase extends DurableObject<Env> {
     // so this need not be awaited.
     if (!this.alarmArmed) {
       this.alarmArmed = true;
-      void this.ctx.storage.setAlarm(now + this.idleTtlMs);
+      void this.ctx.storage.setAlarm(
+        Math.min(now + this.idleTtlMs, this.nextDeadline() ?? Number.POSITIVE_INFINITY),
+      );
     }
   }
 

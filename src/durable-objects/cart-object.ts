@@ -52,13 +52,22 @@ export class CartObject extends CartBase {
     });
   }
 
-  issueLiveTicket(hash: string, expiresAt: number): void {
-    this.live.issue(hash, expiresAt);
+  issueLiveTicket(hash: string, expiresAt: number, closesAt: number): void {
+    this.live.issue(hash, expiresAt, closesAt);
   }
 
-  /** The WebSocket upgrade for live status; the worker checked the request and hashed its ticket. */
-  override fetch(request: Request): Response {
-    return this.live.connect(request.headers.get("x-live-ticket-hash"));
+  /**
+   * The WebSocket upgrade for live status; the worker checked the request, hashed its ticket and
+   * says how many sockets the user may keep open. The alarm closes the socket at its closing time.
+   */
+  override async fetch(request: Request): Promise<Response> {
+    const maxSockets = Number(request.headers.get("x-live-max-sockets")) || 1;
+    const { response, closesAt } = this.live.connect(request.headers.get("x-live-ticket-hash"), maxSockets);
+    if (closesAt !== undefined) {
+      const current = await this.ctx.storage.getAlarm();
+      if (current === null || closesAt < current) await this.ctx.storage.setAlarm(closesAt);
+    }
+    return response;
   }
 
   pushLive(events: LiveEvent[]): number {
@@ -181,6 +190,15 @@ export class CartObject extends CartBase {
       now,
     );
     return decision;
+  }
+
+  /** The one alarm also closes live sockets whose time has come (see CartBase.alarm). */
+  protected override onAlarm(): number | null {
+    return this.live.closeDue();
+  }
+
+  protected override nextDeadline(): number | null {
+    return this.live.nextClose();
   }
 
   /** Unsettled checkouts stay: the stock they may hold is settled by the user's next checkout (an

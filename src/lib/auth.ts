@@ -10,9 +10,11 @@ import { z } from "zod";
 import type { Cache } from "../cache/cache.ts";
 import type { UserClient } from "../clients/user.ts";
 import type { Config } from "../config.ts";
+import { identityCacheKey, openIdentity, SealedIdentitySchema, sealIdentity } from "./cached-identity.ts";
 import { ApiError } from "./errors.ts";
 import { GUEST_SUBJECT_PREFIX } from "./guest-tokens.ts";
 import { sha256Hex } from "./ids.ts";
+import { log } from "./log.ts";
 
 export type Role = "USER" | "ADMIN";
 
@@ -36,8 +38,6 @@ const UserId = z
   ])
   .pipe(z.number().int().positive().max(Number.MAX_SAFE_INTEGER));
 const RoleClaim = z.enum(["USER", "ADMIN"]);
-/** A cached user-service answer; an entry of any other shape is a miss. */
-const CachedUser = z.object({ id: UserId, role: RoleClaim }) satisfies z.ZodType<AuthUser>;
 
 /** What jose throws for a token that is bad (as opposed to keys that could not be fetched). */
 const TOKEN_ERRORS = [
@@ -101,11 +101,11 @@ export interface AuthDeps {
 
 /**
  * Verifies a token locally (signature, algorithm, exp, nbf) and returns who it speaks for. Only
- * when the claims lack a user id or role does it ask the user service, caching the answer until
- * the token expires.
+ * when the claims of one of the user service's own HS256 tokens lack a user id or role does it ask
+ * the user service, caching the answer (sealed, lib/cached-identity.ts) until the token expires.
  */
 export async function authenticate(token: string, { config, users, cache }: AuthDeps): Promise<AuthUser> {
-  const payload = await verify(token, config);
+  const { payload, fromIdentityProvider } = await verify(token, config);
   // Someone must be named: a subject (a username or a numeric id), or a userId claim.
   if (payload.sub === undefined && payload.userId === undefined)
     throw unauthorized("The token names no subject");
@@ -116,15 +116,22 @@ export async function authenticate(token: string, { config, users, cache }: Auth
   const userId = UserId.safeParse(payload.userId ?? payload.sub);
   const role = RoleClaim.safeParse(payload.role);
   if (userId.success && role.success) return { id: userId.data, role: role.data };
+  // The user service resolves its own tokens only: an identity provider's token is never sent there.
+  if (fromIdentityProvider) throw unauthorized("The token names no user id or role");
 
-  const cacheKey = `auth:v1:${await sha256Hex(token)}`;
-  const cached = await cache.get(cacheKey, CachedUser);
-  if (cached) return cached;
+  const tokenHash = await sha256Hex(token);
+  const cacheKey = identityCacheKey(tokenHash);
+  const cached = await cache.get(cacheKey, SealedIdentitySchema);
+  if (cached) {
+    const user = await openIdentity(config.JWT_SECRET, tokenHash, cached);
+    if (user) return user;
+    log("warn", "cached identity refused: its seal does not verify");
+  }
 
   const validated = await users.validate(token);
   const user: AuthUser = { id: validated.userId, role: validated.role };
   const ttlSeconds = (payload.exp ?? 0) - Math.floor(Date.now() / 1000);
-  if (ttlSeconds > 0) cache.set(cacheKey, user, ttlSeconds);
+  if (ttlSeconds > 0) cache.set(cacheKey, await sealIdentity(config.JWT_SECRET, tokenHash, user), ttlSeconds);
   return user;
 }
 
@@ -136,11 +143,16 @@ export async function authenticate(token: string, { config, users, cache }: Auth
  * withdrawn from the identity provider's JWKS stops working as it did before: within jose's
  * own key cache's lifetime). Only tokens that passed are kept: a forged one is a different string.
  */
-const verifiedTokens = new WeakMap<Config, Map<string, { payload: JWTPayload; verifiedAt: number }>>();
+interface Verified {
+  payload: JWTPayload;
+  /** Signed by the JWKS_URL identity provider (RS256/ES256), not by the user service's secret. */
+  fromIdentityProvider: boolean;
+}
+const verifiedTokens = new WeakMap<Config, Map<string, Verified & { verifiedAt: number }>>();
 const MAX_VERIFIED_TOKENS = 1000;
 const VERIFIED_TOKEN_MAX_AGE_MS = 60_000;
 
-async function verify(token: string, config: Config): Promise<JWTPayload> {
+async function verify(token: string, config: Config): Promise<Verified> {
   let tokens = verifiedTokens.get(config);
   if (!tokens) {
     tokens = new Map();
@@ -154,20 +166,20 @@ async function verify(token: string, config: Config): Promise<JWTPayload> {
     now - hit.verifiedAt < VERIFIED_TOKEN_MAX_AGE_MS &&
     (hit.payload.exp ?? 0) > Math.floor(now / 1000) - config.JWT_CLOCK_TOLERANCE_SECONDS
   ) {
-    return hit.payload;
+    return hit;
   }
   tokens.delete(token);
   // An expired entry is verified again, so it is refused exactly as jose refuses it.
-  const payload = await verifyToken(token, config);
+  const verified = await verifyToken(token, config);
   if (tokens.size >= MAX_VERIFIED_TOKENS) {
     const oldest = tokens.keys().next().value;
     if (oldest !== undefined) tokens.delete(oldest);
   }
-  tokens.set(token, { payload, verifiedAt: now });
-  return payload;
+  tokens.set(token, { ...verified, verifiedAt: now });
+  return verified;
 }
 
-async function verifyToken(token: string, config: Config): Promise<JWTPayload> {
+async function verifyToken(token: string, config: Config): Promise<Verified> {
   let alg: string | undefined;
   try {
     alg = decodeProtectedHeader(token).alg;
@@ -186,7 +198,7 @@ async function verifyToken(token: string, config: Config): Promise<JWTPayload> {
         ...(config.JWKS_URL ? {} : intendedForUs),
         algorithms: ["HS256"],
       });
-      return payload;
+      return { payload, fromIdentityProvider: false };
     }
     if (config.JWKS_URL && alg && ASYMMETRIC_ALGORITHMS.includes(alg)) {
       const { payload } = await jwtVerify(token, jwks(config.JWKS_URL), {
@@ -194,7 +206,7 @@ async function verifyToken(token: string, config: Config): Promise<JWTPayload> {
         ...intendedForUs,
         algorithms: ASYMMETRIC_ALGORITHMS,
       });
-      return payload;
+      return { payload, fromIdentityProvider: true };
     }
   } catch (error) {
     if (error instanceof joseErrors.JWTExpired) throw unauthorized("The token has expired");

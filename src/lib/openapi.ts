@@ -61,7 +61,7 @@ const ERROR_HEADERS: Partial<Record<ErrorStatus, Record<string, ReturnType<typeo
   },
   409: { "Retry-After": seconds("Seconds to wait, on IDEMPOTENCY_KEY_IN_FLIGHT and MERGE_IN_PROGRESS") },
   426: { Upgrade: header("The protocol to upgrade to", { enum: ["websocket"] }) },
-  429: { "Retry-After": seconds("Seconds until the limit lets a write through") },
+  429: { "Retry-After": seconds("Seconds until the limit lets a request through") },
 };
 
 type ErrorResponse = {
@@ -81,15 +81,16 @@ export const AUTHENTICATED = [401, 503] as const;
  * guest (SPEC §4 Guests).
  */
 export const SIGNED_IN = [...AUTHENTICATED, 403] as const;
-/** What every write can answer: 413 for a body over 64 KiB, 429 from the rate limits on writes. */
+/** What every write can answer: 413 for a body over 64 KiB, 429 from the per-user limit on writes. */
 export const WRITE = [413, 429] as const;
 
 /**
- * The documented error responses of a route: 500, which any route can answer, and `statuses`. A
- * GET has no body and is not rate limited, so it never answers 413 or 429.
+ * The documented error responses of a route: 429 and 500, which any route can answer (every
+ * request counts against its address's rate limit), and `statuses`. A GET has no body, so it never
+ * answers 413.
  */
 export function errorResponses<const S extends readonly ErrorStatus[] = []>(...statuses: S) {
-  const all = [...new Set<ErrorStatus>([...statuses, 500])].sort((a, b) => a - b);
+  const all = [...new Set<ErrorStatus>([...statuses, 429, 500])].sort((a, b) => a - b);
   const entries = all.map((status) => [
     status,
     {
@@ -98,7 +99,7 @@ export function errorResponses<const S extends readonly ErrorStatus[] = []>(...s
       content: { "application/json": { schema: ErrorResponseSchema } },
     },
   ]);
-  return Object.fromEntries(entries) as Record<S[number] | 500, ErrorResponse>;
+  return Object.fromEntries(entries) as Record<S[number] | 429 | 500, ErrorResponse>;
 }
 
 export function jsonBody<T extends z.ZodType>(schema: T, description?: string) {

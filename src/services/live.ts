@@ -17,13 +17,22 @@ import { cartStub } from "./cart.ts";
 export const LIVE_TICKET_TTL_MS = 30_000;
 const PURPOSE = "live-ticket/v1";
 
+/**
+ * A ticket carries when its socket must close: when the bearer token that bought it expires, or
+ * after LIVE_SOCKET_MAX_AGE_SECONDS, whichever is first. A page reconnects with a new ticket then
+ * (close code 4001), so a socket never outlives its login.
+ */
 export async function issueLiveTicket(
   env: Env,
   userId: number,
+  tokenExpiresAt: number,
 ): Promise<{ ticket: string; expiresAt: string }> {
+  const config = getConfig(env);
   const nonce = randomToken(16);
-  const expiresAt = Date.now() + LIVE_TICKET_TTL_MS;
-  await cartStub(env, userId).issueLiveTicket(await sha256Hex(nonce), expiresAt);
+  const now = Date.now();
+  const expiresAt = now + LIVE_TICKET_TTL_MS;
+  const closesAt = Math.min(tokenExpiresAt, now + config.LIVE_SOCKET_MAX_AGE_SECONDS * 1000);
+  await cartStub(env, userId).issueLiveTicket(await sha256Hex(nonce), expiresAt, closesAt);
   const ticket = await signTicket(getConfig(env).JWT_SECRET, PURPOSE, { userId, expiresAt, nonce });
   return { ticket, expiresAt: new Date(expiresAt).toISOString() };
 }
@@ -46,7 +55,11 @@ export async function connectLive(env: Env, upgrade: string | undefined, text: s
   if (!ticket) throw invalidTicket();
   const response = await cartStub(env, ticket.userId).fetch(
     new Request("https://cart.internal/live", {
-      headers: { upgrade: "websocket", "x-live-ticket-hash": await sha256Hex(ticket.nonce) },
+      headers: {
+        upgrade: "websocket",
+        "x-live-ticket-hash": await sha256Hex(ticket.nonce),
+        "x-live-max-sockets": String(getConfig(env).LIVE_MAX_SOCKETS_PER_USER),
+      },
     }),
   );
   if (response.status !== 101 || !response.webSocket) throw invalidTicket();

@@ -13,6 +13,7 @@ import { mapConcurrently } from "../lib/concurrency.ts";
 import { describeError, log } from "../lib/log.ts";
 import type { OrderEvent } from "../queues/messages.ts";
 import { pruneOutbox, publishEvents, relayOutbox } from "../queues/producer.ts";
+import { overdueNote } from "./orders/deadlines.ts";
 import { SYSTEM } from "./orders/deps.ts";
 import { submitToGateway } from "./orders/payments.ts";
 import { applyTransition } from "./orders/status.ts";
@@ -33,7 +34,8 @@ interface SweepContext {
 }
 
 /**
- * Cancels orders left unpaid past their deadline, a few at a time (one transaction each, on the
+ * Cancels orders left unpaid (or cash on delivery left unconfirmed) past their deadline
+ * (orders/deadlines.ts), a few at a time (one transaction each, on the
  * sweep's own connections), and publishes the changes.
  */
 async function cancelOverdue({ database, env }: SweepContext) {
@@ -45,7 +47,7 @@ async function cancelOverdue({ database, env }: SweepContext) {
         const order = await lockOverdueOrder(tx, orderId, now);
         if (!order) return null;
         const cancelled = await applyTransition(tx, order, "cancelled", SYSTEM, {
-          note: "Payment not received in time",
+          note: overdueNote(order.paymentMethod),
         });
         return cancelled.event;
       });

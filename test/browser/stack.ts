@@ -89,6 +89,8 @@ export async function startStack(step: (text: string) => void = () => {}): Promi
       scriptPath,
       assets: true,
       bindings: {
+        // The local wsproxy and SQL-over-HTTP endpoint are development-only settings.
+        ENVIRONMENT: "development",
         JWT_SECRET,
         PRODUCT_SERVICE_URL: product.url,
         USER_SERVICE_URL: user.url,

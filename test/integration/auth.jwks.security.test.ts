@@ -116,6 +116,16 @@ describe("auth: asymmetric tokens from JWKS_URL", () => {
     expect((await hs256Bound(await tokenFor(newUserId(), { claims: forUs }))).status).toBe(200);
   });
 
+  it("refuses a provider's token without a user id or role, never forwarding it to the user service", async () => {
+    // A dead user service: had the token been sent there, the answer would be 503, not 401.
+    const call = workerWith({ ...IDP, USER_SERVICE_URL: "http://127.0.0.1:1" });
+    for (const claims of [{ sub: "alice" }, { sub: String(newUserId()) }, { sub: "alice", role: "USER" }]) {
+      const res = await call(await idpToken("RS256", { ...forUs, ...claims }));
+      expect(res.status, JSON.stringify(claims)).toBe(401);
+      expect(res.body.error.code).toBe("UNAUTHORIZED");
+    }
+  });
+
   it("answers 503 when the identity provider's keys cannot be fetched", async () => {
     const call = workerWith({ ...IDP, JWKS_URL: `${jwksUrl()}?broken=1` });
     const res = await call(await idpToken("ES256", { ...forUs, sub: "5", role: "USER" }));

@@ -136,7 +136,7 @@ describe.skipIf(!hasRedis)("cache: product lookups through Redis", () => {
     const res = await api("GET", "/api/cart", { headers: { authorization: `Bearer ${token}` } });
     expect(res.body.data.userId).toBe(userId);
 
-    const key = redisKey(`auth:v1:${await sha256Hex(token)}`);
+    const key = redisKey(`auth:v2:${await sha256Hex(token)}`);
     const ttl = await eventually(
       () => redis<number>("TTL", key),
       (seconds) => seconds > 0,
@@ -144,7 +144,12 @@ describe.skipIf(!hasRedis)("cache: product lookups through Redis", () => {
     );
     expect(ttl).toBeGreaterThan(540);
     expect(ttl).toBeLessThanOrEqual(600);
-    expect(JSON.parse(await redis<string>("GET", key))).toEqual({ id: userId, role: "USER" });
+    // Sealed with an HMAC under a key of the service's own (see auth.cache.security.test.ts).
+    expect(JSON.parse(await redis<string>("GET", key))).toEqual({
+      id: userId,
+      role: "USER",
+      mac: expect.stringMatching(/^[A-Za-z0-9_-]{43}$/),
+    });
 
     const again = await api("GET", "/api/cart", { headers: { authorization: `Bearer ${token}` } });
     expect(again.body.data.userId).toBe(userId);

@@ -116,7 +116,7 @@ describe("live order status", () => {
     const user = await newUser();
     const ticket = await ticketFor(user);
     await runInDurableObject(cartStub(env, user.id), (_object, state) => {
-      state.storage.sql.exec("UPDATE live_tickets SET expires_at = ?", Date.now() - 1);
+      state.storage.sql.exec("UPDATE live_ticket_grants SET expires_at = ?", Date.now() - 1);
     });
     expect((await refusal(await upgrade(ticket))).status).toBe(401);
   });

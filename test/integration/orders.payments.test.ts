@@ -26,6 +26,13 @@ async function declinedOrder(user: Awaited<ReturnType<typeof newUser>>, body: un
   );
 }
 
+/** Time passes for one order: every clock it carries moves back. */
+async function passes(orderId: string, interval: string) {
+  await query(sql`
+    UPDATE orders SET created_at = created_at - ${interval}::interval, payment_due_at = payment_due_at - ${interval}::interval
+    WHERE id = ${orderId}`);
+}
+
 describe("payments (mock gateway)", () => {
   const declining: [string, unknown][] = [
     ["a card ending 0002", DECLINED_CARD],
@@ -155,7 +162,7 @@ describe("payments (mock gateway)", () => {
     expect(rows[0]).toMatchObject({ reference: "1234", method: "credit_card" });
   });
 
-  it("never cancels cash on delivery for want of payment", async () => {
+  it("keeps cash on delivery past the payment timeout, within its confirmation deadline", async () => {
     const user = await newUser();
     await cartWith(user, 1);
     const cash = (await placeOrder(user, CASH_ON_DELIVERY)).body.data;
@@ -168,6 +175,71 @@ describe("payments (mock gateway)", () => {
     await runSweep();
     expect((await orderOf(user, card.id)).status).toBe("cancelled");
     expect((await orderOf(user, cash.id)).status).toBe("pending");
+  });
+
+  it("cancels cash on delivery not confirmed within COD_CONFIRM_HOURS, releasing its stock and notifying the buyer", async () => {
+    const user = await newUser();
+    const product = await cartWith(user, 2, { stock: 10 });
+    const cash = (await placeOrder(user, CASH_ON_DELIVERY)).body.data;
+    expect((await readProduct(product.id)).stock).toBe(8);
+    const [deadline] = await query<{ hours: number }>(
+      sql`SELECT extract(epoch FROM payment_due_at - created_at)::float / 3600 AS hours FROM orders WHERE id = ${cash.id}`,
+    );
+    expect(deadline?.hours).toBeCloseTo(48, 3);
+
+    await passes(cash.id, "47 hours");
+    await runSweep();
+    expect((await orderOf(user, cash.id)).status).toBe("pending");
+    await passes(cash.id, "2 hours");
+    await runSweep();
+
+    expect(await orderOf(user, cash.id)).toMatchObject({ status: "cancelled", paymentStatus: "pending" });
+    expect((await readProduct(product.id)).stock).toBe(10);
+    const tracking = await api("GET", `/api/orders/${cash.id}/tracking`, { headers: user.headers });
+    expect(tracking.body.data.history.at(-1)).toMatchObject({
+      status: "cancelled",
+      note: "Cash on delivery not confirmed in time",
+    });
+    const events = await query<{ type: string }>(
+      sql`SELECT type FROM outbox WHERE order_id = ${cash.id} AND type = 'order_cancellation'`,
+    );
+    expect(events).toHaveLength(1);
+  });
+
+  it("leaves a cash order an admin moved to processing alone, however old", async () => {
+    const user = await newUser();
+    const admin = await newUser("ADMIN");
+    await cartWith(user, 1);
+    const cash = (await placeOrder(user, CASH_ON_DELIVERY)).body.data;
+    const moved = await api("PUT", `/api/orders/${cash.id}/status`, {
+      headers: admin.headers,
+      json: { status: "processing" },
+    });
+    expect(moved.status).toBe(200);
+    await passes(cash.id, "30 days");
+    await runSweep();
+    expect((await orderOf(user, cash.id)).status).toBe("processing");
+  });
+
+  it("gives a payment retry that switches to cash on delivery the confirmation deadline, from the retry", async () => {
+    const user = await newUser();
+    const product = await cartWith(user, 3, { stock: 10 });
+    const order = await declinedOrder(user);
+    const retry = await api("POST", `/api/orders/${order.id}/payment`, {
+      headers: user.headers,
+      json: { paymentMethod: "cash_on_delivery" },
+    });
+    expect(retry.status).toBe(200);
+    const [deadline] = await query<{ hours: number }>(
+      sql`SELECT extract(epoch FROM payment_due_at - now())::float / 3600 AS hours FROM orders WHERE id = ${order.id}`,
+    );
+    expect(deadline?.hours).toBeGreaterThan(47.9);
+    expect(deadline?.hours).toBeLessThanOrEqual(48);
+
+    await passes(order.id, "49 hours");
+    await runSweep();
+    expect((await orderOf(user, order.id)).status).toBe("cancelled");
+    expect((await readProduct(product.id)).stock).toBe(10);
   });
 
   it("replays a payment retry sent again with the same Idempotency-Key", async () => {

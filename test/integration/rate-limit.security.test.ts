@@ -5,11 +5,26 @@ import { createApp } from "../../src/app.ts";
 import { newUser } from "../helpers/auth.ts";
 import { createProduct } from "../helpers/products.ts";
 
-/** The worker with its own rate limits (the suite's config turns the IP limit off). */
-function workerWithLimits(limits: { RATE_LIMIT_USER_PER_MIN: string; RATE_LIMIT_IP_PER_MIN: string }) {
+/**
+ * The Rate Limiting binding counts in fixed one-minute windows on the wall clock: a test's few
+ * requests must not straddle two of them, so it starts clear of a window's last 3 s.
+ */
+async function clearOfWindowEdge(): Promise<void> {
+  const intoWindow = Date.now() % 60_000;
+  if (intoWindow > 57_000) await new Promise((resolve) => setTimeout(resolve, 60_100 - intoWindow));
+}
+
+/** The worker with its own rate limits (the suite's config turns the IP limit off), and bindings. */
+function workerWithLimits(
+  limits: { RATE_LIMIT_USER_PER_MIN: string; RATE_LIMIT_IP_PER_MIN: string },
+  bindings: Record<string, unknown> = {},
+) {
   const app = createApp();
-  const limitedEnv = { ...env, ...limits };
+  const limitedEnv = { ...env, ...limits, ...bindings } as Env;
+  let clear: Promise<void> | undefined;
   return async (method: string, path: string, headers: Record<string, string>, json?: unknown) => {
+    clear ??= clearOfWindowEdge();
+    await clear;
     const ctx = createExecutionContext();
     const body = json === undefined ? undefined : JSON.stringify(json);
     const response = await app.fetch(
@@ -111,4 +126,91 @@ describe("rate limits", () => {
     expect(refused.body.error.code).toBe("RATE_LIMITED");
     expect((await call("GET", "/api/cart", second.headers)).body.data.items).toEqual([]);
   });
+});
+
+/** A limiter binding that cannot answer (its Durable Object or the platform's counter is down). */
+const failingObjects = () => {
+  const calls = { count: 0 };
+  const namespace = {
+    getByName() {
+      calls.count += 1;
+      return {
+        take: () => Promise.reject(new Error("Durable Object reset because its code was updated")),
+      };
+    },
+  };
+  return { calls, namespace };
+};
+const failingBinding = { limit: () => Promise.reject(new Error("rate limiting unavailable")) };
+const hangingBinding = { limit: () => new Promise(() => {}) };
+
+describe("rate limits: every request per address, through the Rate Limiting binding", () => {
+  it("limits reads and public endpoints per address too", async () => {
+    const call = workerWithLimits({ RATE_LIMIT_USER_PER_MIN: "0", RATE_LIMIT_IP_PER_MIN: "3" });
+    const ip = `198.51.100.${Math.floor(Math.random() * 250) + 1}-${crypto.randomUUID()}`;
+    const user = await newUser();
+    const headers = { ...user.headers, "cf-connecting-ip": ip };
+    expect((await call("GET", "/api/cart", headers)).status).toBe(200);
+    expect((await call("GET", "/api/cart", headers)).status).toBe(200);
+    expect((await call("GET", "/health", { "cf-connecting-ip": ip })).status).toBe(200);
+    const refused = await call("GET", "/api/cart", headers);
+    expect(refused.status).toBe(429);
+    expect(refused.body).toMatchObject({ success: false, error: { code: "RATE_LIMITED" } });
+    expect(refused.headers.get("cache-control")).toBe("no-store");
+    const retryAfter = Number(refused.headers.get("retry-after"));
+    expect(retryAfter).toBeGreaterThanOrEqual(1);
+    expect(retryAfter).toBeLessThanOrEqual(60);
+    expect((await call("GET", "/health", { "cf-connecting-ip": ip })).status).toBe(429);
+  });
+
+  it("counts anonymous callers without creating a limiter object for them", async () => {
+    const objects = failingObjects();
+    const call = workerWithLimits(
+      { RATE_LIMIT_USER_PER_MIN: "5", RATE_LIMIT_IP_PER_MIN: "2" },
+      { RATE_LIMITER: objects.namespace },
+    );
+    const ip = `anonymous-${crypto.randomUUID()}`;
+    const statuses = [];
+    for (let i = 0; i < 3; i++)
+      statuses.push(
+        (await call("POST", "/api/orders", { authorization: "Bearer x.y.z", "cf-connecting-ip": ip })).status,
+      );
+    expect(statuses).toEqual([401, 401, 429]);
+    expect(objects.calls.count).toBe(0);
+  });
+});
+
+describe("rate limits: when a limiter itself fails", () => {
+  it("keeps limiting a user's writes in the isolate when the user's limiter object cannot answer", async () => {
+    const call = workerWithLimits(
+      { RATE_LIMIT_USER_PER_MIN: "2", RATE_LIMIT_IP_PER_MIN: "0" },
+      { RATE_LIMITER: failingObjects().namespace },
+    );
+    const user = await newUser();
+    const statuses = [];
+    for (let i = 0; i < 3; i++) statuses.push((await call("DELETE", "/api/cart", user.headers)).status);
+    expect(statuses).toEqual([200, 200, 429]);
+    const other = await newUser();
+    expect((await call("DELETE", "/api/cart", other.headers)).status).toBe(200);
+  });
+
+  for (const [name, binding] of [
+    ["fails", failingBinding],
+    ["does not answer", hangingBinding],
+  ] as const) {
+    it(`keeps limiting an address in the isolate when the Rate Limiting binding ${name}`, async () => {
+      const call = workerWithLimits(
+        { RATE_LIMIT_USER_PER_MIN: "0", RATE_LIMIT_IP_PER_MIN: "2" },
+        { IP_RATE_LIMITER: binding, RATE_LIMITER: failingObjects().namespace },
+      );
+      const ip = `limiter-down-${crypto.randomUUID()}`;
+      const user = await newUser();
+      const statuses = [];
+      for (let i = 0; i < 3; i++)
+        statuses.push(
+          (await call("DELETE", "/api/cart", { ...user.headers, "cf-connecting-ip": ip })).status,
+        );
+      expect(statuses).toEqual([200, 200, 429]);
+    });
+  }
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { ConfigError, getConfig } from "../../src/config.ts";
+import { ConfigError, DEV_JWT_SECRET, getConfig } from "../../src/config.ts";
 
 const valid = {
   JWT_SECRET: "x".repeat(32),
@@ -55,6 +55,34 @@ describe("config", () => {
     expect(() => getConfig({ ...valid, PRODUCT_CACHE_TTL_SECONDS: "-1" })).toThrow(
       /PRODUCT_CACHE_TTL_SECONDS/,
     );
+  });
+
+  it("refuses the development-only settings and the dev secret unless ENVIRONMENT=development", () => {
+    const local = {
+      DATABASE_WS_PROXY: "127.0.0.1:9000/v1",
+      DATABASE_HTTP_ENDPOINT: "http://127.0.0.1:9001/sql",
+    };
+    for (const environment of [{}, { ENVIRONMENT: "production" }, { ENVIRONMENT: "staging" }]) {
+      expect(() =>
+        getConfig({ ...valid, ...environment, DATABASE_WS_PROXY: local.DATABASE_WS_PROXY }),
+      ).toThrow(/DATABASE_WS_PROXY is for development only/);
+      expect(() =>
+        getConfig({ ...valid, ...environment, DATABASE_HTTP_ENDPOINT: local.DATABASE_HTTP_ENDPOINT }),
+      ).toThrow(/DATABASE_HTTP_ENDPOINT is for development only/);
+      expect(() => getConfig({ ...valid, ...environment, JWT_SECRET: DEV_JWT_SECRET })).toThrow(
+        /JWT_SECRET is the published development secret/,
+      );
+    }
+    expect(getConfig({ ...valid })).toMatchObject({ ENVIRONMENT: "production" });
+    expect(
+      getConfig({ ...valid, ...local, ENVIRONMENT: "development", JWT_SECRET: DEV_JWT_SECRET }),
+    ).toMatchObject({ ENVIRONMENT: "development", DATABASE_WS_PROXY: local.DATABASE_WS_PROXY });
+    expect(() => getConfig({ ...valid, ENVIRONMENT: "prod" })).toThrow(/ENVIRONMENT/);
+  });
+
+  it("bounds the per-address limit to what the binding's units count exactly enough", () => {
+    expect(getConfig({ ...valid, RATE_LIMIT_IP_PER_MIN: "10000" }).RATE_LIMIT_IP_PER_MIN).toBe(10_000);
+    expect(() => getConfig({ ...valid, RATE_LIMIT_IP_PER_MIN: "10001" })).toThrow(/RATE_LIMIT_IP_PER_MIN/);
   });
 
   it("requires an issuer and an audience for an identity provider's tokens", () => {

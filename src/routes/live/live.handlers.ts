@@ -1,9 +1,13 @@
+import { decodeJwt } from "jose";
+import { bearerToken } from "../../lib/auth.ts";
 import type { AppRouteHandler as Handler } from "../../lib/openapi.ts";
 import { connectLive, issueLiveTicket } from "../../services/live.ts";
 import type * as routes from "./live.routes.ts";
 
 export const issueTicket: Handler<typeof routes.issueTicket> = async (c) => {
-  const ticket = await issueLiveTicket(c.env, c.var.user.id);
+  // The token was verified by the auth middleware; only its expiry is read here.
+  const { exp } = decodeJwt(bearerToken(c.req.header("authorization")));
+  const ticket = await issueLiveTicket(c.env, c.var.user.id, (exp ?? 0) * 1000);
   return c.json({ success: true as const, message: "Ticket issued", data: ticket }, 201);
 };
 

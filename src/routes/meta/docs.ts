@@ -1,9 +1,12 @@
 import type { Hono } from "hono";
 import type { AppEnv } from "../../app-env.ts";
+import { securePage } from "./csp.ts";
 
 /**
  * Swagger UI for /openapi.json. Its script and stylesheet are static assets of this worker
  * (public/docs-assets, copied from swagger-ui-dist at install), so the page needs no internet.
+ * A token pasted into "Authorize" stays in the page's memory: never persisted to localStorage,
+ * where any script of this origin could read it long after.
  */
 const page = `<!doctype html>
 <html lang="en">
@@ -17,11 +20,12 @@ const page = `<!doctype html>
     <div id="swagger-ui"></div>
     <script src="/docs-assets/swagger-ui-bundle.js"></script>
     <script>
-      window.ui = SwaggerUIBundle({ url: "/openapi.json", dom_id: "#swagger-ui", persistAuthorization: true });
+      window.ui = SwaggerUIBundle({ url: "/openapi.json", dom_id: "#swagger-ui", persistAuthorization: false });
     </script>
   </body>
 </html>`;
 
 export function mountDocs(app: Hono<AppEnv>) {
-  app.get("/docs", (c) => c.html(page));
+  // Swagger UI sets style attributes from its script, hence inline styles; scripts only by hash.
+  app.get("/docs", securePage(page, { inlineStyleAttributes: true, dataImages: true }));
 }

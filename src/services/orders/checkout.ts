@@ -19,6 +19,7 @@ import type { Product } from "../../schemas/product.ts";
 import { cartStub } from "../cart.ts";
 import type { CompleteKey } from "../idempotency.ts";
 import { applyStockReleases, releaseAll, reserveAll } from "../stock.ts";
+import { paymentDueAt } from "./deadlines.ts";
 import type { OrderDeps } from "./deps.ts";
 import { changeRecords, toOrderEvent } from "./events.ts";
 import { instrumentOf, newPayment, submitToGateway } from "./payments.ts";
@@ -237,11 +238,7 @@ export function newPlacement(
     trackingNumber: null,
     carrier: null,
     estimatedDelivery: new Date(now.getTime() + DELIVERY_DAYS * DAY_MS),
-    // Cash on delivery is paid on delivery, so it is never cancelled for want of payment.
-    paymentDueAt:
-      instrument.method === "cash_on_delivery"
-        ? null
-        : new Date(now.getTime() + config.PAYMENT_TIMEOUT_MINUTES * 60_000),
+    paymentDueAt: paymentDueAt(config, instrument.method, now),
     createdAt: now,
     updatedAt: now,
   };

@@ -17,6 +17,7 @@ import { describeError, log } from "../../lib/log.ts";
 import type { OrderEvent } from "../../queues/messages.ts";
 import type { Order, Payment } from "../../schemas/order.ts";
 import type { CompleteKey } from "../idempotency.ts";
+import { paymentDueAt } from "./deadlines.ts";
 import { type Actor, type OrderDeps, SYSTEM } from "./deps.ts";
 import { recordChange } from "./events.ts";
 import { changeOrderAsRead } from "./status.ts";
@@ -154,8 +155,11 @@ export async function retryPayment(
       patch: {
         paymentMethod: instrument.method,
         paymentStatus: "pending",
-        // Cash on delivery is never cancelled for want of payment: it is paid on delivery.
-        paymentDueAt: instrument.method === "cash_on_delivery" ? null : order.paymentDueAt,
+        // Switching to cash on delivery starts its confirmation deadline; a prepaid retry keeps the first.
+        paymentDueAt:
+          instrument.method === "cash_on_delivery"
+            ? paymentDueAt(deps.config, instrument.method, new Date())
+            : order.paymentDueAt,
       },
       settlePayments: null,
       releaseStock: false,
