@@ -70,9 +70,15 @@ async function connect() {
     );
     loadOrders().catch(() => {});
   };
-  current.onclose = () => {
+  current.onclose = (event) => {
     clearInterval(keepAlive);
     if (socket !== current) return;
+    // 4000: the user opened more sockets than allowed and this, the oldest, was closed. Coming back
+    // would close another of theirs, so this page stops; Connect starts it again.
+    if (event.code === 4000) {
+      setState("Disconnected: a newer connection of this user took this one's place", false);
+      return;
+    }
     const delay = Math.min(30, 2 ** retries++);
     setState(`Disconnected: reconnecting in ${delay} s`, false);
     reconnect = setTimeout(connect, delay * 1000);

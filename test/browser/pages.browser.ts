@@ -67,6 +67,28 @@ describe("/live", () => {
     assertNoPageProblems();
   });
 
+  it("lets a newer page take its place without fighting back", async () => {
+    const user = await newUser();
+    const first = await openPage("/live");
+    await first.fill("#token", user.token);
+    await first.click("#connect button");
+    await first.waitForSelector("#state.open");
+    const second = await openPage("/live");
+    await second.fill("#token", user.token);
+    await second.click("#connect button");
+    await second.waitForSelector("#state.open");
+    await first.waitForSelector(
+      `#state:text-is("Disconnected: a newer connection of this user took this one's place")`,
+    );
+    // The first page does not reconnect (which would close the second): the second stays open.
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    assert.equal(await second.locator("#state").getAttribute("class"), "state open");
+    assert.match((await first.locator("#state").textContent()) ?? "", /took this one's place/);
+    await first.close();
+    await second.close();
+    assertNoPageProblems();
+  });
+
   it("shows the API's 401 message for a bad token", async () => {
     const refused = await stack.call("POST", "/api/orders/live/ticket", "not-a-token");
     assert.equal(refused.status, 401);

@@ -102,6 +102,8 @@ export async function startStack(step: (text: string) => void = () => {}): Promi
         RATE_LIMIT_IP_PER_MIN: "0",
         PAYMENT_SETTLE_DELAY_MS: "50",
         NOTIFICATION_RETRY_BASE_SECONDS: "1",
+        // One live socket per user, so a second page shows how the first one is let go.
+        LIVE_MAX_SOCKETS_PER_USER: "1",
       },
       onLog: (log) => {
         if (log.level === "error") errors.push(log);
