@@ -59,7 +59,9 @@ const ERROR_HEADERS: Partial<Record<ErrorStatus, Record<string, ReturnType<typeo
   401: {
     "WWW-Authenticate": header("On a refused bearer token", { enum: ['Bearer realm="order-service"'] }),
   },
-  409: { "Retry-After": seconds("Seconds to wait, on IDEMPOTENCY_KEY_IN_FLIGHT") },
+  409: {
+    "Retry-After": seconds("Seconds to wait, on IDEMPOTENCY_KEY_IN_FLIGHT and CONCURRENT_CHANGE (retryable)"),
+  },
   426: { Upgrade: header("The protocol to upgrade to", { enum: ["websocket"] }) },
   429: { "Retry-After": seconds("Seconds until the limit lets a write through") },
 };

@@ -149,8 +149,10 @@ export async function applyTransition(
   return { order: updated, event: await recordChange(tx, updated, plan.change) };
 }
 
-/** Reads of an order that keeps changing under a request before it gives up (409). */
+/** Reads of an order that keeps changing under a request before it gives up (409 CONCURRENT_CHANGE). */
 const CHANGE_ATTEMPTS = 5;
+/** What a request that gave up tells its client to wait: the changes it lost to are a few ms each. */
+const CONCURRENT_CHANGE_RETRY_AFTER_SECONDS = 1;
 
 /**
  * Changes an order as read: `decide` checks the order as it now is and plans the change; the change
@@ -192,9 +194,12 @@ export async function changeOrderAsRead(
     } catch (error) {
       if (!isConcurrentChange(error)) throw error;
       if (attempt === CHANGE_ATTEMPTS) {
+        // Not a judgement of the request: it may well succeed once the order stops changing.
         throw new ApiError(
-          "INVALID_STATUS_TRANSITION",
+          "CONCURRENT_CHANGE",
           "The order kept changing while this request ran; retry",
+          undefined,
+          { "Retry-After": String(CONCURRENT_CHANGE_RETRY_AFTER_SECONDS) },
         );
       }
     }
