@@ -4,7 +4,7 @@ import { Database } from "../db/client.ts";
 import type { PaymentMethod } from "../db/schema.ts";
 import { describeError, log } from "../lib/log.ts";
 import { publishEvents } from "../queues/producer.ts";
-import { gatewayOutcome, settlePayment } from "../services/orders/payments.ts";
+import { gatewayOutcome, settleGatewayPayment } from "../services/orders/payments.ts";
 
 export interface AuthorizeRequest {
   paymentId: string;
@@ -35,9 +35,7 @@ export class PaymentGateway extends DurableObject<Env> {
     if (!request) return;
     const database = new Database(getConfig(this.env));
     try {
-      const event = await database.db.transaction((tx) =>
-        settlePayment(tx, request.paymentId, gatewayOutcome(request)),
-      );
+      const event = await settleGatewayPayment(database, request.paymentId, gatewayOutcome(request));
       await this.ctx.storage.deleteAll();
       if (event) await publishEvents(this.env, database, [event]);
     } catch (error) {

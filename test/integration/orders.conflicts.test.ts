@@ -1,8 +1,19 @@
 // A status change or payment retry reads the order, decides, and writes its change in one batch only
 // if the order is still the version it read (README "Status flow"). These tests make the order change
 // under a request at exactly that point, deterministically.
+import { env } from "cloudflare:workers";
 import { sql } from "drizzle-orm";
 import { beforeAll, describe, expect, it } from "vitest";
+import { ProductClient } from "../../src/clients/product.ts";
+import { getConfig } from "../../src/config.ts";
+import { Database, type HttpDb } from "../../src/db/client.ts";
+import { placeOrder as placeOrderRows } from "../../src/db/queries.ts";
+import { uuidv7 } from "../../src/lib/ids.ts";
+import { EventPublisher } from "../../src/queues/producer.ts";
+import { newPlacement } from "../../src/services/orders/checkout.ts";
+import type { OrderDeps } from "../../src/services/orders/deps.ts";
+import { settleGatewayPayment } from "../../src/services/orders/payments.ts";
+import { changeStatus } from "../../src/services/orders/status.ts";
 import { newUser } from "../helpers/auth.ts";
 import { api } from "../helpers/http.ts";
 import {
@@ -13,7 +24,9 @@ import {
   orderOf,
   placeOrder,
   query,
+  SEED_ORDER,
 } from "../helpers/orders.ts";
+import { createProduct, readProduct } from "../helpers/products.ts";
 
 const RETRY_CARD = {
   paymentMethod: "credit_card",
@@ -121,5 +134,105 @@ describe("a change that keeps losing to concurrent changes", () => {
     expect(retried.status, JSON.stringify(retried.body)).toBe(200);
     expect(retried.headers.get("idempotent-replayed")).toBeNull();
     expect(retried.body.data.paymentStatus).toBe("pending");
+  });
+});
+
+describe("payment retries and settlements racing status changes", () => {
+  it("takes one of two simultaneous payment retries of one order; the other is refused as no longer retryable", async () => {
+    const owner = await newUser();
+    await cartWith(owner, 1);
+    const placed = (await placeOrder(owner, DECLINED_CARD)).body.data;
+    await eventually(
+      () => orderOf(owner, placed.id),
+      (current) => current.paymentStatus === "failed",
+    );
+    const retry = () =>
+      api("POST", `/api/orders/${placed.id}/payment`, { headers: owner.headers, json: RETRY_CARD });
+    const results = await Promise.all([retry(), retry()]);
+    const outcomes = results.map((res) =>
+      res.status === 200 ? "200" : `${res.status} ${res.body.error.code}`,
+    );
+    expect(outcomes.sort()).toEqual(["200", "409 PAYMENT_NOT_RETRYABLE"]);
+    const payments = await query<{ attempt: number }>(
+      sql`SELECT attempt FROM payments WHERE order_id = ${placed.id} ORDER BY attempt`,
+    );
+    expect(payments.map((p) => p.attempt)).toEqual([1, 2]);
+    const retries = (await historyOf(placed.id)).filter((entry) => entry.includes("Payment retried"));
+    expect(retries).toHaveLength(1);
+  });
+
+  it("judges a cancellation again when the gateway's settlement lands between its read and its batch", async () => {
+    const owner = await newUser();
+    const config = getConfig(env);
+    const product = await createProduct({ price: 500, stock: 10 });
+    // A card order placed below the HTTP surface, so that no gateway settles it on its own.
+    const placement = newPlacement(config, {
+      orderId: uuidv7(),
+      userId: owner.id,
+      body: SEED_ORDER as never,
+      lines: [
+        {
+          productId: product.id,
+          productName: product.name,
+          price: 500,
+          quantity: 2,
+          totalPrice: 1000,
+          image: null,
+        },
+      ],
+      currency: "USD",
+    });
+    const setup = new Database(config);
+    await setup.batch((db) => placeOrderRows(db, { ...placement, also: null }));
+    await setup.close();
+    const paymentId = placement.payment.id as string;
+
+    // The request's database: after its first read of the order, the gateway approves the payment.
+    let reads = 0;
+    class SettlingDatabase extends Database {
+      override async once<T>(work: (db: HttpDb) => Promise<T>): Promise<T> {
+        const result = await super.once(work);
+        reads += 1;
+        if (reads === 1) {
+          const gateway = new Database(config);
+          try {
+            await settleGatewayPayment(gateway, paymentId, { approved: true });
+          } finally {
+            await gateway.close();
+          }
+        }
+        return result;
+      }
+    }
+    const database = new SettlingDatabase(config);
+    const deps: OrderDeps = {
+      env,
+      config,
+      database,
+      products: new ProductClient(config.PRODUCT_SERVICE_URL, config.UPSTREAM_TIMEOUT_MS),
+      events: new EventPublisher(env, database),
+    };
+    try {
+      const cancelled = await changeStatus(deps, { id: owner.id, role: "USER" }, placement.order.id, {
+        status: "cancelled",
+      });
+      // Judged against the paid order it then was: cancelled and refunded, not cancelled as unpaid.
+      expect(cancelled).toMatchObject({ status: "cancelled", paymentStatus: "refunded" });
+    } finally {
+      await deps.events.drain().finally(() => database.close());
+    }
+    // The stale batch was refused (else it would have voided the approved payment), and the order read again.
+    expect(reads).toBeGreaterThan(1);
+    // Its two units, never reserved here, were given back: released once.
+    expect((await readProduct(product.id)).stock).toBe(12);
+    const [payment] = await query<{ status: string }>(
+      sql`SELECT status FROM payments WHERE id = ${paymentId}`,
+    );
+    expect(payment?.status).toBe("approved");
+    expect(await historyOf(placement.order.id)).toEqual([
+      "USER:null->pending",
+      "SYSTEM:pending->paid (Payment approved)",
+      "USER:paid->cancelled",
+    ]);
   });
 });

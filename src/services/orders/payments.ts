@@ -1,4 +1,4 @@
-import type { Tx } from "../../db/client.ts";
+import type { Database, Tx } from "../../db/client.ts";
 import {
   latestPayment,
   lockOrder,
@@ -131,6 +131,18 @@ export async function settlePayment(
     note: "Payment approved",
     notify: "payment_confirmation",
   });
+}
+
+/**
+ * What a real gateway's webhook would call, and the mock gateway's alarm calls: settles an attempt
+ * with the gateway's verdict. Answers the order's event, to publish once committed, if it changed.
+ */
+export function settleGatewayPayment(
+  database: Database,
+  paymentId: string,
+  outcome: GatewayOutcome,
+): Promise<OrderEvent | null> {
+  return database.transaction((tx) => settlePayment(tx, paymentId, outcome));
 }
 
 /** Retries a declined payment of a pending order with a (possibly different) method. */
