@@ -5,6 +5,7 @@ import { requireAuth } from "./middleware/auth.ts";
 import { bodyLimit } from "./middleware/body-limit.ts";
 import { cors } from "./middleware/cors.ts";
 import { notFound, onError } from "./middleware/error-handler.ts";
+import { documentedMethods } from "./middleware/methods.ts";
 import { ipRateLimit, userRateLimit } from "./middleware/rate-limit.ts";
 import { requestLog } from "./middleware/request-log.ts";
 import { services } from "./middleware/services.ts";
@@ -32,7 +33,10 @@ export function openApiDocument(app: ReturnType<typeof createRouter>, version: s
       version,
       description:
         "Carts, orders, mocked payments, order tracking, notifications and live order status. Money is an " +
-        "integer in minor units next to a currency code.",
+        "integer in minor units next to a currency code. Request bodies are JSON (Content-Type " +
+        "application/json, UTF-8; anything else is 415). Besides the operations below, a CORS preflight " +
+        "(OPTIONS with Origin and Access-Control-Request-Method) is answered 204, with CORS headers for " +
+        "the allowed origins; any other method or path, HEAD and other OPTIONS included, is 404.",
       license: { name: "Proprietary" },
     },
     // The storefront calls this API from browsers: it is not internal. The same document is served
@@ -53,6 +57,7 @@ export function createApp() {
   app.use(requestId());
   app.use(requestLog);
   app.use(services);
+  app.use(documentedMethods);
   app.use(cors);
   app.use("/api/*", async (c, next) => {
     await next();

@@ -31,6 +31,7 @@ const ERROR_DESCRIPTIONS = {
   404: "Not found",
   409: "Business conflict",
   413: "Body larger than 64 KiB",
+  415: "Body not JSON (Content-Type application/json, UTF-8)",
   426: "Not a WebSocket upgrade",
   429: "Rate limited (see Retry-After)",
   500: "Internal error",

@@ -21,9 +21,8 @@ import { contractViolations, DOCUMENT, ROUTES, type Route } from "./contract.ts"
 import {
   type Auth,
   type FreshOrder,
-  JSON_TYPES,
+  isJsonContentType,
   judgeInputs,
-  NOT_JSON_TYPES,
   type Plan,
   type Pool,
   planOf,
@@ -250,11 +249,10 @@ async function send(route: Route, plan: Plan) {
   } catch {
     // not JSON: the contract check reports it
   }
-  const type = plan.contentType;
-  const isJson =
-    json === undefined || type === undefined || NOT_JSON_TYPES.includes(type)
-      ? false
-      : JSON_TYPES.includes(type) || ("unclear" as const);
+  // Without a Content-Type of the plan's, workerd labels a string body text/plain.
+  const type = plan.contentType ?? (body === undefined ? undefined : "text/plain;charset=UTF-8");
+  const mediaRefused = route.body !== undefined && type !== undefined && !isJsonContentType(type);
+  const isJson = json !== undefined && type !== undefined && isJsonContentType(type);
   const verdict = judgeInputs(route, {
     params,
     query,
@@ -265,7 +263,7 @@ async function send(route: Route, plan: Plan) {
   });
   const shown = body && body.length > 500 ? `${body.slice(0, 200)}… (${body.length} characters)` : body;
   const request = { method: route.method, url, headers: Object.fromEntries(headers), body: shown };
-  return { status: response.status, headers: response.headers, body: parsed, verdict, request };
+  return { status: response.status, headers: response.headers, body: parsed, verdict, mediaRefused, request };
 }
 
 /** Answers per operation and status, printed at the end (`npm run fuzz` shows them). */
@@ -353,7 +351,7 @@ function check(route: Route, plan: Plan, result: Awaited<ReturnType<typeof send>
     if (verdict === "valid" && status === 400 && !refusedForAStatedRule(result.body)) {
       problems.push("schema-valid input refused as invalid");
     }
-    const expected = plan.body && "oversized" in plan.body ? 413 : 400;
+    const expected = plan.body && "oversized" in plan.body ? 413 : result.mediaRefused ? 415 : 400;
     if (verdict === "invalid" && status !== expected)
       problems.push(`invalid input answered ${status}, not ${expected}`);
   }

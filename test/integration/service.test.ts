@@ -77,6 +77,7 @@ describe("service endpoints", () => {
       "404",
       "409",
       "413",
+      "415",
       "429",
       "500",
       "503",
@@ -128,6 +129,8 @@ describe("service endpoints", () => {
       const write = method !== "get";
       expect(statuses.includes("413"), name).toBe(write);
       expect(statuses.includes("429"), name).toBe(write);
+      // A JSON body's media type is checked (415) exactly where the operation takes one.
+      expect(statuses.includes("415"), name).toBe("requestBody" in op);
       if (path.startsWith("/api/")) {
         expect(statuses, name).toEqual(expect.arrayContaining(["401", "503"]));
         expect(op.security, name).toHaveLength(1);

@@ -8,6 +8,7 @@ import {
   replayedHeader,
   WRITE,
 } from "../../lib/openapi.ts";
+import { requireJson } from "../../middleware/json-body.ts";
 import {
   AddItemBodySchema,
   CartItemSchema,
@@ -43,11 +44,12 @@ export const addItem = createRoute({
   description:
     "Name, price and image come from the product service. Adding a product already in the cart grows that line.",
   security: bearerAuth,
+  middleware: [requireJson] as const,
   request: { headers: IdempotencyKeyHeaderSchema, body: jsonBody(AddItemBodySchema) },
   responses: {
     201: jsonResponse(CartItemEnvelope, "A new line", replayedHeader),
     200: jsonResponse(CartItemEnvelope, "An existing line grew", replayedHeader),
-    ...errorResponses(...AUTHENTICATED, ...WRITE, 400, 404, 409),
+    ...errorResponses(...AUTHENTICATED, ...WRITE, 400, 404, 409, 415),
   },
 });
 
@@ -58,10 +60,11 @@ export const updateItem = createRoute({
   tags,
   summary: "Set a line's quantity",
   security: bearerAuth,
+  middleware: [requireJson] as const,
   request: { params: ItemIdParamSchema, body: jsonBody(UpdateItemBodySchema) },
   responses: {
     200: jsonResponse(CartItemEnvelope, "The updated line"),
-    ...errorResponses(...AUTHENTICATED, ...WRITE, 400, 404, 409),
+    ...errorResponses(...AUTHENTICATED, ...WRITE, 400, 404, 409, 415),
   },
 });
 
