@@ -8,6 +8,7 @@ import { notFound, onError } from "./middleware/error-handler.ts";
 import { documentedMethods } from "./middleware/methods.ts";
 import { ipRateLimit, userRateLimit } from "./middleware/rate-limit.ts";
 import { requestLog } from "./middleware/request-log.ts";
+import { requireAdmin } from "./middleware/require-admin.ts";
 import { services } from "./middleware/services.ts";
 import { adminRouter } from "./routes/admin/admin.index.ts";
 import { cartRouter } from "./routes/cart/cart.index.ts";
@@ -67,6 +68,8 @@ export function createApp() {
   app.use("/api/*", ipRateLimit);
   app.use("/api/*", except(isLiveSocket, requireAuth));
   app.use("/api/*", userRateLimit);
+  // Refusals in the order a client can act on: 401 (above), 403 here, then the routes' own 400 and 404.
+  app.use("/api/admin/*", requireAdmin);
 
   app.route("/", healthRouter);
   app.route("/", cartRouter);

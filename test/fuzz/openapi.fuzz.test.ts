@@ -351,7 +351,11 @@ function check(route: Route, plan: Plan, result: Awaited<ReturnType<typeof send>
     if (verdict === "valid" && status === 400 && !refusedForAStatedRule(result.body)) {
       problems.push("schema-valid input refused as invalid");
     }
-    const expected = plan.body && "oversized" in plan.body ? 413 : result.mediaRefused ? 415 : 400;
+    // 403 before 400: an admin route refuses anyone else whatever the input.
+    const forbidden = route.path.startsWith("/api/admin/") && plan.auth !== "admin";
+    const oversized = plan.body !== undefined && "oversized" in plan.body;
+    if (forbidden && !oversized && status !== 403) problems.push(`a non-admin answered ${status}, not 403`);
+    const expected = oversized ? 413 : forbidden ? 403 : result.mediaRefused ? 415 : 400;
     if (verdict === "invalid" && status !== expected)
       problems.push(`invalid input answered ${status}, not ${expected}`);
   }

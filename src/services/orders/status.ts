@@ -42,6 +42,12 @@ function conflict(message: string): ApiError {
   return new ApiError("INVALID_STATUS_TRANSITION", message);
 }
 
+/** A customer may only ask to cancel: refused (403) before the order is even read (404). */
+function checkRole(to: OrderStatus, actor: Actor): void {
+  if (actor.role === "USER" && to !== "cancelled")
+    throw new ApiError("FORBIDDEN", "Only an admin can change an order's status, except to cancel it");
+}
+
 /** Throws unless `actor` may move `order` to `to` with this request. */
 export function checkTransition(
   order: OrderRow,
@@ -50,9 +56,8 @@ export function checkTransition(
   request: Partial<UpdateStatusBody> = {},
 ) {
   const from = order.status;
+  checkRole(to, actor);
   if (actor.role === "USER") {
-    if (to !== "cancelled")
-      throw new ApiError("FORBIDDEN", "Only an admin can change an order's status, except to cancel it");
     if (!CUSTOMER_CANCELLABLE.includes(from))
       throw conflict(`A ${from} order can no longer be cancelled by its owner`);
   }
@@ -224,6 +229,7 @@ export async function changeStatus(
   orderId: string,
   request: UpdateStatusBody,
 ): Promise<Order> {
+  checkRole(request.status, actor);
   const { order } = await changeOrderAsRead(deps, actor, orderId, (current) => {
     checkTransition(current, request.status, actor, request);
     return planTransition(current, request.status, actor, request);
