@@ -137,6 +137,20 @@ describe("a change that keeps losing to concurrent changes", () => {
   });
 });
 
+describe("payment attempts", () => {
+  it("are unique per order and number: the database refuses a second attempt 1", async () => {
+    const owner = await newUser();
+    await cartWith(owner, 1);
+    const order = (await placeOrder(owner, SEED_ORDER)).body.data;
+    const duplicate = await query(sql`
+      INSERT INTO payments (id, order_id, attempt, method, status, amount, currency)
+      VALUES (${uuidv7()}, ${order.id}, 1, 'upi', 'pending', ${order.totalAmount}, ${order.currency})`).catch(
+      (error: unknown) => error,
+    );
+    expect(duplicate).toMatchObject({ cause: { code: "23505", constraint: "payments_order_attempt_idx" } });
+  });
+});
+
 describe("payment retries and settlements racing status changes", () => {
   it("takes one of two simultaneous payment retries of one order; the other is refused as no longer retryable", async () => {
     const owner = await newUser();
