@@ -126,7 +126,7 @@ export async function checkInvariants(stack: Stack, run: DrillRun): Promise<Chec
   const stray = [...confirmations.keys()].filter((id) => !orderIds.has(id)).length;
   const deadLettered = state.deadLetters.filter((d) => d.event_type === "order_confirmation").length;
   // Likewise each paid order's payment_confirmation (written by the gateway's settlement, a
-  // transaction over the WebSocket path, so a cut COMMIT there is covered too).
+  // batch over the HTTP path, so a cut COMMIT there is covered too).
   const payments = new Map<string, number>();
   for (const n of state.notified)
     if (n.type === "payment_confirmation") payments.set(n.order_id, (payments.get(n.order_id) ?? 0) + 1);

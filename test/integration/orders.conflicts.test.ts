@@ -209,10 +209,11 @@ describe("payment retries and settlements racing status changes", () => {
         reads += 1;
         if (reads === 1) {
           const gateway = new Database(config);
+          const events = new EventPublisher(env, gateway);
           try {
-            await settleGatewayPayment(gateway, paymentId, { approved: true });
+            await settleGatewayPayment({ ...deps, database: gateway, events }, paymentId, { approved: true });
           } finally {
-            await gateway.close();
+            await events.drain().finally(() => gateway.close());
           }
         }
         return result;

@@ -24,12 +24,6 @@ export type NewOrder = typeof orders.$inferInsert;
 export type NewOrderItem = typeof orderItems.$inferInsert;
 export type NewHistory = typeof orderStatusHistory.$inferInsert;
 
-/** Reads and locks an order for the rest of the transaction, so concurrent changes queue up. */
-export async function lockOrder(tx: Tx, orderId: string): Promise<OrderRow | undefined> {
-  const [row] = await tx.select().from(orders).where(eq(orders.id, orderId)).for("update");
-  return row;
-}
-
 export async function updateOrder(tx: Tx, orderId: string, patch: Partial<NewOrder>): Promise<OrderRow> {
   const [row] = await tx
     .update(orders)
@@ -157,6 +151,8 @@ export interface OrderChangeRows {
   patch: Partial<NewOrder>;
   /** What happens to a payment attempt still pending. */
   settlePayments: "voided" | "approved" | null;
+  /** The gateway declined the attempt still pending, for this reason (or null). */
+  declinePayment: string | null;
   /** Whether the order's stock is owed back (a cancellation). */
   releaseStock: boolean;
   /** A new payment attempt, or null. */
@@ -208,6 +204,14 @@ export async function changeOrder(
         SELECT ${orderItems.orderId}, ${orderItems.productId}, ${orderItems.quantity}
         FROM ${orderItems} WHERE ${orderItems.orderId} = ${orderId}
         ON CONFLICT DO NOTHING`),
+    );
+  }
+  if (change.declinePayment) {
+    statements.push(
+      db
+        .update(payments)
+        .set({ status: "declined", declineReason: change.declinePayment, settledAt: sql`now()` })
+        .where(and(eq(payments.orderId, orderId), eq(payments.status, "pending"))),
     );
   }
   const paymentAt = statements.length;

@@ -166,13 +166,13 @@ const CONCURRENT_CHANGE_RETRY_AFTER_SECONDS = 1;
  */
 export async function changeOrderAsRead(
   deps: OrderDeps,
-  actor: Actor & { id: number },
+  actor: Actor,
   orderId: string,
   decide: (order: OrderForChange) => OrderChangePlan,
 ): Promise<{ order: Order; payment: PaymentRow | undefined }> {
   for (let attempt = 1; ; attempt++) {
     const seen = await deps.database.once((db) => findOrderForChange(db, orderId));
-    if (!seen || (actor.role !== "ADMIN" && seen.userId !== actor.id)) {
+    if (!seen || (actor.role === "USER" && seen.userId !== actor.id)) {
       throw new ApiError("ORDER_NOT_FOUND", "No such order");
     }
     const plan = decide(seen);
@@ -187,6 +187,7 @@ export async function changeOrderAsRead(
           version: seen.version,
           patch: { ...plan.patch, updatedAt: updated.updatedAt },
           settlePayments: plan.settlePayments,
+          declinePayment: plan.declinePayment ?? null,
           releaseStock: plan.releaseStock,
           payment: plan.payment ?? null,
           history,
@@ -214,6 +215,8 @@ export async function changeOrderAsRead(
 /** A change decided from an order as read: a transition's writes, a new payment attempt, and a statement to add. */
 export interface OrderChangePlan extends TransitionPlan {
   payment?: NewPayment;
+  /** The gateway declined the attempt still pending, for this reason. */
+  declinePayment?: string;
   /** Given the order as changed, a statement the batch must also run (the idempotency record), or null. */
   also?: (db: HttpDb, order: Order) => BatchItem<"pg"> | null;
 }
