@@ -11,6 +11,7 @@ import {
   payments,
   stockReleases,
 } from "../schema.ts";
+import { DB_NOW } from "./clock.ts";
 import type { NewOutbox, OutboxRow } from "./outbox.ts";
 import type { NewPayment, PaymentRow } from "./payments.ts";
 import { CONCURRENT_CHANGE, refuseWhen } from "./refusals.ts";
@@ -112,7 +113,7 @@ export interface Placement {
 export async function placeOrder(
   db: HttpDb,
   placement: Placement,
-): Promise<{ payment: PaymentRow; event: OutboxRow }> {
+): Promise<{ payment: PaymentRow; event: OutboxRow; placedAt: Date }> {
   const { order, maxOpenOrders } = placement;
   const statements: [BatchItem<"pg">, ...BatchItem<"pg">[]] = [
     lockPlacements(db, order.userId),
@@ -130,7 +131,11 @@ export async function placeOrder(
         },
       ),
     ),
-    db.insert(orders).values(order),
+    // Created and updated at the database's time (queries/clock.ts), as its history entry is.
+    db
+      .insert(orders)
+      .values({ ...order, createdAt: DB_NOW, updatedAt: DB_NOW })
+      .returning({ createdAt: orders.createdAt }),
     db.insert(orderItems).values(placement.items),
     db.insert(payments).values(placement.payment).returning(),
     db.insert(orderStatusHistory).values(placement.history),
@@ -138,10 +143,12 @@ export async function placeOrder(
   ];
   if (placement.also) statements.push(placement.also);
   const results = (await db.batch(statements)) as unknown[];
+  const [placed] = results[2] as { createdAt: Date }[];
   const [payment] = results[4] as PaymentRow[];
   const [event] = results[6] as OutboxRow[];
-  if (!payment || !event) throw new Error(`order ${order.id} was placed without its payment or event`);
-  return { payment, event };
+  if (!placed || !payment || !event)
+    throw new Error(`order ${order.id} was placed without its payment or event`);
+  return { payment, event, placedAt: placed.createdAt };
 }
 
 export interface OrderChangeRows {
@@ -173,11 +180,11 @@ export interface OrderChangeRows {
 export async function changeOrder(
   db: HttpDb,
   change: OrderChangeRows,
-): Promise<{ payment: PaymentRow | undefined; event: OutboxRow }> {
+): Promise<{ payment: PaymentRow | undefined; event: OutboxRow; updatedAt: Date }> {
   const { orderId } = change;
   const changed = db
     .update(orders)
-    .set(change.patch)
+    .set({ ...change.patch, updatedAt: DB_NOW })
     .where(and(eq(orders.id, orderId), sql`${orders}.xmin = ${change.version}::xid`))
     .returning({ id: orders.id });
   const statements: [BatchItem<"pg">, ...BatchItem<"pg">[]] = [
@@ -220,11 +227,14 @@ export async function changeOrder(
   const eventAt = statements.length;
   statements.push(db.insert(outbox).values(change.event).returning());
   if (change.also) statements.push(change.also);
+  // The time the change was written at (the batch's own, queries/clock.ts).
+  statements.push(db.select({ updatedAt: orders.updatedAt }).from(orders).where(eq(orders.id, orderId)));
   const results = (await db.batch(statements)) as unknown[];
   const [event] = results[eventAt] as OutboxRow[];
-  if (!event) throw new Error(`order ${orderId} changed without its event`);
+  const [updated] = results.at(-1) as { updatedAt: Date }[];
+  if (!event || !updated) throw new Error(`order ${orderId} changed without its event`);
   const payment = change.payment ? (results[paymentAt] as PaymentRow[])[0] : undefined;
-  return { payment, event };
+  return { payment, event, updatedAt: updated.updatedAt };
 }
 
 export type PlacedLines = Map<string, { productId: string; quantity: number }[]>;

@@ -1,6 +1,7 @@
 import type { Config } from "../../config.ts";
 import {
   countPendingOrders,
+  findOrderWithItems,
   latestPayment,
   type OrderRow,
   type PaymentRow,
@@ -40,6 +41,8 @@ const CHECKOUT_LOCK_MS = 5 * 60_000;
 const SETTLE_BY_MS = CHECKOUT_LOCK_MS - 60_000;
 const CHECKOUT_DEADLINE_MS = SETTLE_BY_MS - 40_000;
 const DELIVERY_DAYS = 7;
+/** The fields of a new order's answer that its placing batch writes with its own time (queries/clock.ts). */
+const PLACEMENT_STAMPS = ["createdAt", "updatedAt"] as const;
 const DAY_MS = 24 * 60 * 60 * 1000;
 
 interface PricedLine {
@@ -137,12 +140,17 @@ export async function checkout(
       await releaseAll(deps.products, reserved, owed);
       throw new ApiError("UPSTREAM_UNAVAILABLE", "The product service is too slow to place this order now");
     }
-    let placed: { payment: PaymentRow | undefined; event: OrderEvent | null };
+    let placed: { payment: PaymentRow | undefined; event: OrderEvent | null; order: Order };
     try {
       const written = await deps.database.batch((db) =>
-        placeOrder(db, { ...placement, also: completeKey.inBatch(db, 201, order) }),
+        placeOrder(db, { ...placement, also: completeKey.inBatch(db, 201, order, PLACEMENT_STAMPS) }),
       );
-      placed = { payment: written.payment, event: toOrderEvent(written.event) };
+      const at = written.placedAt.toISOString();
+      placed = {
+        payment: written.payment,
+        event: toOrderEvent(written.event),
+        order: { ...order, createdAt: at, updatedAt: at },
+      };
     } catch (error) {
       // With the answer lost (a dropped request, a timeout), the batch may have committed, or may
       // still: settle it. If it did land, its stock stays reserved and its lines leave the cart (a
@@ -168,10 +176,12 @@ export async function checkout(
       // Placed after all: answer it. The sweep relays its event; its payment attempt is read back
       // for the gateway (or, failing that, re-submitted by the sweep).
       ordered = lines;
-      placed = {
-        payment: await deps.database.once((db) => latestPayment(db, orderId)).catch(() => undefined),
-        event: null,
-      };
+      const [payment, stored] = await Promise.all([
+        deps.database.once((db) => latestPayment(db, orderId)).catch(() => undefined),
+        deps.database.once((db) => findOrderWithItems(db, orderId)).catch(() => undefined),
+      ]);
+      // Its times are the batch's: read back (the worker's own only if even that read fails).
+      placed = { payment, event: null, order: stored ? toOrder(stored, stored.items) : order };
     }
     ordered = lines;
     if (placed.event) deps.events.publish([placed.event]);
@@ -182,7 +192,7 @@ export async function checkout(
           log("warn", "payment submission deferred", { orderId, ...describeError(error) }),
       );
     }
-    return order;
+    return placed.order;
   } finally {
     await finishCheckout(cart, userId, lock.value.token, ordered, unsettled);
   }
@@ -262,7 +272,8 @@ export function newPlacement(
 ): Omit<Placement, "also"> {
   const { orderId, userId, body, lines, currency } = input;
   const instrument = instrumentOf(body);
-  // Millisecond timestamps from here, not now() with microseconds, so the keyset cursor round-trips.
+  // The worker's time, for the deadlines below; createdAt and updatedAt are replaced by the
+  // database's own when the order is written (placeOrder, queries/clock.ts).
   const now = new Date();
   const order: OrderRow = {
     id: orderId,

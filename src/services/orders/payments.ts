@@ -12,7 +12,7 @@ import { describeError, log } from "../../lib/log.ts";
 import type { Order, Payment } from "../../schemas/order.ts";
 import type { CompleteKey } from "../idempotency.ts";
 import { type Actor, type OrderDeps, SYSTEM } from "./deps.ts";
-import { changeOrderAsRead } from "./status.ts";
+import { changeOrderAsRead, ORDER_CHANGE_STAMPS } from "./status.ts";
 
 export interface Instrument {
   method: PaymentMethod;
@@ -167,7 +167,7 @@ export async function retryPayment(
         note: `Payment retried (${instrument.method})`,
         notify: "order_status_update",
       },
-      also: (db, view) => completeKey.inBatch(db, 200, view),
+      also: (db, view) => completeKey.inBatch(db, 200, view, ORDER_CHANGE_STAMPS),
     };
   });
   if (changed.payment) {

@@ -154,6 +154,9 @@ export async function applyTransition(
   return { order: updated, event: await recordChange(tx, updated, plan.change) };
 }
 
+/** The fields of an order's answer that a change's batch writes with its own time. */
+export const ORDER_CHANGE_STAMPS = ["updatedAt"] as const;
+
 /** Reads of an order that keeps changing under a request before it gives up (409 CONCURRENT_CHANGE). */
 const CHANGE_ATTEMPTS = 5;
 /** What a request that gave up tells its client to wait: the changes it lost to are a few ms each. */
@@ -176,8 +179,9 @@ export async function changeOrderAsRead(
       throw new ApiError("ORDER_NOT_FOUND", "No such order");
     }
     const plan = decide(seen);
-    // Millisecond timestamps, as the order was created with.
-    const updated: OrderRow = { ...withoutReadExtras(seen), ...plan.patch, updatedAt: new Date() };
+    // updatedAt is the batch's time (queries/clock.ts): stamped into the idempotency record there,
+    // and into the answer from what the batch reports.
+    const updated: OrderRow = { ...withoutReadExtras(seen), ...plan.patch };
     const view = toOrder(updated, seen.items);
     const { history, event } = changeRecords(updated, plan.change);
     try {
@@ -185,7 +189,7 @@ export async function changeOrderAsRead(
         changeOrder(db, {
           orderId,
           version: seen.version,
-          patch: { ...plan.patch, updatedAt: updated.updatedAt },
+          patch: plan.patch,
           settlePayments: plan.settlePayments,
           declinePayment: plan.declinePayment ?? null,
           releaseStock: plan.releaseStock,
@@ -196,7 +200,7 @@ export async function changeOrderAsRead(
         }),
       );
       deps.events.publish([toOrderEvent(written.event)]);
-      return { order: view, payment: written.payment };
+      return { order: { ...view, updatedAt: written.updatedAt.toISOString() }, payment: written.payment };
     } catch (error) {
       if (!isConcurrentChange(error)) throw error;
       if (attempt === CHANGE_ATTEMPTS) {
@@ -217,7 +221,10 @@ export interface OrderChangePlan extends TransitionPlan {
   payment?: NewPayment;
   /** The gateway declined the attempt still pending, for this reason. */
   declinePayment?: string;
-  /** Given the order as changed, a statement the batch must also run (the idempotency record), or null. */
+  /**
+   * Given the order as changed, a statement the batch must also run (the idempotency record), or
+   * null. The order's `updatedAt` is the batch's time: stamp it (ORDER_CHANGE_STAMPS).
+   */
   also?: (db: HttpDb, order: Order) => BatchItem<"pg"> | null;
 }
 
