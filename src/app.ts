@@ -5,8 +5,10 @@ import { requireAuth, requireSignIn } from "./middleware/auth.ts";
 import { bodyLimit } from "./middleware/body-limit.ts";
 import { cors } from "./middleware/cors.ts";
 import { notFound, onError } from "./middleware/error-handler.ts";
+import { documentedMethods } from "./middleware/methods.ts";
 import { ipRateLimit, userRateLimit } from "./middleware/rate-limit.ts";
 import { requestLog } from "./middleware/request-log.ts";
+import { requireAdmin } from "./middleware/require-admin.ts";
 import { services } from "./middleware/services.ts";
 import { adminRouter } from "./routes/admin/admin.index.ts";
 import { cartRouter } from "./routes/cart/cart.index.ts";
@@ -42,7 +44,10 @@ export function openApiDocument(app: ReturnType<typeof createRouter>, version: s
       version,
       description:
         "Carts, orders, mocked payments, order tracking, notifications and live order status. Money is an " +
-        "integer in minor units next to a currency code.",
+        "integer in minor units next to a currency code. Request bodies are JSON (Content-Type " +
+        "application/json, UTF-8; anything else is 415). Besides the operations below, a CORS preflight " +
+        "(OPTIONS with Origin and Access-Control-Request-Method) is answered 204, with CORS headers for " +
+        "the allowed origins; any other method or path, HEAD and other OPTIONS included, is 404.",
       license: { name: "Proprietary" },
     },
     // The storefront calls this API from browsers: it is not internal. The same document is served
@@ -63,6 +68,7 @@ export function createApp() {
   app.use(requestId());
   app.use(requestLog);
   app.use(services);
+  app.use(documentedMethods);
   app.use(cors);
   app.use("/api/*", async (c, next) => {
     await next();
@@ -72,10 +78,12 @@ export function createApp() {
   app.use(ipRateLimit);
   app.use(bodyLimit);
   app.use("/api/*", except(isOpen, requireAuth));
+  // Refusals in the order a client can act on: 401 (above), 403 here, then the routes' own 400 and 404.
   app.use(
     "/api/*",
     except((c) => isOpen(c) || isGuestCartRoute(c), requireSignIn),
   );
+  app.use("/api/admin/*", requireAdmin);
   app.use("/api/*", except(isOpen, userRateLimit));
 
   app.route("/", healthRouter);

@@ -397,7 +397,7 @@ export interface components {
             message: string;
             error: {
                 /** @enum {string} */
-                code: "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "SIGN_IN_REQUIRED" | "NOT_FOUND" | "PRODUCT_NOT_FOUND" | "CART_ITEM_NOT_FOUND" | "ORDER_NOT_FOUND" | "DEAD_LETTER_NOT_FOUND" | "PRODUCT_UNAVAILABLE" | "INSUFFICIENT_STOCK" | "CART_LIMIT_EXCEEDED" | "CURRENCY_MISMATCH" | "EMPTY_CART" | "CHECKOUT_IN_PROGRESS" | "MERGE_IN_PROGRESS" | "TOO_MANY_OPEN_ORDERS" | "INVALID_STATUS_TRANSITION" | "PAYMENT_NOT_RETRYABLE" | "IDEMPOTENCY_KEY_REUSED" | "IDEMPOTENCY_KEY_IN_FLIGHT" | "DEAD_LETTER_NOT_REPLAYABLE" | "PAYLOAD_TOO_LARGE" | "UPGRADE_REQUIRED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "UPSTREAM_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                code: "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "SIGN_IN_REQUIRED" | "NOT_FOUND" | "PRODUCT_NOT_FOUND" | "CART_ITEM_NOT_FOUND" | "ORDER_NOT_FOUND" | "DEAD_LETTER_NOT_FOUND" | "PRODUCT_UNAVAILABLE" | "INSUFFICIENT_STOCK" | "CART_LIMIT_EXCEEDED" | "CURRENCY_MISMATCH" | "EMPTY_CART" | "CHECKOUT_IN_PROGRESS" | "MERGE_IN_PROGRESS" | "TOO_MANY_OPEN_ORDERS" | "INVALID_STATUS_TRANSITION" | "CONCURRENT_CHANGE" | "PAYMENT_NOT_RETRYABLE" | "IDEMPOTENCY_KEY_REUSED" | "IDEMPOTENCY_KEY_IN_FLIGHT" | "DEAD_LETTER_NOT_REPLAYABLE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "UPGRADE_REQUIRED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "UPSTREAM_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                 details?: {
                     path: string;
                     message: string;
@@ -1242,7 +1242,7 @@ export interface operations {
                 headers: {
                     /** @description The caller's Origin, when it is one of CORS_ORIGINS */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Seconds to wait, on IDEMPOTENCY_KEY_IN_FLIGHT and MERGE_IN_PROGRESS */
+                    /** @description Seconds to wait, on IDEMPOTENCY_KEY_IN_FLIGHT, MERGE_IN_PROGRESS and CONCURRENT_CHANGE (retryable) */
                     "Retry-After"?: string;
                     [name: string]: unknown;
                 };
@@ -1380,7 +1380,7 @@ export interface operations {
                 headers: {
                     /** @description The caller's Origin, when it is one of CORS_ORIGINS */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Seconds to wait, on IDEMPOTENCY_KEY_IN_FLIGHT and MERGE_IN_PROGRESS */
+                    /** @description Seconds to wait, on IDEMPOTENCY_KEY_IN_FLIGHT, MERGE_IN_PROGRESS and CONCURRENT_CHANGE (retryable) */
                     "Retry-After"?: string;
                     [name: string]: unknown;
                 };
@@ -1390,6 +1390,17 @@ export interface operations {
             };
             /** @description Body larger than 64 KiB */
             413: {
+                headers: {
+                    /** @description The caller's Origin, when it is one of CORS_ORIGINS */
+                    "Access-Control-Allow-Origin"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Body not JSON (Content-Type application/json, UTF-8) */
+            415: {
                 headers: {
                     /** @description The caller's Origin, when it is one of CORS_ORIGINS */
                     "Access-Control-Allow-Origin"?: string;
@@ -1502,7 +1513,7 @@ export interface operations {
                 headers: {
                     /** @description The caller's Origin, when it is one of CORS_ORIGINS */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Seconds to wait, on IDEMPOTENCY_KEY_IN_FLIGHT and MERGE_IN_PROGRESS */
+                    /** @description Seconds to wait, on IDEMPOTENCY_KEY_IN_FLIGHT, MERGE_IN_PROGRESS and CONCURRENT_CHANGE (retryable) */
                     "Retry-After"?: string;
                     [name: string]: unknown;
                 };
@@ -1512,6 +1523,17 @@ export interface operations {
             };
             /** @description Body larger than 64 KiB */
             413: {
+                headers: {
+                    /** @description The caller's Origin, when it is one of CORS_ORIGINS */
+                    "Access-Control-Allow-Origin"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Body not JSON (Content-Type application/json, UTF-8) */
+            415: {
                 headers: {
                     /** @description The caller's Origin, when it is one of CORS_ORIGINS */
                     "Access-Control-Allow-Origin"?: string;
@@ -1620,7 +1642,7 @@ export interface operations {
                 headers: {
                     /** @description The caller's Origin, when it is one of CORS_ORIGINS */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Seconds to wait, on IDEMPOTENCY_KEY_IN_FLIGHT and MERGE_IN_PROGRESS */
+                    /** @description Seconds to wait, on IDEMPOTENCY_KEY_IN_FLIGHT, MERGE_IN_PROGRESS and CONCURRENT_CHANGE (retryable) */
                     "Retry-After"?: string;
                     [name: string]: unknown;
                 };
@@ -1745,7 +1767,7 @@ export interface operations {
                 headers: {
                     /** @description The caller's Origin, when it is one of CORS_ORIGINS */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Seconds to wait, on IDEMPOTENCY_KEY_IN_FLIGHT and MERGE_IN_PROGRESS */
+                    /** @description Seconds to wait, on IDEMPOTENCY_KEY_IN_FLIGHT, MERGE_IN_PROGRESS and CONCURRENT_CHANGE (retryable) */
                     "Retry-After"?: string;
                     [name: string]: unknown;
                 };
@@ -1755,6 +1777,17 @@ export interface operations {
             };
             /** @description Body larger than 64 KiB */
             413: {
+                headers: {
+                    /** @description The caller's Origin, when it is one of CORS_ORIGINS */
+                    "Access-Control-Allow-Origin"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Body not JSON (Content-Type application/json, UTF-8) */
+            415: {
                 headers: {
                     /** @description The caller's Origin, when it is one of CORS_ORIGINS */
                     "Access-Control-Allow-Origin"?: string;
@@ -2138,7 +2171,7 @@ export interface operations {
                 headers: {
                     /** @description The caller's Origin, when it is one of CORS_ORIGINS */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Seconds to wait, on IDEMPOTENCY_KEY_IN_FLIGHT and MERGE_IN_PROGRESS */
+                    /** @description Seconds to wait, on IDEMPOTENCY_KEY_IN_FLIGHT, MERGE_IN_PROGRESS and CONCURRENT_CHANGE (retryable) */
                     "Retry-After"?: string;
                     [name: string]: unknown;
                 };
@@ -2148,6 +2181,17 @@ export interface operations {
             };
             /** @description Body larger than 64 KiB */
             413: {
+                headers: {
+                    /** @description The caller's Origin, when it is one of CORS_ORIGINS */
+                    "Access-Control-Allow-Origin"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Body not JSON (Content-Type application/json, UTF-8) */
+            415: {
                 headers: {
                     /** @description The caller's Origin, when it is one of CORS_ORIGINS */
                     "Access-Control-Allow-Origin"?: string;
@@ -2376,7 +2420,7 @@ export interface operations {
                 headers: {
                     /** @description The caller's Origin, when it is one of CORS_ORIGINS */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Seconds to wait, on IDEMPOTENCY_KEY_IN_FLIGHT and MERGE_IN_PROGRESS */
+                    /** @description Seconds to wait, on IDEMPOTENCY_KEY_IN_FLIGHT, MERGE_IN_PROGRESS and CONCURRENT_CHANGE (retryable) */
                     "Retry-After"?: string;
                     [name: string]: unknown;
                 };
@@ -2386,6 +2430,17 @@ export interface operations {
             };
             /** @description Body larger than 64 KiB */
             413: {
+                headers: {
+                    /** @description The caller's Origin, when it is one of CORS_ORIGINS */
+                    "Access-Control-Allow-Origin"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Body not JSON (Content-Type application/json, UTF-8) */
+            415: {
                 headers: {
                     /** @description The caller's Origin, when it is one of CORS_ORIGINS */
                     "Access-Control-Allow-Origin"?: string;
@@ -2619,7 +2674,7 @@ export interface operations {
                 headers: {
                     /** @description The caller's Origin, when it is one of CORS_ORIGINS */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Seconds to wait, on IDEMPOTENCY_KEY_IN_FLIGHT and MERGE_IN_PROGRESS */
+                    /** @description Seconds to wait, on IDEMPOTENCY_KEY_IN_FLIGHT, MERGE_IN_PROGRESS and CONCURRENT_CHANGE (retryable) */
                     "Retry-After"?: string;
                     [name: string]: unknown;
                 };
@@ -2629,6 +2684,17 @@ export interface operations {
             };
             /** @description Body larger than 64 KiB */
             413: {
+                headers: {
+                    /** @description The caller's Origin, when it is one of CORS_ORIGINS */
+                    "Access-Control-Allow-Origin"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Body not JSON (Content-Type application/json, UTF-8) */
+            415: {
                 headers: {
                     /** @description The caller's Origin, when it is one of CORS_ORIGINS */
                     "Access-Control-Allow-Origin"?: string;
@@ -3158,7 +3224,7 @@ export interface operations {
                 headers: {
                     /** @description The caller's Origin, when it is one of CORS_ORIGINS */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Seconds to wait, on IDEMPOTENCY_KEY_IN_FLIGHT and MERGE_IN_PROGRESS */
+                    /** @description Seconds to wait, on IDEMPOTENCY_KEY_IN_FLIGHT, MERGE_IN_PROGRESS and CONCURRENT_CHANGE (retryable) */
                     "Retry-After"?: string;
                     [name: string]: unknown;
                 };

@@ -17,6 +17,7 @@ export const INVARIANTS = [
   "no undocumented 5xx",
   "carts intact",
   "writes resolved",
+  "totals add up",
 ] as const;
 
 /** Stock the service itself says it may have left reserved, per product: logged, or owed and unconfirmed. */
@@ -125,7 +126,7 @@ export async function checkInvariants(stack: Stack, run: DrillRun): Promise<Chec
   const stray = [...confirmations.keys()].filter((id) => !orderIds.has(id)).length;
   const deadLettered = state.deadLetters.filter((d) => d.event_type === "order_confirmation").length;
   // Likewise each paid order's payment_confirmation (written by the gateway's settlement, a
-  // transaction over the WebSocket path, so a cut COMMIT there is covered too).
+  // batch over the HTTP path, so a cut COMMIT there is covered too).
   const payments = new Map<string, number>();
   for (const n of state.notified)
     if (n.type === "payment_confirmation") payments.set(n.order_id, (payments.get(n.order_id) ?? 0) + 1);
@@ -226,6 +227,24 @@ export async function checkInvariants(stack: Stack, run: DrillRun): Promise<Chec
       `${load.adds + load.checkouts - load.unresolved.length}/${load.adds + load.checkouts} answered` +
       (held.length ? `; held by a lock until it lapses: ${tally(held)}` : "") +
       (other.length ? `; unanswered: ${tally(other)}` : ""),
+  });
+
+  // Issue 21: every order answered to a client, and every order stored, totals its lines, each line
+  // being its price times its quantity.
+  const wronglyAnswered = load.placed.filter((p) => p.totalsWrong.length > 0);
+  for (const p of wronglyAnswered.slice(0, 5))
+    console.log(`    totals: order ${p.orderId}: ${p.totalsWrong.join("; ")}`);
+  for (const o of state.badTotals.slice(0, 5))
+    console.log(
+      `    totals: stored order ${o.id}: ${o.total_amount} vs lines ${o.lines_total}, ${o.bad_lines} bad lines`,
+    );
+  const multiLine = load.placed.filter((p) => p.items.length > 1).length;
+  checks.push({
+    invariant: "totals add up",
+    ok: wronglyAnswered.length === 0 && state.badTotals.length === 0,
+    detail:
+      `${load.placed.length - wronglyAnswered.length}/${load.placed.length} answers (${multiLine} multi-line), ` +
+      `${state.orders.length - state.badTotals.length}/${state.orders.length} stored orders`,
   });
   return checks;
 }

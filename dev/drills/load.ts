@@ -36,6 +36,8 @@ export interface PlacedOrder {
   items: { productId: string; quantity: number }[];
   /** Answered from the key's record (Idempotent-Replayed): placed by an earlier attempt. */
   replayed: boolean;
+  /** What the answer's totals break: a line not price × quantity, a total not the sum of its lines. */
+  totalsWrong: string[];
 }
 
 /** What the clients saw, for the invariants. */
@@ -179,7 +181,8 @@ export async function runLoad(opts: LoadOptions): Promise<LoadReport> {
       } else if (answer.status === 201) {
         const order = (answer.body?.data ?? {}) as {
           id: string;
-          items: { productId: string; quantity: number }[];
+          totalAmount: number;
+          items: { productId: string; quantity: number; price: number; totalPrice: number }[];
         };
         const ids = report.orderIdsByKey.get(key) ?? new Set<string>();
         ids.add(order.id);
@@ -190,6 +193,7 @@ export async function runLoad(opts: LoadOptions): Promise<LoadReport> {
           orderId: order.id,
           items: order.items.map(({ productId, quantity }) => ({ productId, quantity })),
           replayed: answer.replayed,
+          totalsWrong: totalsWrong(order),
         });
         for (const item of order.items) {
           const left = (cart.get(item.productId) ?? 0) - item.quantity;
@@ -211,4 +215,17 @@ export async function runLoad(opts: LoadOptions): Promise<LoadReport> {
 
   await Promise.all(opts.users.map(client));
   return report;
+}
+
+/** Issue 21: an order's total is the sum of its lines, and each line its price times its quantity. */
+function totalsWrong(order: {
+  totalAmount: number;
+  items: { productId: string; quantity: number; price: number; totalPrice: number }[];
+}): string[] {
+  const wrong = order.items
+    .filter((item) => item.totalPrice !== item.price * item.quantity)
+    .map((item) => `line ${item.productId}: ${item.totalPrice} ≠ ${item.price} × ${item.quantity}`);
+  const sum = order.items.reduce((total, item) => total + item.totalPrice, 0);
+  if (order.totalAmount !== sum) wrong.push(`total ${order.totalAmount} ≠ Σ lines ${sum}`);
+  return wrong;
 }

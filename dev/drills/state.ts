@@ -18,6 +18,8 @@ export interface DrillRun {
 
 export interface Snapshot {
   orders: { id: string; user_id: string; status: string }[];
+  /** Orders whose stored total is not the sum of their stored lines, or with a line not price × quantity. */
+  badTotals: { id: string; total_amount: string; lines_total: string; bad_lines: number }[];
   items: { order_id: string; user_id: string; product_id: string; quantity: number }[];
   keys: { user_id: string; key: string; response_status: number | null; order_id: string | null }[];
   outbox: { id: string; order_id: string; type: string; published_at: Date | null }[];
@@ -43,6 +45,14 @@ export async function snapshot(stack: Stack, run: DrillRun): Promise<Snapshot> {
   const userSet = new Set(users.map(String));
   return {
     orders: await q("SELECT id, user_id, status FROM orders WHERE user_id = ANY($1)", [users]),
+    badTotals: await q(
+      `SELECT o.id, o.total_amount, sum(i.total_price) AS lines_total,
+         count(*) FILTER (WHERE i.total_price <> i.price * i.quantity)::int AS bad_lines
+       FROM orders o JOIN order_items i ON i.order_id = o.id WHERE o.user_id = ANY($1)
+       GROUP BY o.id, o.total_amount
+       HAVING o.total_amount <> sum(i.total_price) OR bool_or(i.total_price <> i.price * i.quantity)`,
+      [users],
+    ),
     items: await q(
       `SELECT i.order_id, o.user_id, i.product_id, i.quantity FROM order_items i JOIN orders o ON o.id = i.order_id
        WHERE o.user_id = ANY($1) AND o.status <> 'cancelled'`,

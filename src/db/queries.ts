@@ -1,5 +1,6 @@
 // The one place SQL lives: every read and write of the order tables, one module per concern.
 export * from "./queries/admin-orders.ts";
+export * from "./queries/clock.ts";
 export * from "./queries/idempotency.ts";
 export * from "./queries/order-reads.ts";
 export * from "./queries/orders.ts";

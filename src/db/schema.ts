@@ -11,6 +11,7 @@ import {
   primaryKey,
   text,
   timestamp,
+  uniqueIndex,
   uuid,
 } from "drizzle-orm/pg-core";
 
@@ -146,7 +147,9 @@ export const payments = pgTable(
     resubmittedAt: timestamp("resubmitted_at", { withTimezone: true, mode: "date" }),
   },
   (table) => [
-    index("payments_order_idx").on(table.orderId, table.attempt),
+    // One row per attempt of an order: a payment retry numbers its attempt from the order as read,
+    // and its batch's version check already keeps two retries from taking one number.
+    uniqueIndex("payments_order_attempt_idx").on(table.orderId, table.attempt),
     // The sweep's look-up of gateway attempts still pending: few rows, so a small partial index.
     index("payments_pending_idx")
       .on(table.createdAt)

@@ -1,10 +1,12 @@
 import { DurableObject } from "cloudflare:workers";
+import { ProductClient } from "../clients/product.ts";
 import { getConfig } from "../config.ts";
 import { Database } from "../db/client.ts";
 import type { PaymentMethod } from "../db/schema.ts";
 import { describeError, log } from "../lib/log.ts";
-import { publishEvents } from "../queues/producer.ts";
-import { gatewayOutcome, settlePayment } from "../services/orders/payments.ts";
+import { EventPublisher } from "../queues/producer.ts";
+import type { OrderDeps } from "../services/orders/deps.ts";
+import { gatewayOutcome, settleGatewayPayment } from "../services/orders/payments.ts";
 
 export interface AuthorizeRequest {
   paymentId: string;
@@ -33,13 +35,21 @@ export class PaymentGateway extends DurableObject<Env> {
   override async alarm(): Promise<void> {
     const request = await this.ctx.storage.get<Stored>("request");
     if (!request) return;
-    const database = new Database(getConfig(this.env));
+    const config = getConfig(this.env);
+    // Over the HTTP path only: no connection is opened, so a flash sale's settlements cannot
+    // exhaust the database's connections.
+    const database = new Database(config);
+    const events = new EventPublisher(this.env, database);
+    const deps: OrderDeps = {
+      env: this.env,
+      config,
+      database,
+      products: new ProductClient(config.PRODUCT_SERVICE_URL, config.UPSTREAM_TIMEOUT_MS),
+      events,
+    };
     try {
-      const event = await database.db.transaction((tx) =>
-        settlePayment(tx, request.paymentId, gatewayOutcome(request)),
-      );
+      await settleGatewayPayment(deps, request.paymentId, gatewayOutcome(request));
       await this.ctx.storage.deleteAll();
-      if (event) await publishEvents(this.env, database, [event]);
     } catch (error) {
       const failures = request.failures + 1;
       log("warn", "payment settlement deferred", {
@@ -50,6 +60,8 @@ export class PaymentGateway extends DurableObject<Env> {
       await this.ctx.storage.put<Stored>("request", { ...request, failures });
       await this.ctx.storage.setAlarm(Date.now() + retryDelayMs(failures));
     } finally {
+      // What committed is published (or left in the outbox for the sweep's relay).
+      await events.drain().catch(() => {});
       await database.close();
     }
   }

@@ -31,6 +31,7 @@ const ERROR_DESCRIPTIONS = {
   404: "Not found",
   409: "Business conflict",
   413: "Body larger than 64 KiB",
+  415: "Body not JSON (Content-Type application/json, UTF-8)",
   426: "Not a WebSocket upgrade",
   429: "Rate limited (see Retry-After)",
   500: "Internal error",
@@ -59,7 +60,11 @@ const ERROR_HEADERS: Partial<Record<ErrorStatus, Record<string, ReturnType<typeo
   401: {
     "WWW-Authenticate": header("On a refused bearer token", { enum: ['Bearer realm="order-service"'] }),
   },
-  409: { "Retry-After": seconds("Seconds to wait, on IDEMPOTENCY_KEY_IN_FLIGHT and MERGE_IN_PROGRESS") },
+  409: {
+    "Retry-After": seconds(
+      "Seconds to wait, on IDEMPOTENCY_KEY_IN_FLIGHT, MERGE_IN_PROGRESS and CONCURRENT_CHANGE (retryable)",
+    ),
+  },
   426: { Upgrade: header("The protocol to upgrade to", { enum: ["websocket"] }) },
   429: { "Retry-After": seconds("Seconds until the limit lets a request through") },
 };

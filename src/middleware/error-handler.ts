@@ -13,9 +13,11 @@ function fromHttpException(error: HTTPException): ApiError {
         { path: "body", message: error.message || "invalid body" },
       ]);
     case 415:
-      return new ApiError("VALIDATION_FAILED", "The body must be JSON (Content-Type: application/json)", [
-        { path: "content-type", message: "must be application/json" },
-      ]);
+      return new ApiError(
+        "UNSUPPORTED_MEDIA_TYPE",
+        "The body must be JSON (Content-Type: application/json)",
+        [{ path: "content-type", message: "must be application/json" }],
+      );
     case 401:
       return new ApiError("UNAUTHORIZED", error.message || "Unauthorized");
     case 404:
@@ -63,4 +65,5 @@ export const onError: ErrorHandler<AppEnv> = (error, c) => {
 };
 
 export const notFound: NotFoundHandler<AppEnv> = (c) =>
-  c.json(errorBody("NOT_FOUND", `No route for ${c.req.method} ${c.req.path}`), 404);
+  // The path is not echoed: it is the client's own text, and an answer should carry none of it.
+  c.json(errorBody("NOT_FOUND", "No such route"), 404);

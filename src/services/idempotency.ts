@@ -43,7 +43,8 @@ export interface IdempotentResult<T> {
  * IDEMPOTENCY_KEY_IN_FLIGHT) if the key was taken over meanwhile.
  */
 export interface CompleteKey {
-  inBatch(db: HttpDb, status: number, body: unknown): BatchItem<"pg"> | null;
+  /** `stamped`: top-level fields of `body` the batch sets to its own time (queries/clock.ts). */
+  inBatch(db: HttpDb, status: number, body: unknown, stamped?: readonly string[]): BatchItem<"pg"> | null;
 }
 
 export const NO_KEY: CompleteKey = { inBatch: () => null };
@@ -108,7 +109,8 @@ export async function idempotent<T>(
   try {
     const holder = { userId, key, claimToken };
     const result = await work({
-      inBatch: (db, status, body) => completeIdempotencyKeyInBatch(db, holder, status, body),
+      inBatch: (db, status, body, stamped) =>
+        completeIdempotencyKeyInBatch(db, holder, status, body, stamped),
     });
     return { ...result, replayed: false };
   } catch (error) {

@@ -6,6 +6,7 @@ import { newGuest, newUser, tokenFor } from "../helpers/auth.ts";
 import { api } from "../helpers/http.ts";
 import { eventFor } from "../helpers/notifications.ts";
 import {
+  addToCart,
   CASH_ON_DELIVERY,
   cartWith,
   DECLINED_CARD,
@@ -20,9 +21,8 @@ import { contractViolations, DOCUMENT, ROUTES, type Route } from "./contract.ts"
 import {
   type Auth,
   type FreshOrder,
-  JSON_TYPES,
+  isJsonContentType,
   judgeInputs,
-  NOT_JSON_TYPES,
   type Plan,
   type Pool,
   planOf,
@@ -73,11 +73,18 @@ beforeAll(async () => {
   tokens.oversized = `Bearer ${"a".repeat(9000)}`;
   // Signed with the right secret, but no user id and an unknown role: the user service is asked.
   tokens.badClaims = `Bearer ${await tokenFor("nobody", { role: "ROOT" as never })}`;
-  for (const stock of [1_000_000, 1_000_000, 0]) pools.products.push((await createProduct({ stock })).id);
+  // Two products at different prices, so that orders of both have lines that must add up (issue 21).
+  for (const [stock, price] of [
+    [1_000_000, 1250],
+    [1_000_000, 799],
+    [0, 1250],
+  ])
+    pools.products.push((await createProduct({ stock, price })).id);
   pools.products.push((await createProduct({ isActive: false })).id);
   // An order of the user's and one of someone else's, and a line left in the user's cart.
   for (const owner of [user, other]) {
     await cartWith(owner, 1);
+    await addToCart(owner, pools.products[1] as string, 3);
     const placed = await placeOrder(owner, SEED_ORDER);
     expect(placed.status).toBe(201);
     pools.orders.push(placed.body.data.id);
@@ -218,10 +225,15 @@ async function send(route: Route, plan: Plan) {
     fresh && plan.auth === "user" ? fresh.owner.headers.authorization : await authorization(plan.auth);
   if (auth) headers.set("authorization", auth);
   if (plan.fillCart && auth) {
-    await api("POST", "/api/cart/items", {
-      headers: { authorization: auth },
-      json: { productId: pools.products[0], quantity: 1 },
-    });
+    for (const [index, quantity] of [
+      [0, 1],
+      [1, 2],
+    ] as const) {
+      await api("POST", "/api/cart/items", {
+        headers: { authorization: auth },
+        json: { productId: pools.products[index], quantity },
+      });
+    }
   }
   if (plan.contentType) headers.set("content-type", plan.contentType);
   let body: string | undefined;
@@ -253,11 +265,10 @@ async function send(route: Route, plan: Plan) {
   } catch {
     // not JSON: the contract check reports it
   }
-  const type = plan.contentType;
-  const isJson =
-    json === undefined || type === undefined || NOT_JSON_TYPES.includes(type)
-      ? false
-      : JSON_TYPES.includes(type) || ("unclear" as const);
+  // Without a Content-Type of the plan's, workerd labels a string body text/plain.
+  const type = plan.contentType ?? (body === undefined ? undefined : "text/plain;charset=UTF-8");
+  const mediaRefused = route.body !== undefined && type !== undefined && !isJsonContentType(type);
+  const isJson = json !== undefined && type !== undefined && isJsonContentType(type);
   const verdict = judgeInputs(route, {
     params,
     query,
@@ -268,7 +279,7 @@ async function send(route: Route, plan: Plan) {
   });
   const shown = body && body.length > 500 ? `${body.slice(0, 200)}… (${body.length} characters)` : body;
   const request = { method: route.method, url, headers: Object.fromEntries(headers), body: shown };
-  return { status: response.status, headers: response.headers, body: parsed, verdict, request };
+  return { status: response.status, headers: response.headers, body: parsed, verdict, mediaRefused, request };
 }
 
 /** Answers per operation and status, printed at the end (`npm run fuzz` shows them). */
@@ -317,9 +328,36 @@ function refusedForAStatedRule(body: any): boolean {
   );
 }
 
+type OrderLike = { id?: string; totalAmount?: unknown; items?: unknown };
+
+/**
+ * Issue 21: every order the API answers (one order, or a page of them) totals its lines, and each
+ * line is its price times its quantity.
+ */
+function orderTotalProblems(body: any): string[] {
+  const data = body?.data;
+  const orders: OrderLike[] = Array.isArray(data?.orders) ? data.orders : data ? [data] : [];
+  const problems: string[] = [];
+  for (const order of orders) {
+    if (typeof order?.totalAmount !== "number" || !Array.isArray(order.items)) continue;
+    const items = order.items as { price: number; quantity: number; totalPrice: number }[];
+    for (const item of items) {
+      if (item.totalPrice !== item.price * item.quantity)
+        problems.push(
+          `order ${order.id}: line totalPrice ${item.totalPrice} ≠ ${item.price} × ${item.quantity}`,
+        );
+    }
+    const sum = items.reduce((total, item) => total + item.totalPrice, 0);
+    if (order.totalAmount !== sum)
+      problems.push(`order ${order.id}: totalAmount ${order.totalAmount} ≠ Σ lines ${sum}`);
+  }
+  return problems;
+}
+
 function check(route: Route, plan: Plan, result: Awaited<ReturnType<typeof send>>) {
   const { status, verdict } = result;
   const problems = contractViolations(route, status, result.headers, result.body);
+  if (status < 300) problems.push(...orderTotalProblems(result.body));
   if (status >= 500) problems.push(`answered ${status}`);
   if (!result.headers.get("x-request-id")) problems.push("no X-Request-Id");
   const guest = plan.auth === "guest";
@@ -340,7 +378,11 @@ function check(route: Route, plan: Plan, result: Awaited<ReturnType<typeof send>
     if (verdict === "valid" && status === 400 && !refusedForAStatedRule(result.body)) {
       problems.push("schema-valid input refused as invalid");
     }
-    const expected = plan.body && "oversized" in plan.body ? 413 : 400;
+    // 403 before 400: an admin route refuses anyone else whatever the input.
+    const forbidden = route.path.startsWith("/api/admin/") && plan.auth !== "admin";
+    const oversized = plan.body !== undefined && "oversized" in plan.body;
+    if (forbidden && !oversized && status !== 403) problems.push(`a non-admin answered ${status}, not 403`);
+    const expected = oversized ? 413 : forbidden ? 403 : result.mediaRefused ? 415 : 400;
     if (verdict === "invalid" && status !== expected)
       problems.push(`invalid input answered ${status}, not ${expected}`);
   }

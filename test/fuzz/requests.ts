@@ -58,6 +58,18 @@ export const NOT_JSON_TYPES = [
   "multipart/form-data; boundary=x",
 ];
 
+/**
+ * What the document calls JSON (its description): application/json in any case, with no parameter
+ * or charset=utf-8. Any other Content-Type on an operation that takes a body is 415.
+ */
+export function isJsonContentType(type: string): boolean {
+  const [essence, ...parameters] = type.split(";").map((part) => part.trim().toLowerCase());
+  if (essence !== "application/json") return false;
+  return (
+    parameters.every((parameter) => /^charset\s*=\s*"?utf-8"?$/.test(parameter)) && parameters.length <= 1
+  );
+}
+
 export const VALID_AUTH: Auth[] = ["user", "fresh", "admin"];
 
 const POOL_OF_PARAM: Record<string, Pool> = {

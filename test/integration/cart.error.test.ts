@@ -58,7 +58,7 @@ describe("cart: bad input is a 400 envelope", () => {
       headers: { ...user.headers, "content-type": "text/plain" },
       body: "productId=abc&quantity=1",
     });
-    expectError(res, 400, "VALIDATION_FAILED");
+    expectError(res, 415, "UNSUPPORTED_MEDIA_TYPE");
   });
 
   it("rejects a body with no content type", async () => {

@@ -1,7 +1,7 @@
 import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { sql } from "drizzle-orm";
-import { beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it, vi } from "vitest";
 import { ProductClient } from "../../src/clients/product.ts";
 import { getConfig } from "../../src/config.ts";
 import { Database, type HttpDb } from "../../src/db/client.ts";
@@ -266,5 +266,88 @@ describe("a checkout whose Idempotency-Key was taken over while it ran", () => {
         sql`SELECT response_status FROM idempotency_keys WHERE user_id = ${user.id} AND key = ${key}`,
       ),
     ).toEqual([{ response_status: null }]);
+  });
+});
+
+describe("a checkout near the end of its cart's lock", () => {
+  /** Moves the isolate's clock (the checkout's and the cart object's) `ms` ahead until restored. */
+  function clockAhead(ms: number) {
+    const now = Date.now.bind(Date);
+    return vi.spyOn(Date, "now").mockImplementation(() => now() + ms);
+  }
+
+  it("does not settle a lost placement once too little of the lock is left: it leaves it to the next checkout", async () => {
+    const user = await newUser();
+    const product = await cartWith(user, 2, { stock: 10 });
+    let settlements = 0;
+    let clock: ReturnType<typeof clockAhead> | undefined;
+    // The placement never reaches the database, and its answer comes back 4 min 30 s into the
+    // checkout: past the moment a settlement could still end before the lock lapses (at 5 min).
+    class LateAndLost extends Database {
+      private calls = 0;
+      override async batch<T>(work: (db: HttpDb) => Promise<T>): Promise<T> {
+        this.calls += 1;
+        if (this.calls === 1) {
+          clock = clockAhead(4.5 * 60_000);
+          throw lostConnection();
+        }
+        settlements += 1;
+        return super.batch(work);
+      }
+    }
+    try {
+      const failure = await checkoutOn(new LateAndLost(getConfig(env)), user.id, CASH_ON_DELIVERY).catch(
+        (error: unknown) => error,
+      );
+      expect(failure).toBeInstanceOf(ApiError);
+      expect((failure as ApiError).code).toBe("DATABASE_UNAVAILABLE");
+    } finally {
+      clock?.mockRestore();
+    }
+    expect(settlements).toBe(0);
+    // Unsettled, with its stock still held: recorded for the next checkout of the cart.
+    expect((await readProduct(product.id)).stock).toBe(8);
+    expect(
+      await runInDurableObject(cartStub(env, user.id), (_object, state) =>
+        state.storage.sql.exec("SELECT order_id FROM unsettled_checkouts").toArray(),
+      ),
+    ).toHaveLength(1);
+    // Which settles it (not placed: its 2 units come back) and orders the cart once.
+    const retried = await placeOrder(user, CASH_ON_DELIVERY);
+    expect(retried.status).toBe(201);
+    expect(await query(sql`SELECT id FROM orders WHERE user_id = ${user.id}`)).toHaveLength(1);
+    expect((await readProduct(product.id)).stock).toBe(8);
+  });
+
+  it("gives its reservation back instead of placing the order once the placing deadline has passed", async () => {
+    const user = await newUser();
+    const product = await cartWith(user, 2, { stock: 10 });
+    let batches = 0;
+    let clock: ReturnType<typeof clockAhead> | undefined;
+    // The open-order count answers 3 min 30 s into the checkout (a slow database, or a slow reservation after it).
+    class Slow extends Database {
+      override async once<T>(work: (db: HttpDb) => Promise<T>): Promise<T> {
+        const result = await super.once(work);
+        clock ??= clockAhead(3.5 * 60_000);
+        return result;
+      }
+      override async batch<T>(work: (db: HttpDb) => Promise<T>): Promise<T> {
+        batches += 1;
+        return super.batch(work);
+      }
+    }
+    try {
+      const failure = await checkoutOn(new Slow(getConfig(env)), user.id, CASH_ON_DELIVERY).catch(
+        (error: unknown) => error,
+      );
+      expect((failure as ApiError).code).toBe("UPSTREAM_UNAVAILABLE");
+    } finally {
+      clock?.mockRestore();
+    }
+    expect(batches).toBe(0);
+    expect((await readProduct(product.id)).stock).toBe(10);
+    expect((await api("GET", "/api/cart", { headers: user.headers })).body.data.items).toMatchObject([
+      { productId: product.id, quantity: 2 },
+    ]);
   });
 });

@@ -53,6 +53,35 @@ describe("orders: the happy path", () => {
     expect(first?.type).toBe("order_confirmation");
   });
 
+  it("totals a multi-line order as the sum of its lines, each price × quantity, as the cart showed it", async () => {
+    const user = await newUser();
+    const lines = [
+      { price: 1999, stock: 20, quantity: 3 },
+      { price: 45000, stock: 20, quantity: 1 },
+      { price: 250, stock: 20, quantity: 7 },
+    ];
+    for (const { quantity, ...product } of lines) await cartWith(user, quantity, product);
+    const cart = await api("GET", "/api/cart", { headers: user.headers });
+    expect(cart.body.data.items).toHaveLength(3);
+    const cartTotal = cart.body.data.totalAmount;
+    expect(cartTotal).toBe(3 * 1999 + 45000 + 7 * 250);
+
+    const res = await placeOrder(user);
+    expect(res.status, JSON.stringify(res.body)).toBe(201);
+    for (const order of [res.body.data, await orderOf(user, res.body.data.id)]) {
+      type Line = { price: number; quantity: number; totalPrice: number };
+      const items: Line[] = order.items;
+      expect(items).toHaveLength(3);
+      for (const item of items) expect(item.totalPrice).toBe(item.price * item.quantity);
+      expect(order.totalAmount).toBe(items.reduce((sum, item) => sum + item.totalPrice, 0));
+      expect(order.totalAmount).toBe(cartTotal);
+    }
+    const [payment] = await query<{ amount: number }>(
+      sql`SELECT amount FROM payments WHERE order_id = ${res.body.data.id}`,
+    );
+    expect(Number(payment?.amount)).toBe(cartTotal);
+  });
+
   it("settles the card payment asynchronously: pending, then paid with a payment_confirmation", async () => {
     const user = await newUser();
     await cartWith(user, 1);

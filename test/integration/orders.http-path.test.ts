@@ -3,15 +3,23 @@
 // from the same worker.
 import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
+import { sql } from "drizzle-orm";
 import { describe, expect, it } from "vitest";
 import { createApp } from "../../src/app.ts";
+import { ProductClient } from "../../src/clients/product.ts";
 import { getConfig } from "../../src/config.ts";
 import { Database } from "../../src/db/client.ts";
+import { placeOrder as placeOrderRows } from "../../src/db/queries.ts";
 import { ApiError } from "../../src/lib/errors.ts";
+import { uuidv7 } from "../../src/lib/ids.ts";
+import { EventPublisher } from "../../src/queues/producer.ts";
+import { newPlacement } from "../../src/services/orders/checkout.ts";
+import type { OrderDeps } from "../../src/services/orders/deps.ts";
+import { settleGatewayPayment } from "../../src/services/orders/payments.ts";
 import { newUser } from "../helpers/auth.ts";
 import { api } from "../helpers/http.ts";
-import { CASH_ON_DELIVERY, cartWith, placeOrder } from "../helpers/orders.ts";
-import { readProduct } from "../helpers/products.ts";
+import { CASH_ON_DELIVERY, cartWith, orderOf, placeOrder, query, SEED_ORDER } from "../helpers/orders.ts";
+import { createProduct, readProduct } from "../helpers/products.ts";
 
 const NOWHERE = {
   DATABASE_WS_PROXY: "127.0.0.1:1/v1",
@@ -96,6 +104,56 @@ describe("orders: the database's two paths", () => {
     await pool.close();
     expect(failure).toBeInstanceOf(ApiError);
     expect((failure as ApiError).code).toBe("DATABASE_UNAVAILABLE");
+  });
+
+  it("settles a gateway payment over HTTP alone, once: no WebSocket is opened", async () => {
+    const user = await newUser();
+    const product = await createProduct({ price: 700, stock: 10 });
+    const config = getConfig({ ...env, DATABASE_WS_PROXY: NOWHERE.DATABASE_WS_PROXY });
+    // A card order placed below the HTTP surface, so that only this test's settlement settles it.
+    const placement = newPlacement(config, {
+      orderId: uuidv7(),
+      userId: user.id,
+      body: SEED_ORDER as never,
+      lines: [
+        {
+          productId: product.id,
+          productName: product.name,
+          price: 700,
+          quantity: 1,
+          totalPrice: 700,
+          image: null,
+        },
+      ],
+      currency: "USD",
+    });
+    const database = new Database(config);
+    const events = new EventPublisher(env, database);
+    const deps: OrderDeps = {
+      env,
+      config,
+      database,
+      products: new ProductClient(config.PRODUCT_SERVICE_URL, config.UPSTREAM_TIMEOUT_MS),
+      events,
+    };
+    try {
+      await database.batch((db) => placeOrderRows(db, { ...placement, also: null }));
+      const paymentId = placement.payment.id as string;
+      await settleGatewayPayment(deps, paymentId, { approved: true });
+      // The alarm fires again (at least once): the attempt is no longer pending, nothing changes.
+      await settleGatewayPayment(deps, paymentId, { approved: true });
+    } finally {
+      await events.drain().finally(() => database.close());
+    }
+    expect(await orderOf(user, placement.order.id)).toMatchObject({ status: "paid", paymentStatus: "paid" });
+    const confirmations = await query(
+      sql`SELECT 1 FROM outbox WHERE order_id = ${placement.order.id} AND type = 'payment_confirmation'`,
+    );
+    expect(confirmations).toHaveLength(1);
+    const [payment] = await query<{ status: string }>(
+      sql`SELECT status FROM payments WHERE order_id = ${placement.order.id}`,
+    );
+    expect(payment?.status).toBe("approved");
   });
 
   it("answers 503 DATABASE_UNAVAILABLE on order routes when the HTTP endpoint is down, while carts keep working", async () => {

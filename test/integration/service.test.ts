@@ -78,6 +78,7 @@ describe("service endpoints", () => {
       "404",
       "409",
       "413",
+      "415",
       "429",
       "500",
       "503",
@@ -130,6 +131,8 @@ describe("service endpoints", () => {
       expect(statuses.includes("413"), name).toBe(write);
       // Every request counts against its address's rate limit (middleware/rate-limit.ts).
       expect(statuses, name).toContain("429");
+      // A JSON body's media type is checked (415) exactly where the operation takes one.
+      expect(statuses.includes("415"), name).toBe("requestBody" in op);
       if (name === "POST /api/guest") {
         expect(op.security, name).toEqual([]);
         expect(statuses, name).toContain("503");

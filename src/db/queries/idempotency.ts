@@ -1,6 +1,7 @@
 import { and, eq, isNull, lt, or, sql } from "drizzle-orm";
 import type { HttpDb, Queryable } from "../client.ts";
 import { idempotencyKeys } from "../schema.ts";
+import { stampedJson } from "./clock.ts";
 import { refuseWhen } from "./refusals.ts";
 
 /** Idempotency keys. */
@@ -82,8 +83,12 @@ export interface KeyHolder {
 }
 
 /** What storing a response writes, and the row it may change: none once the key was taken over (its lock lapsed). */
-const completion = (holder: KeyHolder, status: number, body: unknown) => ({
-  set: { responseStatus: status, responseBody: body, lockedUntil: null },
+const completion = (holder: KeyHolder, status: number, body: unknown, stamped: readonly string[] = []) => ({
+  set: {
+    responseStatus: status,
+    responseBody: stamped.length > 0 ? stampedJson(body, stamped) : body,
+    lockedUntil: null,
+  },
   where: and(
     eq(idempotencyKeys.userId, holder.userId),
     eq(idempotencyKeys.key, holder.key),
@@ -97,8 +102,14 @@ const completion = (holder: KeyHolder, status: number, body: unknown) => ({
  * change it describes; it aborts the batch (IDEMPOTENCY_KEY_IN_FLIGHT) if the key was taken over
  * meanwhile (its lock lapsed), so the change rolls back.
  */
-export function completeIdempotencyKeyInBatch(db: HttpDb, holder: KeyHolder, status: number, body: unknown) {
-  const { set, where } = completion(holder, status, body);
+export function completeIdempotencyKeyInBatch(
+  db: HttpDb,
+  holder: KeyHolder,
+  status: number,
+  body: unknown,
+  stamped: readonly string[] = [],
+) {
+  const { set, where } = completion(holder, status, body, stamped);
   // Embedded in SQL, drizzle puts the update in parentheses itself.
   const completed = db.update(idempotencyKeys).set(set).where(where).returning({ key: idempotencyKeys.key });
   return db.execute(

@@ -11,6 +11,7 @@ import {
   payments,
   stockReleases,
 } from "../schema.ts";
+import { DB_NOW } from "./clock.ts";
 import type { NewOutbox, OutboxRow } from "./outbox.ts";
 import type { NewPayment, PaymentRow } from "./payments.ts";
 import { CONCURRENT_CHANGE, refuseWhen } from "./refusals.ts";
@@ -23,12 +24,6 @@ export type HistoryRow = typeof orderStatusHistory.$inferSelect;
 export type NewOrder = typeof orders.$inferInsert;
 export type NewOrderItem = typeof orderItems.$inferInsert;
 export type NewHistory = typeof orderStatusHistory.$inferInsert;
-
-/** Reads and locks an order for the rest of the transaction, so concurrent changes queue up. */
-export async function lockOrder(tx: Tx, orderId: string): Promise<OrderRow | undefined> {
-  const [row] = await tx.select().from(orders).where(eq(orders.id, orderId)).for("update");
-  return row;
-}
 
 export async function updateOrder(tx: Tx, orderId: string, patch: Partial<NewOrder>): Promise<OrderRow> {
   const [row] = await tx
@@ -118,7 +113,7 @@ export interface Placement {
 export async function placeOrder(
   db: HttpDb,
   placement: Placement,
-): Promise<{ payment: PaymentRow; event: OutboxRow }> {
+): Promise<{ payment: PaymentRow; event: OutboxRow; placedAt: Date }> {
   const { order, maxOpenOrders } = placement;
   const statements: [BatchItem<"pg">, ...BatchItem<"pg">[]] = [
     lockPlacements(db, order.userId),
@@ -136,7 +131,11 @@ export async function placeOrder(
         },
       ),
     ),
-    db.insert(orders).values(order),
+    // Created and updated at the database's time (queries/clock.ts), as its history entry is.
+    db
+      .insert(orders)
+      .values({ ...order, createdAt: DB_NOW, updatedAt: DB_NOW })
+      .returning({ createdAt: orders.createdAt }),
     db.insert(orderItems).values(placement.items),
     db.insert(payments).values(placement.payment).returning(),
     db.insert(orderStatusHistory).values(placement.history),
@@ -144,10 +143,12 @@ export async function placeOrder(
   ];
   if (placement.also) statements.push(placement.also);
   const results = (await db.batch(statements)) as unknown[];
+  const [placed] = results[2] as { createdAt: Date }[];
   const [payment] = results[4] as PaymentRow[];
   const [event] = results[6] as OutboxRow[];
-  if (!payment || !event) throw new Error(`order ${order.id} was placed without its payment or event`);
-  return { payment, event };
+  if (!placed || !payment || !event)
+    throw new Error(`order ${order.id} was placed without its payment or event`);
+  return { payment, event, placedAt: placed.createdAt };
 }
 
 export interface OrderChangeRows {
@@ -157,6 +158,8 @@ export interface OrderChangeRows {
   patch: Partial<NewOrder>;
   /** What happens to a payment attempt still pending. */
   settlePayments: "voided" | "approved" | null;
+  /** The gateway declined the attempt still pending, for this reason (or null). */
+  declinePayment: string | null;
   /** Whether the order's stock is owed back (a cancellation). */
   releaseStock: boolean;
   /** A new payment attempt, or null. */
@@ -177,11 +180,11 @@ export interface OrderChangeRows {
 export async function changeOrder(
   db: HttpDb,
   change: OrderChangeRows,
-): Promise<{ payment: PaymentRow | undefined; event: OutboxRow }> {
+): Promise<{ payment: PaymentRow | undefined; event: OutboxRow; updatedAt: Date }> {
   const { orderId } = change;
   const changed = db
     .update(orders)
-    .set(change.patch)
+    .set({ ...change.patch, updatedAt: DB_NOW })
     .where(and(eq(orders.id, orderId), sql`${orders}.xmin = ${change.version}::xid`))
     .returning({ id: orders.id });
   const statements: [BatchItem<"pg">, ...BatchItem<"pg">[]] = [
@@ -210,17 +213,28 @@ export async function changeOrder(
         ON CONFLICT DO NOTHING`),
     );
   }
+  if (change.declinePayment) {
+    statements.push(
+      db
+        .update(payments)
+        .set({ status: "declined", declineReason: change.declinePayment, settledAt: sql`now()` })
+        .where(and(eq(payments.orderId, orderId), eq(payments.status, "pending"))),
+    );
+  }
   const paymentAt = statements.length;
   if (change.payment) statements.push(db.insert(payments).values(change.payment).returning());
   statements.push(db.insert(orderStatusHistory).values(change.history));
   const eventAt = statements.length;
   statements.push(db.insert(outbox).values(change.event).returning());
   if (change.also) statements.push(change.also);
+  // The time the change was written at (the batch's own, queries/clock.ts).
+  statements.push(db.select({ updatedAt: orders.updatedAt }).from(orders).where(eq(orders.id, orderId)));
   const results = (await db.batch(statements)) as unknown[];
   const [event] = results[eventAt] as OutboxRow[];
-  if (!event) throw new Error(`order ${orderId} changed without its event`);
+  const [updated] = results.at(-1) as { updatedAt: Date }[];
+  if (!event || !updated) throw new Error(`order ${orderId} changed without its event`);
   const payment = change.payment ? (results[paymentAt] as PaymentRow[])[0] : undefined;
-  return { payment, event };
+  return { payment, event, updatedAt: updated.updatedAt };
 }
 
 export type PlacedLines = Map<string, { productId: string; quantity: number }[]>;

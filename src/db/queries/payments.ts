@@ -1,5 +1,5 @@
 import { and, desc, eq, inArray, isNull, lt, ne, or, sql } from "drizzle-orm";
-import type { Executor, Queryable, Tx } from "../client.ts";
+import type { Queryable, Tx } from "../client.ts";
 import { payments } from "../schema.ts";
 
 /** Payment attempts. */
@@ -17,15 +17,6 @@ export async function latestPayment(db: Queryable, orderId: string): Promise<Pay
   return row;
 }
 
-export async function lockPayment(tx: Tx, paymentId: string): Promise<PaymentRow | undefined> {
-  const [row] = await tx.select().from(payments).where(eq(payments.id, paymentId)).for("update");
-  return row;
-}
-
-export async function updatePayment(tx: Tx, paymentId: string, patch: Partial<NewPayment>): Promise<void> {
-  await tx.update(payments).set(patch).where(eq(payments.id, paymentId));
-}
-
 /** Settles whatever attempt of an order is still pending: voided (moot) or approved (cash collected). */
 export async function settlePendingPayments(
   tx: Tx,
@@ -38,13 +29,24 @@ export async function settlePendingPayments(
     .where(and(eq(payments.orderId, orderId), eq(payments.status, "pending")));
 }
 
-/** An attempt's order id, read without locking (locks are taken order first, then payment). */
-export async function paymentOrderId(db: Executor, paymentId: string): Promise<string | undefined> {
+/** What a settlement needs of an attempt: its order, number and status. */
+export async function findPayment(
+  db: Queryable,
+  paymentId: string,
+): Promise<Pick<PaymentRow, "orderId" | "attempt" | "status"> | undefined> {
   const [row] = await db
-    .select({ orderId: payments.orderId })
+    .select({ orderId: payments.orderId, attempt: payments.attempt, status: payments.status })
     .from(payments)
     .where(eq(payments.id, paymentId));
-  return row?.orderId;
+  return row;
+}
+
+/** Voids an attempt if it is still pending (its order moved on without it); one statement. */
+export async function voidPendingPayment(db: Queryable, paymentId: string): Promise<void> {
+  await db
+    .update(payments)
+    .set({ status: "voided", settledAt: sql`now()` })
+    .where(and(eq(payments.id, paymentId), eq(payments.status, "pending")));
 }
 
 /**

@@ -1,18 +1,18 @@
 import { type SQL, sql } from "drizzle-orm";
-import type { ErrorCode } from "../../lib/errors.ts";
+import { ApiError, type ErrorCode } from "../../lib/errors.ts";
 
 /** The SQLSTATE that `order_service_refuse()` (migration 0008) raises. */
 export const REFUSAL_SQLSTATE = "OS409";
 
 /**
- * Not an answer but a reason to try again: the row changed since it was read (optimistic
- * concurrency). The service that raised it re-reads and decides again.
+ * First a reason to try again: the row changed since it was read (optimistic concurrency). The
+ * service that raised it re-reads and decides again; only when it keeps losing is it the answer.
  */
-export const CONCURRENT_CHANGE = "CONCURRENT_CHANGE";
+export const CONCURRENT_CHANGE = "CONCURRENT_CHANGE" satisfies ErrorCode;
 
 export interface Refusal {
   when: SQL;
-  code: ErrorCode | typeof CONCURRENT_CHANGE;
+  code: ErrorCode;
   message: string;
 }
 
@@ -30,6 +30,7 @@ export function refuseWhen(...refusals: [Refusal, ...Refusal[]]): SQL {
 
 /** Whether a batch failed because a row changed since it was read (see CONCURRENT_CHANGE). */
 export function isConcurrentChange(error: unknown): boolean {
+  if (error instanceof ApiError) return error.code === CONCURRENT_CHANGE;
   const { code, message, cause } = (error ?? {}) as { code?: unknown; message?: unknown; cause?: unknown };
   if (code === REFUSAL_SQLSTATE && message === CONCURRENT_CHANGE) return true;
   return cause ? isConcurrentChange(cause) : false;

@@ -10,6 +10,7 @@ import {
   SIGNED_IN,
   WRITE,
 } from "../../lib/openapi.ts";
+import { requireJson } from "../../middleware/json-body.ts";
 import {
   AddItemBodySchema,
   CartItemSchema,
@@ -47,11 +48,12 @@ export const addItem = createRoute({
   description:
     "Name, price and image come from the product service. Adding a product already in the cart grows that line.",
   security: bearerOrGuestAuth,
+  middleware: [requireJson] as const,
   request: { headers: IdempotencyKeyHeaderSchema, body: jsonBody(AddItemBodySchema) },
   responses: {
     201: jsonResponse(CartItemEnvelope, "A new line", replayedHeader),
     200: jsonResponse(CartItemEnvelope, "An existing line grew", replayedHeader),
-    ...errorResponses(...AUTHENTICATED, ...WRITE, 400, 404, 409),
+    ...errorResponses(...AUTHENTICATED, ...WRITE, 400, 404, 409, 415),
   },
 });
 
@@ -62,10 +64,11 @@ export const updateItem = createRoute({
   tags,
   summary: "Set a line's quantity",
   security: bearerOrGuestAuth,
+  middleware: [requireJson] as const,
   request: { params: ItemIdParamSchema, body: jsonBody(UpdateItemBodySchema) },
   responses: {
     200: jsonResponse(CartItemEnvelope, "The updated line"),
-    ...errorResponses(...AUTHENTICATED, ...WRITE, 400, 404, 409),
+    ...errorResponses(...AUTHENTICATED, ...WRITE, 400, 404, 409, 415),
   },
 });
 
@@ -112,6 +115,7 @@ export const mergeCart = createRoute({
     "CHECKOUT_IN_PROGRESS while a checkout holds the user's cart (the guest's cart is left as it was); 503 " +
     "while the product service is down (both carts are left as they were).",
   security: bearerAuth,
+  middleware: [requireJson] as const,
   request: { headers: IdempotencyKeyHeaderSchema, body: jsonBody(MergeCartBodySchema) },
   responses: {
     200: jsonResponse(
@@ -119,6 +123,6 @@ export const mergeCart = createRoute({
       "The user's cart after the merge",
       replayedHeader,
     ),
-    ...errorResponses(...SIGNED_IN, ...WRITE, 400, 409),
+    ...errorResponses(...SIGNED_IN, ...WRITE, 400, 409, 415),
   },
 });

@@ -8,6 +8,7 @@ import {
   SIGNED_IN,
   WRITE,
 } from "../../lib/openapi.ts";
+import { requireJson } from "../../middleware/json-body.ts";
 import { envelope, IdempotencyKeyHeaderSchema } from "../../schemas/common.ts";
 import {
   CreateOrderBodySchema,
@@ -33,10 +34,11 @@ export const createOrder = createRoute({
     "Re-prices the cart from the product service, reserves stock (all lines or none) and creates a pending order; " +
     "the mock gateway settles the payment asynchronously. Send an Idempotency-Key to retry safely.",
   security: bearerAuth,
+  middleware: [requireJson] as const,
   request: { headers: IdempotencyKeyHeaderSchema, body: jsonBody(CreateOrderBodySchema) },
   responses: {
     201: jsonResponse(OrderEnvelope, "The order, pending payment", replayedHeader),
-    ...errorResponses(...SIGNED_IN, ...WRITE, 400, 409),
+    ...errorResponses(...SIGNED_IN, ...WRITE, 400, 409, 415),
   },
 });
 
@@ -78,10 +80,11 @@ export const updateStatus = createRoute({
     "Admins: pending → paid → processing → shipped (trackingNumber required) → delivered; pending → processing " +
     "for cash on delivery; pending | paid | processing → cancelled. Owners may cancel a pending or paid order.",
   security: bearerAuth,
+  middleware: [requireJson] as const,
   request: { params: OrderIdParamSchema, body: jsonBody(UpdateStatusBodySchema) },
   responses: {
     200: jsonResponse(OrderEnvelope, "The updated order"),
-    ...errorResponses(...SIGNED_IN, ...WRITE, 400, 403, 404, 409),
+    ...errorResponses(...SIGNED_IN, ...WRITE, 400, 403, 404, 409, 415),
   },
 });
 
@@ -106,6 +109,7 @@ export const retryPayment = createRoute({
   tags,
   summary: "Pay again for a pending order whose payment failed",
   security: bearerAuth,
+  middleware: [requireJson] as const,
   request: {
     params: OrderIdParamSchema,
     headers: IdempotencyKeyHeaderSchema,
@@ -113,6 +117,6 @@ export const retryPayment = createRoute({
   },
   responses: {
     200: jsonResponse(OrderEnvelope, "The order, its new payment pending", replayedHeader),
-    ...errorResponses(...SIGNED_IN, ...WRITE, 400, 404, 409),
+    ...errorResponses(...SIGNED_IN, ...WRITE, 400, 404, 409, 415),
   },
 });

@@ -1,6 +1,7 @@
 import type { Config } from "../../config.ts";
 import {
   countPendingOrders,
+  findOrderWithItems,
   latestPayment,
   type OrderRow,
   type PaymentRow,
@@ -26,13 +27,23 @@ import { instrumentOf, newPayment, submitToGateway } from "./payments.ts";
 import { toOrder } from "./view.ts";
 
 /**
- * A checkout gives up (releasing what it reserved) once it has run this long, so that it always
- * ends before the cart's checkout lock, which lapses in case the worker dies mid-checkout.
- * Outbound calls are capped at 3 s each, and a 50-line cart is reserved four lines at a time.
+ * A checkout must be over before its cart's lock lapses (the lock lapses in case the worker dies
+ * mid-checkout; a newer checkout then takes over and settles this one's order, which must not still
+ * be running). Measured from the checkout's start:
+ * - SETTLE_BY_MS: the last moment to settle a placement whose answer was lost; each settlement is cut
+ *   short at it (the placement is then left unsettled, for the next checkout). What follows it,
+ *   giving back a reservation (a 50-line cart, four lines at a time, 3 s a call: 39 s) and unlocking
+ *   the cart, fits in the minute left.
+ * - CHECKOUT_DEADLINE_MS: the last moment to send the placing batch, checked right before it (and
+ *   after the reservation, which the product service may have made slow): leaves the batch (10 s a
+ *   send, sent twice after a conflict) and a first settlement of the same length before SETTLE_BY_MS.
  */
-const CHECKOUT_DEADLINE_MS = 4 * 60_000;
 const CHECKOUT_LOCK_MS = 5 * 60_000;
+const SETTLE_BY_MS = CHECKOUT_LOCK_MS - 60_000;
+const CHECKOUT_DEADLINE_MS = SETTLE_BY_MS - 40_000;
 const DELIVERY_DAYS = 7;
+/** The fields of a new order's answer that its placing batch writes with its own time (queries/clock.ts). */
+const PLACEMENT_STAMPS = ["createdAt", "updatedAt"] as const;
 const DAY_MS = 24 * 60 * 60 * 1000;
 
 interface PricedLine {
@@ -124,25 +135,35 @@ export async function checkout(
     checkOpenOrders(pending, deps);
     const owed = { database: deps.database, orderId };
     const reserved = await reserveAll(deps.products, lines, owed);
+    const placement = newPlacement(deps.config, { orderId, userId, body, lines, currency });
+    const order = toOrder(placement.order, placement.items);
     if (Date.now() - started > CHECKOUT_DEADLINE_MS) {
       await releaseAll(deps.products, reserved, owed);
       throw new ApiError("UPSTREAM_UNAVAILABLE", "The product service is too slow to place this order now");
     }
-
-    const placement = newPlacement(deps.config, { orderId, userId, body, lines, currency });
-    const order = toOrder(placement.order, placement.items);
-    let placed: { payment: PaymentRow | undefined; event: OrderEvent | null };
+    let placed: { payment: PaymentRow | undefined; event: OrderEvent | null; order: Order };
     try {
       const written = await deps.database.batch((db) =>
-        placeOrder(db, { ...placement, also: completeKey.inBatch(db, 201, order) }),
+        placeOrder(db, { ...placement, also: completeKey.inBatch(db, 201, order, PLACEMENT_STAMPS) }),
       );
-      placed = { payment: written.payment, event: toOrderEvent(written.event) };
+      const at = written.placedAt.toISOString();
+      placed = {
+        payment: written.payment,
+        event: toOrderEvent(written.event),
+        order: { ...order, createdAt: at, updatedAt: at },
+      };
     } catch (error) {
       // With the answer lost (a dropped request, a timeout), the batch may have committed, or may
       // still: settle it. If it did land, its stock stays reserved and its lines leave the cart (a
       // retry with the Idempotency-Key replays it). If even that cannot be told, the stock stays
       // reserved, recorded with the cart for its next checkout to settle: never an oversell.
-      const outcome = await placementOutcome(deps, userId, { orderId, reserved }, error);
+      const outcome = await placementOutcome(
+        deps,
+        userId,
+        { orderId, reserved },
+        error,
+        started + SETTLE_BY_MS,
+      );
       if (outcome === "not placed") await releaseAll(deps.products, reserved, owed);
       if (outcome === "unknown") {
         log("error", "checkout outcome unknown; stock left reserved", { orderId, lines: reserved });
@@ -156,10 +177,12 @@ export async function checkout(
       // Placed after all: answer it. The sweep relays its event; its payment attempt is read back
       // for the gateway (or, failing that, re-submitted by the sweep).
       ordered = lines;
-      placed = {
-        payment: await deps.database.once((db) => latestPayment(db, orderId)).catch(() => undefined),
-        event: null,
-      };
+      const [payment, stored] = await Promise.all([
+        deps.database.once((db) => latestPayment(db, orderId)).catch(() => undefined),
+        deps.database.once((db) => findOrderWithItems(db, orderId)).catch(() => undefined),
+      ]);
+      // Its times are the batch's: read back (the worker's own only if even that read fails).
+      placed = { payment, event: null, order: stored ? toOrder(stored, stored.items) : order };
     }
     ordered = lines;
     if (placed.event) deps.events.publish([placed.event]);
@@ -170,7 +193,7 @@ export async function checkout(
           log("warn", "payment submission deferred", { orderId, ...describeError(error) }),
       );
     }
-    return order;
+    return placed.order;
   } finally {
     await finishCheckout(cart, userId, lock.value.token, ordered, unsettled);
   }
@@ -180,29 +203,55 @@ export async function checkout(
  * Whether an order whose batch failed was placed after all. Our own refusals, answered by the
  * database, rolled it back. Any other failure may have lost the answer of a batch that committed, or
  * that is still on its way: settling the order (`settlePlacements`) waits for a placement in flight,
- * and fences off one that has not begun, so that "not placed" stays true. Unknown only when the
- * database cannot be asked.
+ * and fences off one that has not begun, so that "not placed" stays true. Unknown when the database
+ * cannot be asked, or not before `settleBy` (epoch ms), after which the cart's lock may lapse.
  */
 async function placementOutcome(
   deps: OrderDeps,
   userId: number,
   placement: UnknownPlacement,
   error: unknown,
+  settleBy: number,
 ): Promise<"placed" | "not placed" | "unknown"> {
   if (error instanceof ApiError && error.code !== "DATABASE_UNAVAILABLE") return "not placed";
   const { orderId } = placement;
   // Tried twice: what lost the placement's answer may lose the settlement's too.
   for (let attempt = 1; ; attempt++) {
+    const left = settleBy - Date.now();
+    if (left <= 0) {
+      log("warn", "no time left to settle a failed placement", { orderId, attempt });
+      return "unknown";
+    }
     try {
       // Settled without its stock (reserved: null): a checkout that finds it not placed releases it.
-      const placed = await deps.database.batch((db) =>
-        settlePlacements(db, userId, [{ orderId, reserved: null }]),
+      const placed = await withinMs(
+        left,
+        deps.database.batch((db) => settlePlacements(db, userId, [{ orderId, reserved: null }])),
       );
       return placed.has(orderId) ? "placed" : "not placed";
     } catch (settleError) {
       log("warn", "could not settle a failed placement", { orderId, attempt, ...describeError(settleError) });
       if (attempt === 2) return "unknown";
     }
+  }
+}
+
+/**
+ * `work`, or a DATABASE_UNAVAILABLE once `ms` have passed. The work itself goes on (a batch cannot be
+ * recalled), which is why a settlement cut short leaves its placement unsettled, not "not placed".
+ */
+async function withinMs<T>(ms: number, work: Promise<T>): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new ApiError("DATABASE_UNAVAILABLE", "The order database did not answer in time")),
+      ms,
+    );
+  });
+  try {
+    return await Promise.race([work, late]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 
@@ -224,7 +273,8 @@ export function newPlacement(
 ): Omit<Placement, "also"> {
   const { orderId, userId, body, lines, currency } = input;
   const instrument = instrumentOf(body);
-  // Millisecond timestamps from here, not now() with microseconds, so the keyset cursor round-trips.
+  // The worker's time, for the deadlines below; createdAt and updatedAt are replaced by the
+  // database's own when the order is written (placeOrder, queries/clock.ts).
   const now = new Date();
   const order: OrderRow = {
     id: orderId,

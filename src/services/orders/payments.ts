@@ -1,26 +1,19 @@
-import type { Tx } from "../../db/client.ts";
 import {
-  latestPayment,
-  lockOrder,
-  lockPayment,
+  findPayment,
   type NewPayment,
   type OrderRow,
   type PaymentRow,
-  paymentOrderId,
-  updateOrder,
-  updatePayment,
+  voidPendingPayment,
 } from "../../db/queries.ts";
 import type { PaymentMethod } from "../../db/schema.ts";
 import { ApiError } from "../../lib/errors.ts";
 import { uuidv7 } from "../../lib/ids.ts";
 import { describeError, log } from "../../lib/log.ts";
-import type { OrderEvent } from "../../queues/messages.ts";
 import type { Order, Payment } from "../../schemas/order.ts";
 import type { CompleteKey } from "../idempotency.ts";
 import { paymentDueAt } from "./deadlines.ts";
 import { type Actor, type OrderDeps, SYSTEM } from "./deps.ts";
-import { recordChange } from "./events.ts";
-import { changeOrderAsRead } from "./status.ts";
+import { changeOrderAsRead, ORDER_CHANGE_STAMPS } from "./status.ts";
 
 export interface Instrument {
   method: PaymentMethod;
@@ -89,49 +82,57 @@ export async function submitToGateway(env: Env, payment: PaymentRow, delayMs: nu
   });
 }
 
+/** The attempt is moot: its order moved on (cancelled, paid by an admin, retried) without it. */
+class MootAttempt extends Error {}
+
 /**
- * Applies the gateway's verdict. Idempotent: an attempt already settled, or one whose order moved
- * on (cancelled, or paid by an admin) meanwhile, changes nothing but the attempt itself. A decline
- * is a change of the order too (its payment status): recorded and notified like any other. Answers
- * the event to publish once the transaction has committed, if the order changed.
+ * Applies the gateway's verdict: what a real gateway's webhook would call, and the mock gateway's
+ * alarm calls. Like a status change, a read and then one batch over the HTTP path, written only if
+ * the order is still the version that was read (else read and judged again), so no connection is
+ * opened and an attempt is settled once: a second settlement of it finds it no longer pending, or
+ * its order changed. An attempt whose order moved on is voided, changing nothing else. A decline is
+ * a change of the order too (its payment status): recorded and notified like any other; events are
+ * published through `deps.events` once committed.
  */
-export async function settlePayment(
-  tx: Tx,
+export async function settleGatewayPayment(
+  deps: OrderDeps,
   paymentId: string,
   outcome: GatewayOutcome,
-): Promise<OrderEvent | null> {
-  // Order first, then payment: the order every status change locks in, so the two cannot deadlock.
-  const orderId = await paymentOrderId(tx, paymentId);
-  const order = orderId ? await lockOrder(tx, orderId) : undefined;
-  const payment = await lockPayment(tx, paymentId);
-  if (payment?.status !== "pending") return null;
-  const current = order ? await latestPayment(tx, order.id) : undefined;
-  if (order?.status !== "pending" || order.paymentStatus !== "pending" || current?.id !== payment.id) {
-    await updatePayment(tx, payment.id, { status: "voided", settledAt: new Date() });
-    return null;
-  }
-  if (!outcome.approved) {
-    await updatePayment(tx, payment.id, {
-      status: "declined",
-      declineReason: outcome.reason,
-      settledAt: new Date(),
+): Promise<void> {
+  const payment = await deps.database.once((db) => findPayment(db, paymentId));
+  if (payment?.status !== "pending") return;
+  try {
+    await changeOrderAsRead(deps, SYSTEM, payment.orderId, (order) => {
+      if (
+        order.status !== "pending" ||
+        order.paymentStatus !== "pending" ||
+        order.lastAttempt !== payment.attempt
+      )
+        throw new MootAttempt();
+      const change = { from: "pending" as const, actor: SYSTEM };
+      if (!outcome.approved) {
+        return {
+          patch: { paymentStatus: "failed" },
+          settlePayments: null,
+          declinePayment: outcome.reason,
+          releaseStock: false,
+          change: { ...change, note: `Payment declined (${outcome.reason})`, notify: "order_status_update" },
+        };
+      }
+      return {
+        patch: { status: "paid", paymentStatus: "paid", paymentDueAt: null },
+        settlePayments: "approved",
+        releaseStock: false,
+        change: { ...change, note: "Payment approved", notify: "payment_confirmation" },
+      };
     });
-    const declined = await updateOrder(tx, order.id, { paymentStatus: "failed" });
-    return recordChange(tx, declined, {
-      from: "pending",
-      actor: SYSTEM,
-      note: `Payment declined (${outcome.reason})`,
-      notify: "order_status_update",
-    });
+  } catch (error) {
+    // Also an order that no longer exists (ORDER_NOT_FOUND): nothing is left to pay for.
+    const moot =
+      error instanceof MootAttempt || (error instanceof ApiError && error.code === "ORDER_NOT_FOUND");
+    if (!moot) throw error;
+    await deps.database.once((db) => voidPendingPayment(db, paymentId));
   }
-  await updatePayment(tx, payment.id, { status: "approved", settledAt: new Date() });
-  const paid = await updateOrder(tx, order.id, { status: "paid", paymentStatus: "paid", paymentDueAt: null });
-  return recordChange(tx, paid, {
-    from: "pending",
-    actor: SYSTEM,
-    note: "Payment approved",
-    notify: "payment_confirmation",
-  });
 }
 
 /** Retries a declined payment of a pending order with a (possibly different) method. */
@@ -170,7 +171,7 @@ export async function retryPayment(
         note: `Payment retried (${instrument.method})`,
         notify: "order_status_update",
       },
-      also: (db, view) => completeKey.inBatch(db, 200, view),
+      also: (db, view) => completeKey.inBatch(db, 200, view, ORDER_CHANGE_STAMPS),
     };
   });
   if (changed.payment) {

@@ -42,6 +42,12 @@ function conflict(message: string): ApiError {
   return new ApiError("INVALID_STATUS_TRANSITION", message);
 }
 
+/** A customer may only ask to cancel: refused (403) before the order is even read (404). */
+function checkRole(to: OrderStatus, actor: Actor): void {
+  if (actor.role === "USER" && to !== "cancelled")
+    throw new ApiError("FORBIDDEN", "Only an admin can change an order's status, except to cancel it");
+}
+
 /** Throws unless `actor` may move `order` to `to` with this request. */
 export function checkTransition(
   order: OrderRow,
@@ -50,9 +56,8 @@ export function checkTransition(
   request: Partial<UpdateStatusBody> = {},
 ) {
   const from = order.status;
+  checkRole(to, actor);
   if (actor.role === "USER") {
-    if (to !== "cancelled")
-      throw new ApiError("FORBIDDEN", "Only an admin can change an order's status, except to cancel it");
     if (!CUSTOMER_CANCELLABLE.includes(from))
       throw conflict(`A ${from} order can no longer be cancelled by its owner`);
   }
@@ -161,8 +166,13 @@ export async function applyTransition(
   return { order: updated, event: await recordChange(tx, updated, plan.change) };
 }
 
-/** Reads of an order that keeps changing under a request before it gives up (409). */
+/** The fields of an order's answer that a change's batch writes with its own time. */
+export const ORDER_CHANGE_STAMPS = ["updatedAt"] as const;
+
+/** Reads of an order that keeps changing under a request before it gives up (409 CONCURRENT_CHANGE). */
 const CHANGE_ATTEMPTS = 5;
+/** What a request that gave up tells its client to wait: the changes it lost to are a few ms each. */
+const CONCURRENT_CHANGE_RETRY_AFTER_SECONDS = 1;
 
 /**
  * Changes an order as read: `decide` checks the order as it now is and plans the change; the change
@@ -171,18 +181,19 @@ const CHANGE_ATTEMPTS = 5;
  */
 export async function changeOrderAsRead(
   deps: OrderDeps,
-  actor: Actor & { id: number },
+  actor: Actor,
   orderId: string,
   decide: (order: OrderForChange) => OrderChangePlan,
 ): Promise<{ order: Order; payment: PaymentRow | undefined }> {
   for (let attempt = 1; ; attempt++) {
     const seen = await deps.database.once((db) => findOrderForChange(db, orderId));
-    if (!seen || (actor.role !== "ADMIN" && seen.userId !== actor.id)) {
+    if (!seen || (actor.role === "USER" && seen.userId !== actor.id)) {
       throw new ApiError("ORDER_NOT_FOUND", "No such order");
     }
     const plan = decide(seen);
-    // Millisecond timestamps, as the order was created with.
-    const updated: OrderRow = { ...withoutReadExtras(seen), ...plan.patch, updatedAt: new Date() };
+    // updatedAt is the batch's time (queries/clock.ts): stamped into the idempotency record there,
+    // and into the answer from what the batch reports.
+    const updated: OrderRow = { ...withoutReadExtras(seen), ...plan.patch };
     const view = toOrder(updated, seen.items);
     const { history, event } = changeRecords(updated, plan.change);
     try {
@@ -190,8 +201,9 @@ export async function changeOrderAsRead(
         changeOrder(db, {
           orderId,
           version: seen.version,
-          patch: { ...plan.patch, updatedAt: updated.updatedAt },
+          patch: plan.patch,
           settlePayments: plan.settlePayments,
+          declinePayment: plan.declinePayment ?? null,
           releaseStock: plan.releaseStock,
           payment: plan.payment ?? null,
           history,
@@ -200,13 +212,16 @@ export async function changeOrderAsRead(
         }),
       );
       deps.events.publish([toOrderEvent(written.event)]);
-      return { order: view, payment: written.payment };
+      return { order: { ...view, updatedAt: written.updatedAt.toISOString() }, payment: written.payment };
     } catch (error) {
       if (!isConcurrentChange(error)) throw error;
       if (attempt === CHANGE_ATTEMPTS) {
+        // Not a judgement of the request: it may well succeed once the order stops changing.
         throw new ApiError(
-          "INVALID_STATUS_TRANSITION",
+          "CONCURRENT_CHANGE",
           "The order kept changing while this request ran; retry",
+          undefined,
+          { "Retry-After": String(CONCURRENT_CHANGE_RETRY_AFTER_SECONDS) },
         );
       }
     }
@@ -216,7 +231,12 @@ export async function changeOrderAsRead(
 /** A change decided from an order as read: a transition's writes, a new payment attempt, and a statement to add. */
 export interface OrderChangePlan extends TransitionPlan {
   payment?: NewPayment;
-  /** Given the order as changed, a statement the batch must also run (the idempotency record), or null. */
+  /** The gateway declined the attempt still pending, for this reason. */
+  declinePayment?: string;
+  /**
+   * Given the order as changed, a statement the batch must also run (the idempotency record), or
+   * null. The order's `updatedAt` is the batch's time: stamp it (ORDER_CHANGE_STAMPS).
+   */
   also?: (db: HttpDb, order: Order) => BatchItem<"pg"> | null;
 }
 
@@ -231,6 +251,7 @@ export async function changeStatus(
   orderId: string,
   request: UpdateStatusBody,
 ): Promise<Order> {
+  checkRole(request.status, actor);
   const { order } = await changeOrderAsRead(deps, actor, orderId, (current) => {
     checkTransition(current, request.status, actor, request);
     return planTransition(current, request.status, actor, request);
