@@ -839,7 +839,7 @@ export interface components {
              * @description Order events written but not yet handed to the queue
              */
             outboxBacklog: number;
-            /** @description Totals of the window's orders that are paid, processing, shipped or delivered */
+            /** @description Totals of the window's orders whose payment was collected (paymentStatus paid): paid, processing, shipped or delivered by card, UPI or net banking, and cash on delivery once delivered */
             revenue: {
                 /** @example USD */
                 currency: string;

@@ -75,7 +75,9 @@ export const AdminOrderSearchQuerySchema = z
       .trim()
       .min(1)
       .max(64)
-      .regex(/^[\x21-\x7e]+$/, "must be an order id or a tracking number")
+      // Whatever shipping accepts as a tracking number (spaces included), bar control characters.
+      // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it refuses
+      .regex(/^[^\x00-\x1f\x7f]+$/, "must be an order id or a tracking number")
       .optional()
       .openapi({ description: "An order id, or an exact tracking number" }),
     limit: z.coerce.number().int().min(1).max(MAX_PAGE).default(20).openapi({ example: 20, format: "int32" }),
@@ -112,7 +114,9 @@ export const AdminSummarySchema = z
       .array(z.object({ currency: Currency, amount: MinorUnits }))
       .max(200)
       .openapi({
-        description: "Totals of the window's orders that are paid, processing, shipped or delivered",
+        description:
+          "Totals of the window's orders whose payment was collected (paymentStatus paid): paid, processing, " +
+          "shipped or delivered by card, UPI or net banking, and cash on delivery once delivered",
       }),
   })
   .openapi("AdminOrderSummary");

@@ -44,7 +44,7 @@ export class WorkerSocket extends EventTarget {
         socket.addEventListener("message", (event) =>
           this.dispatchEvent(Object.assign(new Event("message"), { data: event.data })),
         );
-        socket.addEventListener("close", () => this.closed());
+        socket.addEventListener("close", (event) => this.closed(event.code));
         this.dispatchEvent(new Event("open"));
       });
   }
@@ -53,13 +53,13 @@ export class WorkerSocket extends EventTarget {
     try {
       this.socket?.close(code === 1006 ? 1001 : code, reason);
     } catch {}
-    this.closed();
+    this.closed(code);
   }
 
-  private closed(): void {
+  private closed(code = 1006): void {
     if (this.readyState === 3) return;
     this.readyState = 3;
     WorkerSocket.open.delete(this);
-    this.dispatchEvent(new Event("close"));
+    this.dispatchEvent(Object.assign(new Event("close"), { code }));
   }
 }

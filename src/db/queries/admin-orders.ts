@@ -79,9 +79,6 @@ export async function searchOrders(
   return adminOrderSearch(db, filters, page);
 }
 
-/** Statuses a paid-or-later order has: what counts as revenue. */
-const PAID_OR_LATER: OrderStatus[] = ["paid", "processing", "shipped", "delivered"];
-
 export interface OrderSummaryRow {
   byStatus: Record<OrderStatus, number>;
   byPaymentStatus: Record<PaymentStatus, number>;
@@ -96,7 +93,8 @@ const zeroes = <T extends string>(values: readonly T[]) =>
 
 /**
  * What is stuck, in one statement: the window's orders by status and payment status, and its
- * revenue by currency; pending orders past their deadline, dead letters not replayed and the outbox
+ * revenue by currency (paid-or-later orders whose payment was collected: a cash order in processing
+ * or shipped is not revenue yet, a refunded one no longer); pending orders past their deadline, dead letters not replayed and the outbox
  * backlog, whatever their age.
  */
 export async function orderSummary(db: HttpDb, window: { from: Date; to: Date }): Promise<OrderSummaryRow> {
@@ -120,7 +118,7 @@ export async function orderSummary(db: HttpDb, window: { from: Date; to: Date })
     (SELECT count(*) FROM ${outbox} WHERE ${c(outbox.publishedAt)} IS NULL) AS outbox_backlog,
     (SELECT coalesce(json_agg(json_build_object('currency', currency, 'amount', amount::text) ORDER BY currency), '[]'::json)
        FROM (SELECT ${c(orders.currency)} AS currency, sum(${c(orders.totalAmount)}) AS amount
-               FROM ${orders} WHERE ${inWindow} AND ${inArray(orders.status, PAID_OR_LATER)}
+               FROM ${orders} WHERE ${inWindow} AND ${c(orders.paymentStatus)} = 'paid'
               GROUP BY 1) totals) AS revenue`);
   const [row] = result.rows;
   if (!row) throw new Error("the summary statement returned no row");

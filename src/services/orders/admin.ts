@@ -19,10 +19,12 @@ export async function searchAllOrders(
   deps: OrderDeps,
   query: AdminOrderSearchQuery,
 ): Promise<{ orders: Order[]; nextCursor: string | null }> {
+  // Sorted: `status=paid,pending` and `status=pending&status=paid` are one search, with one cursor.
+  const sorted = <T extends string>(values: T[] | undefined) => values && [...values].sort();
   const filters = {
-    statuses: query.status,
-    paymentStatuses: query.paymentStatus,
-    paymentMethods: query.paymentMethod,
+    statuses: sorted(query.status),
+    paymentStatuses: sorted(query.paymentStatus),
+    paymentMethods: sorted(query.paymentMethod),
     userId: query.userId,
     createdFrom: query.createdFrom,
     createdTo: query.createdTo,
@@ -51,7 +53,8 @@ export async function summarizeOrders(
   query: { createdFrom?: Date; createdTo?: Date },
   now = new Date(),
 ) {
-  const to = query.createdTo ?? now;
+  // A window that starts after now and names no end is empty, not refused.
+  const to = query.createdTo ?? new Date(Math.max(now.getTime(), query.createdFrom?.getTime() ?? 0));
   const from = query.createdFrom ?? new Date(to.getTime() - DEFAULT_WINDOW_MS);
   if (from > to) {
     throw new ApiError("VALIDATION_FAILED", "The request is invalid", [
