@@ -4,7 +4,7 @@
 // direct socket into the worker (neither `wrangler dev`'s proxy nor Miniflare's entry worker in front).
 import { spawn } from "node:child_process";
 import { createRequire } from "node:module";
-import { dirname, join } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { ROOT } from "./settings.ts";
 
 export const WRANGLER_TOML = join(ROOT, "wrangler.toml");
@@ -57,6 +57,7 @@ export async function bundleWorker(outdir: string, onChild?: (kill: () => void) 
 
 interface WranglerConfig {
   compatibility_date?: string;
+  assets?: { directory?: string; binding?: string };
   compatibility_flags?: string[];
   vars?: Record<string, unknown>;
   durable_objects?: { bindings?: { name: string; class_name: string }[] };
@@ -124,6 +125,11 @@ export interface WorkerdOptions {
    * when unset. The local queue broker always keeps its messages in memory.
    */
   persistPath?: string;
+  /**
+   * Serve wrangler.toml's [assets] (the /admin and /live pages, their `_headers`) in front of the
+   * worker on the entry socket, as Cloudflare does; the direct socket reaches the worker only.
+   */
+  assets?: boolean;
 }
 
 export interface RunningWorkerd {
@@ -167,6 +173,17 @@ export async function startWorkerd(opts: WorkerdOptions): Promise<RunningWorkerd
     ]),
   );
 
+  const assets =
+    opts.assets && config.assets?.directory
+      ? {
+          assets: {
+            directory: resolve(ROOT, config.assets.directory),
+            binding: config.assets.binding,
+            routerConfig: { has_user_worker: true },
+          },
+        }
+      : {};
+
   // Rate Limiting bindings, simulated by workerd as in `wrangler dev`.
   const ratelimits = Object.fromEntries(
     (config.ratelimits ?? []).map(({ name, namespace_id, simple }) => [name, { namespace_id, simple }]),
@@ -191,6 +208,7 @@ export async function startWorkerd(opts: WorkerdOptions): Promise<RunningWorkerd
     // A socket straight into the worker's default export: no entry worker, no dev proxy.
     unsafeDirectSockets: [{ host: "127.0.0.1", port: opts.directPort ?? 0 }],
     ...(opts.persistPath ? { resourcePersistencePath: opts.persistPath } : {}),
+    ...assets,
     log: new module.Log(module.LogLevel.WARN ?? 2),
     handleStructuredLogs: opts.onLog,
   });

@@ -16,7 +16,6 @@ import { guestRouter } from "./routes/guest/guest.index.ts";
 import { healthRouter } from "./routes/health/health.index.ts";
 import { liveRouter } from "./routes/live/live.index.ts";
 import { mountDocs } from "./routes/meta/docs.ts";
-import { mountLivePage } from "./routes/meta/live-page.ts";
 import { ordersRouter } from "./routes/orders/orders.index.ts";
 import { LiveEventSchema } from "./schemas/live.ts";
 
@@ -128,7 +127,6 @@ export function createApp() {
     return c.json(document.body);
   });
   mountDocs(app);
-  mountLivePage(app);
 
   app.onError(onError);
   app.notFound(notFound);

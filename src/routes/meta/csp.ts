@@ -1,10 +1,11 @@
 import type { Context } from "hono";
 
 /**
- * Content-Security-Policy for the pages this worker serves (/docs, /live). Their inline <script>
- * and <style> blocks are allowed by their SHA-256 alone, so an injected script (a product name, an
- * order note rendered into the page by a bug) cannot run, and nothing can be loaded from elsewhere
- * or sent anywhere but this origin. Hashes are taken once per isolate.
+ * Content-Security-Policy for the page this worker serves (/docs; the static /live and /admin get
+ * theirs from public/_headers). Its inline <script> and <style> blocks are allowed by their SHA-256
+ * alone, so an injected script (a product name, an order note rendered into the page by a bug) cannot
+ * run, and nothing can be loaded from elsewhere or sent anywhere but this origin. Hashes are taken
+ * once per isolate.
  */
 const INLINE_BLOCK = /<(script|style)>([\s\S]*?)<\/\1>/g;
 
