@@ -109,3 +109,32 @@ export const userRateLimit = createMiddleware<AppEnv>(async (c, next) => {
   if (!decision.allowed) refuse(what, decision.retryAfterSeconds);
   return next();
 });
+
+/** Guest tokens per client address and minute: GUEST_ISSUANCE's `simple.limit` in wrangler.toml. */
+export const GUEST_TOKENS_PER_MIN = 20;
+
+/**
+ * Guest tokens per client address (POST /api/guest only), through the Rate Limiting binding
+ * GUEST_ISSUANCE, on top of the per-address limit on every request: each guest token can create a
+ * Durable Object. A request without CF-Connecting-IP came from inside and is not limited, as above;
+ * a limiter that fails or is slow is replaced by the isolate's count, as above.
+ */
+export const guestIssuanceLimit = createMiddleware<AppEnv>(async (c, next) => {
+  const ip = c.req.header("cf-connecting-ip");
+  if (!ip) return next();
+  const key = addressKey(ip);
+  const what = "guest tokens from this address";
+  let allowed: boolean;
+  try {
+    ({ success: allowed } = await withDeadline(
+      c.env.GUEST_ISSUANCE.limit({ key }),
+      LIMITER_DEADLINE_MS.binding,
+    ));
+  } catch (error) {
+    limiterFailed("guest", key, GUEST_TOKENS_PER_MIN, what, error);
+    return next();
+  }
+  if (!allowed)
+    refuse(what, Math.max(1, IP_PERIOD_SECONDS - (Math.floor(Date.now() / 1000) % IP_PERIOD_SECONDS)));
+  return next();
+});

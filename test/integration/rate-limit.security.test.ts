@@ -198,6 +198,19 @@ describe("rate limits: when a limiter itself fails", () => {
     ["fails", failingBinding],
     ["does not answer", hangingBinding],
   ] as const) {
+    it(`keeps limiting guest tokens per address in the isolate when GUEST_ISSUANCE ${name}`, async () => {
+      const call = workerWithLimits(
+        { RATE_LIMIT_USER_PER_MIN: "0", RATE_LIMIT_IP_PER_MIN: "0" },
+        { GUEST_ISSUANCE: binding },
+      );
+      const ip = `guest-limiter-down-${crypto.randomUUID()}`;
+      const statuses: number[] = [];
+      for (let i = 0; i < 21; i++)
+        statuses.push((await call("POST", "/api/guest", { "cf-connecting-ip": ip })).status);
+      expect(statuses.filter((status) => status === 201)).toHaveLength(20);
+      expect(statuses.at(-1)).toBe(429);
+    });
+
     it(`keeps limiting an address in the isolate when the Rate Limiting binding ${name}`, async () => {
       const call = workerWithLimits(
         { RATE_LIMIT_USER_PER_MIN: "0", RATE_LIMIT_IP_PER_MIN: "2" },

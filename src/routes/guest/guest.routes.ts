@@ -1,5 +1,6 @@
 import { createRoute } from "@hono/zod-openapi";
 import { errorResponses, jsonResponse } from "../../lib/openapi.ts";
+import { guestIssuanceLimit } from "../../middleware/rate-limit.ts";
 import { envelope } from "../../schemas/common.ts";
 import { GuestTokenSchema } from "../../schemas/guest.ts";
 
@@ -15,8 +16,9 @@ export const issueGuestToken = createRoute({
     "POST /api/cart/merge takes it over into the user's cart. Every other route answers a guest 403 " +
     "SIGN_IN_REQUIRED. Rate-limited per client IP.",
   security: [],
+  middleware: [guestIssuanceLimit] as const,
   responses: {
     201: jsonResponse(envelope(GuestTokenSchema, "GuestTokenResponse"), "A new guest and its token"),
-    ...errorResponses(413, 429, 503),
+    ...errorResponses(413, 429),
   },
 });
