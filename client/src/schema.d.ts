@@ -1121,17 +1121,6 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description A dependency is unavailable */
-            503: {
-                headers: {
-                    /** @description The caller's Origin, when it is one of CORS_ORIGINS */
-                    "Access-Control-Allow-Origin"?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorResponse"];
-                };
-            };
         };
     };
     getCart: {
