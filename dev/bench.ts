@@ -60,18 +60,24 @@ interface Settings {
   out: string | undefined;
   only: string[] | undefined;
   limits: "off" | "ip" | "all";
+  /** Simulated round trip to every origin (Postgres both ways, the three services), in ms. */
+  rttMs: number;
 }
 
 function usage(): string {
   return `Usage: npm run bench -- [--connections 1,16,64] [--duration SECONDS=5] [--warmup SECONDS=1]
                         [--timeout SECONDS=10] [--target direct|entry] [--out FILE] [--only TEXT,…]
-                        [--limits off|ip|all]
+                        [--limits off|ip|all] [--rtt MS=0]
   --connections  comma-separated levels; every endpoint is measured at each (--concurrency is an alias).
-  --out          also writes the rows as JSON: [{ endpoint, connections, rps, p50Ms, p99Ms, errors, ratioToHealth }].
+  --out          also writes the rows as JSON: [{ endpoint, connections, rps, p50Ms, p99Ms, errors, ratioToHealth, rttMs, p50Rtts }].
   --only         measures only the endpoints whose name contains one of the TEXTs (and /health, for the ratio).
   --limits       off (default): no rate limits; ip: the per-address limit on, every request from one of
                  256 addresses (CF-Connecting-IP); all: the per-user write limit on too. Limits are set
                  far above the load, so what is measured is their cost, never a 429.
+  --rtt          every call from the worker to an origin (the SQL-over-HTTP endpoint, each query flight
+                 on the wsproxy, the product, user and notification stand-ins) waits MS more, as if the
+                 worker ran at the edge that far from them; Durable Objects are not delayed. The tables
+                 and rows then also give p50 in round trips (p50Rtts).
   --timeout      bounds each request (whole seconds).
   --target entry measures through Miniflare's entry worker instead of the direct socket.`;
 }
@@ -88,6 +94,7 @@ function readSettings(): Settings {
       out: { type: "string" },
       only: { type: "string" },
       limits: { type: "string", default: "off" },
+      rtt: { type: "string", default: "0" },
       help: { type: "boolean", short: "h", default: false },
     },
   });
@@ -123,6 +130,7 @@ function readSettings(): Settings {
     out: values.out,
     only: values.only?.split(",").map((text) => text.trim()),
     limits: values.limits,
+    rttMs: Math.round(number("rtt", values.rtt, 0, 1000)),
   };
 }
 
@@ -492,11 +500,14 @@ export interface BenchRow {
   p99Ms: number;
   errors: number;
   ratioToHealth: number;
+  /** The simulated round trip to the origins (--rtt), and p50 in those units (null without one). */
+  rttMs: number;
+  p50Rtts: number | null;
 }
 
 const round = (value: number, digits: number) => Number(value.toFixed(digits));
 
-function rowsOf(results: ScenarioResult[]): BenchRow[] {
+function rowsOf(results: ScenarioResult[], rttMs: number): BenchRow[] {
   const rate = (r: ScenarioResult) => (r.elapsedMs > 0 ? (r.requests / r.elapsedMs) * 1000 : 0);
   return results.map((r) => {
     const health = results.find((h) => h.name === "GET /health" && h.connections === r.connections);
@@ -508,11 +519,13 @@ function rowsOf(results: ScenarioResult[]): BenchRow[] {
       p99Ms: round(percentile(r.latenciesMs, 99), 2),
       errors: r.errors,
       ratioToHealth: health ? round(rate(r) / rate(health), 3) : Number.NaN,
+      rttMs,
+      p50Rtts: rttMs > 0 ? round(percentile(r.latenciesMs, 50) / rttMs, 2) : null,
     };
   });
 }
 
-function report(results: ScenarioResult[], rows: BenchRow[]): boolean {
+function report(results: ScenarioResult[], rows: BenchRow[], rttMs: number): boolean {
   let ok = true;
   for (const level of [...new Set(rows.map((row) => row.connections))]) {
     const cells = rows
@@ -529,19 +542,25 @@ function report(results: ScenarioResult[], rows: BenchRow[]): boolean {
           row.p99Ms.toFixed(1),
           r.errors === 0 ? "0" : `${r.errors} (${(errorRatio * 100).toFixed(1)}%)`,
           row.ratioToHealth.toFixed(2),
+          ...(rttMs > 0 ? [(row.p50Rtts ?? 0).toFixed(2)] : []),
         ];
       });
     console.log(`\n${level} connection${level === 1 ? "" : "s"}:\n`);
     console.log(
-      table(["endpoint", "requests", "req/s", "p50 ms", "p99 ms", "errors", "ratio to /health"], cells, [
-        false,
-        true,
-        true,
-        true,
-        true,
-        true,
-        true,
-      ]),
+      table(
+        [
+          "endpoint",
+          "requests",
+          "req/s",
+          "p50 ms",
+          "p99 ms",
+          "errors",
+          "ratio to /health",
+          ...(rttMs > 0 ? [`p50 in RTTs (${rttMs} ms)`] : []),
+        ],
+        cells,
+        [false, true, true, true, true, true, true, true],
+      ),
     );
   }
   for (const r of results) {
@@ -579,13 +598,14 @@ async function main(): Promise<void> {
   bundling.catch(() => {}); // awaited below; not an unhandled rejection meanwhile
 
   step("starting the stand-in services, the wsproxy, the SQL-over-HTTP endpoint and the database");
-  const product = await startProductService({ port: 0 });
+  const rttMs = settings.rttMs;
+  const product = await startProductService({ port: 0, rttMs });
   onCleanup("product stand-in", () => product.close());
-  const user = await startUserService({ port: 0, jwtSecret: BENCH_JWT_SECRET });
+  const user = await startUserService({ port: 0, jwtSecret: BENCH_JWT_SECRET, rttMs });
   onCleanup("user stand-in", () => user.close());
-  const notification = await startNotificationService({ port: 0 });
+  const notification = await startNotificationService({ port: 0, rttMs });
   onCleanup("notification stand-in", () => notification.close());
-  const proxy = await startWsProxy({ port: 0 });
+  const proxy = await startWsProxy({ port: 0, rttMs });
   // Registered before the database so the database is dropped while the proxy still runs.
   onCleanup("wsproxy", () => proxy.close());
   const wsProxy = useWsProxy(proxy.port);
@@ -594,6 +614,7 @@ async function main(): Promise<void> {
   const sqlHttp = await startSqlHttp({
     port: 0,
     allowedHosts: [new URL(database.url).hostname, "127.0.0.1", "localhost", "::1"],
+    rttMs,
   });
   // Closed before the database is dropped (cleanups run newest first).
   onCleanup("SQL-over-HTTP endpoint", () => sqlHttp.close());
@@ -641,7 +662,7 @@ Machine:  ${cpuList.length} CPUs (${cpuList[0]?.model.trim() ?? "unknown"}), ${(
 Worker:   workerd via Miniflare ${worker.miniflareVersion} (wrangler's own), bundle from wrangler deploy --dry-run
 Target:   ${origin} (${settings.target === "direct" ? "direct socket into the worker: no wrangler dev proxy, no Miniflare entry worker" : "Miniflare's entry socket: its entry worker in front, still no wrangler dev proxy"})
 Database: ${database.kind}, reads through dev/sqlhttp.ts (HTTP path), transactions through dev/wsproxy.ts
-Load:     autocannon, connections ${settings.connections.join(", ")}; ${settings.warmupMs / 1000}s warm-up + ${settings.durationMs / 1000}s per endpoint and level, request timeout ${settings.timeoutMs / 1000}s, rate limits ${settings.limits === "off" ? "off" : settings.limits === "ip" ? "per address (256 addresses)" : "per address (256 addresses) and per user"}
+Load:     autocannon, connections ${settings.connections.join(", ")}; ${settings.warmupMs / 1000}s warm-up + ${settings.durationMs / 1000}s per endpoint and level, request timeout ${settings.timeoutMs / 1000}s, rate limits ${settings.limits === "off" ? "off" : settings.limits === "ip" ? "per address (256 addresses)" : "per address (256 addresses) and per user"}${settings.rttMs > 0 ? `; every origin ${settings.rttMs} ms away (--rtt)` : ""}
 Data:     ${data}
 `);
 
@@ -660,8 +681,8 @@ Data:     ${data}
       )
       .map((scenario) => (settings.limits === "off" ? scenario : withAddresses(scenario))),
   });
-  const rows = rowsOf(results);
-  const ok = report(results, rows);
+  const rows = rowsOf(results, settings.rttMs);
+  const ok = report(results, rows, settings.rttMs);
   if (settings.out) {
     await writeFile(settings.out, `${JSON.stringify(rows, null, 2)}\n`);
     console.log(`\nWrote ${rows.length} rows to ${settings.out}`);

@@ -26,6 +26,11 @@ export interface SqlHttpOptions {
   allowedHosts?: string[];
   /** Connections per database (a pg Pool each); requests beyond it wait their turn. */
   maxConnections?: number;
+  /**
+   * Simulated network distance to the worker (`npm run bench -- --rtt MS`): every request waits this
+   * long before it is handled, one round trip each. 0 (the default) for tests and dev.
+   */
+  rttMs?: number;
 }
 
 export interface RunningSqlHttp {
@@ -107,8 +112,12 @@ export async function startSqlHttp(opts: SqlHttpOptions = {}): Promise<RunningSq
     return pool;
   };
 
+  const distance = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
   const server = createServer((req, res) => {
-    handle(req, res, poolFor).catch((error) => reply(res, ...failure(error)));
+    const handled = opts.rttMs
+      ? distance(opts.rttMs).then(() => handle(req, res, poolFor))
+      : handle(req, res, poolFor);
+    handled.catch((error) => reply(res, ...failure(error)));
   });
   server.keepAliveTimeout = 60_000;
 

@@ -26,6 +26,11 @@ export interface UpstashEndpointOptions {
   host?: string;
   /** Fail to start when Redis does not answer (default); false keeps retrying in the background. */
   requireRedis?: boolean;
+  /**
+   * Simulated network distance to the worker (`npm run bench -- --rtt MS`): every request waits this
+   * long before it is handled, one round trip each. 0 (the default) for tests and dev.
+   */
+  rttMs?: number;
 }
 
 export interface UpstashEndpoint {
@@ -292,7 +297,12 @@ export async function startUpstashEndpoint(options: UpstashEndpointOptions): Pro
   }
 
   const server = createServer((req, res) => {
-    handle(req, res).catch((error: unknown) => {
+    const rtt = options.rttMs ?? 0;
+    const handled =
+      rtt > 0
+        ? new Promise((resolve) => setTimeout(resolve, rtt)).then(() => handle(req, res))
+        : handle(req, res);
+    handled.catch((error: unknown) => {
       if (res.headersSent || res.destroyed) return;
       if (error instanceof RequestError) return send(res, error.status, { error: error.message });
       // The connection dropped mid-command, a timeout, a bug: never a hang, never a crash.

@@ -11,6 +11,12 @@ export interface WsProxyOptions {
   host?: string;
   /** Database hosts clients may ask for. Loopback only by default: an open proxy would reach anything. */
   allowedHosts?: string[];
+  /**
+   * Simulated network distance to the worker (`npm run bench -- --rtt MS`): what the client sends
+   * reaches Postgres this much later, frames sent meanwhile travelling together, so a query (its
+   * Parse/Bind/Execute/Sync frames) costs one round trip, not one per frame. 0 by default.
+   */
+  rttMs?: number;
 }
 
 export interface RunningWsProxy {
@@ -45,7 +51,7 @@ export async function startWsProxy(opts: WsProxyOptions = {}): Promise<RunningWs
     const target = parseAddress(url.searchParams.get("address"));
     if (!target) return refuse(socket, 400, "Bad Request");
     if (!allowed.has(target.host)) return refuse(socket, 403, "Forbidden");
-    wss.handleUpgrade(req, socket, head, (ws) => bridge(ws, target.host, target.port));
+    wss.handleUpgrade(req, socket, head, (ws) => bridge(ws, target.host, target.port, opts.rttMs ?? 0));
   });
 
   const host = opts.host ?? "127.0.0.1";
@@ -63,7 +69,7 @@ export async function startWsProxy(opts: WsProxyOptions = {}): Promise<RunningWs
   };
 }
 
-function bridge(ws: WebSocket, host: string, port: number): void {
+function bridge(ws: WebSocket, host: string, port: number, rttMs: number): void {
   const tcp: Socket = connect({ host, port });
   tcp.setNoDelay(true);
   // Frames sent before the TCP connection is up (the startup message) must not be lost.
@@ -79,9 +85,28 @@ function bridge(ws: WebSocket, host: string, port: number): void {
       : Array.isArray(data)
         ? Buffer.concat(data)
         : Buffer.from(data);
-    if (pending) pending.push(chunk);
+    if (rttMs > 0) travel(chunk);
+    else if (pending) pending.push(chunk);
     else tcp.write(chunk);
   });
+
+  // One flight at a time: frames sent while one is on its way go with it.
+  let flight: Buffer[] | undefined;
+  function travel(chunk: Buffer): void {
+    if (flight) {
+      flight.push(chunk);
+      return;
+    }
+    flight = [chunk];
+    setTimeout(() => {
+      const arrived = flight ?? [];
+      flight = undefined;
+      for (const part of arrived) {
+        if (pending) pending.push(part);
+        else if (!tcp.destroyed) tcp.write(part);
+      }
+    }, rttMs);
+  }
   tcp.on("data", (chunk) => {
     if (ws.readyState === WebSocket.OPEN) ws.send(chunk, { binary: true });
   });

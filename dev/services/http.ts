@@ -28,6 +28,11 @@ export type Handler = (ctx: Context) => void | Promise<void>;
 export interface ServiceOptions {
   port?: number;
   host?: string;
+  /**
+   * Simulated network distance to the worker (`npm run bench -- --rtt MS`): every request waits this
+   * long before it is handled, one round trip each. 0 (the default) for tests and dev.
+   */
+  rttMs?: number;
 }
 
 export interface RunningService {
@@ -134,6 +139,7 @@ export async function serve(router: Router, opts: ServiceOptions = {}): Promise<
       if (found === undefined) throw new HttpError(404, "Not found");
       if (found === "method") throw new HttpError(405, "Method not allowed");
       const delay = (ms: number) => sleep(ms, undefined, { signal: lifetime.signal });
+      if (opts.rttMs) await delay(opts.rttMs);
       await found.handler({ req, res, url, params: found.params, delay });
     } catch (err) {
       if (lifetime.signal.aborted || res.headersSent || res.destroyed) return;
