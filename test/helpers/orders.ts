@@ -70,6 +70,18 @@ export async function eventually<T>(
   }
 }
 
+/** Places an order whose payment the mock gateway declines, and waits until it has. */
+export async function declinedOrder(user: User, body: unknown = DECLINED_CARD) {
+  const placed = await placeOrder(user, body);
+  expect(placed.status).toBe(201);
+  const order = await eventually(
+    () => orderOf(user, placed.body.data.id),
+    (current) => current.paymentStatus === "failed",
+  );
+  expect(order.paymentStatus).toBe("failed");
+  return order;
+}
+
 /** Places the seed's card order and waits until the mock gateway has settled it as paid. */
 export async function paidOrder(user: User) {
   const placed = await placeOrder(user);

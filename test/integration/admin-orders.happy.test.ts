@@ -6,8 +6,7 @@ import {
   CASH_ON_DELIVERY,
   cartWith,
   DECLINED_CARD,
-  eventually,
-  orderOf,
+  declinedOrder,
   paidOrder,
   placeOrder,
   query,
@@ -34,12 +33,7 @@ async function buyerWithThreeOrders() {
   await cartWith(buyer, 2, { price: 300 });
   const cash = (await placeOrder(buyer, CASH_ON_DELIVERY)).body.data;
   await cartWith(buyer, 1, { price: 50 });
-  const placed = (await placeOrder(buyer, DECLINED_CARD)).body.data;
-  const declined = await eventually(
-    () => orderOf(buyer, placed.id),
-    (order) => order.paymentStatus === "failed",
-  );
-  expect(declined.paymentStatus).toBe("failed");
+  const declined = await declinedOrder(buyer);
   return { buyer, paid, cash, declined };
 }
 
@@ -218,11 +212,7 @@ describe("admin order detail", () => {
     const admin = await newUser("ADMIN");
     const buyer = await newUser();
     await cartWith(buyer, 2, { price: 450 });
-    const placed = (await placeOrder(buyer, DECLINED_CARD)).body.data;
-    await eventually(
-      () => orderOf(buyer, placed.id),
-      (order) => order.paymentStatus === "failed",
-    );
+    const placed = await declinedOrder(buyer);
 
     const res = await api("GET", `/api/admin/orders/${placed.id}`, { headers: admin.headers });
     expect(res.status).toBe(200);

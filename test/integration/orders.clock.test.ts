@@ -4,15 +4,7 @@ import { sql } from "drizzle-orm";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { newUserId, tokenFor } from "../helpers/auth.ts";
 import { api } from "../helpers/http.ts";
-import {
-  CASH_ON_DELIVERY,
-  cartWith,
-  DECLINED_CARD,
-  eventually,
-  orderOf,
-  placeOrder,
-  query,
-} from "../helpers/orders.ts";
+import { CASH_ON_DELIVERY, cartWith, declinedOrder, orderOf, placeOrder, query } from "../helpers/orders.ts";
 
 const HOUR = 60 * 60 * 1000;
 
@@ -79,11 +71,7 @@ describe("one clock: the database's", () => {
   it("stamps a payment retry's answer and its stored replay with the database's time", async () => {
     const user = await userWithLongToken();
     await cartWith(user, 1);
-    const declined = (await placeOrder(user, DECLINED_CARD)).body.data;
-    await eventually(
-      () => orderOf(user, declined.id),
-      (current) => current.paymentStatus === "failed",
-    );
+    const declined = await declinedOrder(user);
     const at = await databaseNow();
     vi.useFakeTimers({ toFake: ["Date"], now: Date.now() + HOUR });
     const retry = () =>

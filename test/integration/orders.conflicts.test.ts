@@ -19,9 +19,7 @@ import { api } from "../helpers/http.ts";
 import {
   CASH_ON_DELIVERY,
   cartWith,
-  DECLINED_CARD,
-  eventually,
-  orderOf,
+  declinedOrder,
   placeOrder,
   query,
   SEED_ORDER,
@@ -111,11 +109,7 @@ describe("a change that keeps losing to concurrent changes", () => {
   it("answers a payment retry 409 CONCURRENT_CHANGE after five tries, writing no attempt, and frees its key for the retry", async () => {
     const owner = await newUser();
     await cartWith(owner, 1);
-    const placed = (await placeOrder(owner, DECLINED_CARD)).body.data;
-    await eventually(
-      () => orderOf(owner, placed.id),
-      (current) => current.paymentStatus === "failed",
-    );
+    const placed = await declinedOrder(owner);
     const retry = () =>
       api("POST", `/api/orders/${placed.id}/payment`, {
         headers: { ...owner.headers, "Idempotency-Key": `retry-${placed.id}` },
@@ -155,11 +149,7 @@ describe("payment retries and settlements racing status changes", () => {
   it("takes one of two simultaneous payment retries of one order; the other is refused as no longer retryable", async () => {
     const owner = await newUser();
     await cartWith(owner, 1);
-    const placed = (await placeOrder(owner, DECLINED_CARD)).body.data;
-    await eventually(
-      () => orderOf(owner, placed.id),
-      (current) => current.paymentStatus === "failed",
-    );
+    const placed = await declinedOrder(owner);
     const retry = () =>
       api("POST", `/api/orders/${placed.id}/payment`, { headers: owner.headers, json: RETRY_CARD });
     const results = await Promise.all([retry(), retry()]);

@@ -6,6 +6,7 @@ import {
   CASH_ON_DELIVERY,
   cartWith,
   DECLINED_CARD,
+  declinedOrder,
   eventually,
   orderOf,
   paidOrder,
@@ -17,14 +18,6 @@ import {
 import { readProduct } from "../helpers/products.ts";
 
 const address = SEED_ORDER.shippingAddress;
-
-async function declinedOrder(user: Awaited<ReturnType<typeof newUser>>, body: unknown = DECLINED_CARD) {
-  const order = (await placeOrder(user, body)).body.data;
-  return eventually(
-    () => orderOf(user, order.id),
-    (current) => current.paymentStatus === "failed",
-  );
-}
 
 /** Time passes for one order: every clock it carries moves back. */
 async function passes(orderId: string, interval: string) {
