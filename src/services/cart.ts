@@ -5,6 +5,7 @@ import type { CartBase } from "../durable-objects/cart-base.ts";
 import type { AddResult, NeedsProduct } from "../durable-objects/cart-object.ts";
 import { guestCartName, userCartName } from "../durable-objects/names.ts";
 import { ApiError } from "../lib/errors.ts";
+import { verifyGuestToken } from "../lib/guest-tokens.ts";
 import { canonicalJson, sha256Hex } from "../lib/ids.ts";
 import type {
   Cart,
@@ -116,16 +117,23 @@ export class CartService {
   }
 
   /**
-   * Merges a guest's cart into a user's at sign-in (SPEC §4 Guests; the hand-over is described in
+   * Merges the cart of the guest `guestToken` names (400 naming it, when it names none) into a
+   * user's at sign-in (SPEC §4 Guests; the hand-over is described in
    * durable-objects/cart-transfer.ts). Every product is read fresh from the product service before
    * anything moves: while it is down, both carts stay as they are (503).
    */
   async merge(
     userId: number,
-    guestId: string,
+    guestToken: string,
     mode: MergeMode,
     key?: string,
   ): Promise<MergeResult & { replayed: boolean }> {
+    const guestId = await verifyGuestToken(guestToken, this.services.config);
+    if (!guestId) {
+      throw new ApiError("VALIDATION_FAILED", "The request is invalid", [
+        { path: "guestToken", message: "is not a valid, unexpired guest token" },
+      ]);
+    }
     const cart = cartStub(this.env, userId);
     const guest = guestCartStub(this.env, guestId);
     const idempotency = key

@@ -1,5 +1,3 @@
-import { ApiError } from "../../lib/errors.ts";
-import { verifyGuestToken } from "../../lib/guest-tokens.ts";
 import type { AppRouteHandler as Handler } from "../../lib/openapi.ts";
 import type * as routes from "./cart.routes.ts";
 
@@ -44,13 +42,7 @@ export const clearCart: Handler<typeof routes.clearCart> = async (c) => {
 export const mergeCart: Handler<typeof routes.mergeCart> = async (c) => {
   const { guestToken, mode } = c.req.valid("json");
   const key = c.req.valid("header")["idempotency-key"];
-  const guestId = await verifyGuestToken(guestToken, c.var.services.config);
-  if (!guestId) {
-    throw new ApiError("VALIDATION_FAILED", "The request is invalid", [
-      { path: "guestToken", message: "is not a valid, unexpired guest token" },
-    ]);
-  }
-  const { replayed, ...merged } = await c.var.services.cart.merge(c.var.user.id, guestId, mode, key);
+  const { replayed, ...merged } = await c.var.services.cart.merge(c.var.user.id, guestToken, mode, key);
   if (replayed) c.header("Idempotent-Replayed", "true");
   return c.json({ success: true as const, message: "Guest cart merged", data: merged }, 200);
 };
