@@ -21,7 +21,7 @@ import { parseArgs } from "node:util";
 import { Worker } from "node:worker_threads";
 import { SignJWT } from "jose";
 import { issueGuestToken } from "../src/lib/guest-tokens.ts";
-import { SEARCH_ORDERS, seedSearchableOrders } from "./bench/admin-orders.ts";
+import { SEARCH_ORDERS, seedPaidOrders, seedSearchableOrders } from "./bench/admin-orders.ts";
 import type { LoadInput, LoadMessage, RequestSpec, Scenario, ScenarioResult } from "./bench/load.ts";
 import { applyMigrations, isListening, sql, useWsProxy, withDatabase } from "./db.ts";
 import { startEmbeddedPostgres } from "./pglite.ts";
@@ -291,6 +291,8 @@ const CHECKOUT_LINES = 3;
 const CHECKOUT_USERS = 6000;
 /** Merges prepared (a fresh user and a guest whose 3-line cart is filled between rounds). */
 const MERGE_USERS = 4000;
+/** Paid orders prepared for the status change row (each moved to processing once). */
+const STATUS_CHANGES = 12_000;
 
 async function seed(
   worker: string,
@@ -298,6 +300,7 @@ async function seed(
   databaseUrl: string,
 ): Promise<{ scenarios: Scenario[]; data: string }> {
   await seedSearchableOrders(databaseUrl);
+  const paidOrders = await seedPaidOrders(databaseUrl, STATUS_CHANGES);
   const admin = await token(900_001, "ADMIN");
   const createProduct = async (name: string): Promise<Product> =>
     (await call(productService, "POST", "/__admin/products", undefined, {
@@ -428,6 +431,14 @@ async function seed(
     })),
   );
 
+  // Status changes: an admin moves a different paid order to processing each time.
+  const statusChanges: RequestSpec[] = paidOrders.map((orderId) => ({
+    method: "PUT",
+    path: `/api/orders/${orderId}/status`,
+    token: admin,
+    body: JSON.stringify({ status: "processing" }),
+  }));
+
   const scenarios: Scenario[] = [
     { name: "GET /health", requests: [{ method: "GET", path: "/health" }] },
     {
@@ -443,6 +454,11 @@ async function seed(
     { name: "GET /api/orders/{id}", requests: orderReads("") },
     { name: "GET /api/orders/{id}/tracking", requests: orderReads("/tracking") },
     { name: "POST /api/orders (checkout)", requests: checkouts, setup: fills },
+    {
+      name: "PUT /api/orders/{id}/status",
+      requests: statusChanges,
+      setup: statusChanges.map(() => []),
+    },
     { name: "POST /api/cart/merge", requests: merges, setup: guestFills },
     {
       name: "GET /api/admin/orders?status=",
@@ -454,7 +470,7 @@ async function seed(
       })),
     },
   ];
-  const data = `${CART_READ_USERS} carts × ${CART_READ_LINES} lines; adds rotate ${CART_ADD_USERS} users × ${CART_ADD_PRODUCTS} products; updates cycle ${CART_UPDATE_USERS} users × ${CART_READ_LINES} lines; ${ORDER_USERS} users × ${ORDERS_PER_USER} orders; checkout: a fresh user's ${CHECKOUT_LINES}-line cart each (cash on delivery), carts filled between rounds; merge: a fresh user takes over a guest's 3-line cart each, guest carts filled between rounds; admin search over ${SEARCH_ORDERS.toLocaleString("en")} more orders (generated in SQL)`;
+  const data = `${CART_READ_USERS} carts × ${CART_READ_LINES} lines; adds rotate ${CART_ADD_USERS} users × ${CART_ADD_PRODUCTS} products; updates cycle ${CART_UPDATE_USERS} users × ${CART_READ_LINES} lines; ${ORDER_USERS} users × ${ORDERS_PER_USER} orders; checkout: a fresh user's ${CHECKOUT_LINES}-line cart each (cash on delivery), carts filled between rounds; merge: a fresh user takes over a guest's 3-line cart each, guest carts filled between rounds; status change: an admin moves one of ${STATUS_CHANGES.toLocaleString("en")} paid orders to processing each; admin search over ${SEARCH_ORDERS.toLocaleString("en")} more orders (both generated in SQL)`;
   return { scenarios, data };
 }
 
@@ -581,7 +597,7 @@ async function main(): Promise<void> {
   const settings = readSettings();
   takeOverSignals(shutdown);
 
-  const runs = 8 * settings.connections.length;
+  const runs = 12 * settings.connections.length;
   // Seeding and each checkout round's cart filling come on top of the measured windows.
   const budgetMs =
     300_000 + runs * (settings.warmupMs + 2 * settings.durationMs + 2 * settings.timeoutMs + 5_000);

@@ -30,9 +30,17 @@ export async function applyMigrations(url: string): Promise<void> {
 }
 
 export async function sql(url: string, text: string): Promise<void> {
+  await rows(url, text);
+}
+
+/** The rows of one statement (the last one's, for several). */
+export async function rows<T>(url: string, text: string): Promise<T[]> {
   const pool = new Pool({ connectionString: url, max: 1 });
   try {
-    await pool.query(text);
+    const result = await pool.query(text);
+    // Several statements answer with one result each.
+    const last = Array.isArray(result) ? result.at(-1) : result;
+    return (last?.rows ?? []) as T[];
   } finally {
     await pool.end();
   }

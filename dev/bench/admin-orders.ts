@@ -1,6 +1,6 @@
 // The admin search's bench data: orders written straight into the bench database (not through the
 // API, and not timed), enough that a search that scanned the table instead of an index would show.
-import { sql } from "../db.ts";
+import { rows, sql } from "../db.ts";
 
 /** Orders generated for the admin search row (issue: at least 100,000 in the table). */
 export const SEARCH_ORDERS = 100_000;
@@ -38,4 +38,29 @@ export async function seedSearchableOrders(databaseUrl: string): Promise<void> {
      SELECT id, 'bench-product', 'Bench product', 1999, 1, 1999 FROM placed;
      ANALYZE orders; ANALYZE order_items;`,
   );
+}
+
+/**
+ * `count` paid card orders of their own users, placed over the past hour, for the status change row:
+ * each is moved to processing once. Returns their ids, oldest first.
+ */
+export async function seedPaidOrders(databaseUrl: string, count: number): Promise<string[]> {
+  const placed = await rows<{ id: string }>(
+    databaseUrl,
+    `WITH placed AS (
+       INSERT INTO orders (id, user_id, status, payment_status, payment_method, total_amount, currency,
+                           shipping_address, created_at, updated_at)
+       SELECT gen_random_uuid(), 6000000 + g, 'paid', 'paid', 'credit_card', 1999, 'USD',
+              '{"street":"1 Bench St","city":"Mumbai","state":"MH","postalCode":"400001","country":"India"}',
+              now() - interval '1 hour' + g * interval '1 millisecond', now()
+         FROM generate_series(1, ${count}) g
+       RETURNING id, created_at
+     ), items AS (
+       INSERT INTO order_items (order_id, product_id, product_name, price, quantity, total_price)
+       SELECT id, 'bench-product', 'Bench product', 1999, 1, 1999 FROM placed
+     )
+     SELECT id FROM placed ORDER BY created_at`,
+  );
+  await sql(databaseUrl, "ANALYZE orders; ANALYZE order_items;");
+  return placed.map(({ id }) => id);
 }
