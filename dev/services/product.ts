@@ -156,6 +156,17 @@ export async function startProductService(opts: ServiceOptions = {}): Promise<Ru
   const catalog = seedCatalog();
   // GET /api/products/{id} calls per product, so tests (and a developer) can see what the cache saves.
   const reads = new Map<string, number>();
+  // Every API call per product, when it arrived and when it was answered (ms since the epoch), so a
+  // test can see how many of its calls overlapped.
+  const calls = new Map<string, { method: string; startedAt: number; endedAt: number | null }[]>();
+  const logCall = (ctx: Context) => {
+    const call = { method: ctx.req.method ?? "", startedAt: Date.now(), endedAt: null as number | null };
+    const id = ctx.params.id ?? "";
+    calls.set(id, [...(calls.get(id) ?? []), call]);
+    ctx.res.once("close", () => {
+      call.endedAt = Date.now();
+    });
+  };
   // Health checks under /__probe/<tag>, counted per tag: a test's own product-service URL.
   const probes = new Map<string, number>();
   const find = (id: string | undefined): Product => {
@@ -176,11 +187,13 @@ export async function startProductService(opts: ServiceOptions = {}): Promise<Ru
     .on("GET", "/api/products/:id", async (ctx) => {
       const id = ctx.params.id ?? "";
       reads.set(id, (reads.get(id) ?? 0) + 1);
+      logCall(ctx);
       if (await playFault(ctx, find(ctx.params.id).faults.get)) return;
       sendJson(ctx.res, 200, { success: true, data: publicView(find(ctx.params.id)) });
     })
     .on("PATCH", "/api/products/:id/stock", async (ctx) => {
       find(ctx.params.id);
+      logCall(ctx);
       const { quantity } = parse(StockChange, await readJson(ctx.req));
       const { faults } = find(ctx.params.id);
       if (await playFault(ctx, faults.stock ?? (quantity > 0 ? faults.release : undefined))) return;
@@ -210,6 +223,9 @@ export async function startProductService(opts: ServiceOptions = {}): Promise<Ru
     .on("GET", "/__admin/products/:id", ({ res, params }) => sendJson(res, 200, find(params.id)))
     .on("GET", "/__admin/products/:id/reads", ({ res, params }) =>
       sendJson(res, 200, { reads: reads.get(params.id ?? "") ?? 0 }),
+    )
+    .on("GET", "/__admin/products/:id/calls", ({ res, params }) =>
+      sendJson(res, 200, { calls: calls.get(params.id ?? "") ?? [] }),
     )
     .on("PATCH", "/__admin/products/:id", async ({ req, res, params }) => {
       find(params.id);

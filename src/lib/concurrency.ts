@@ -15,3 +15,34 @@ export async function mapConcurrently<T, R>(
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
   return results;
 }
+
+/**
+ * A request's outbound calls in flight at once. A Worker invocation has six connections waiting for
+ * response headers; a seventh waits in the runtime's queue, with its deadline already running (a
+ * stock call that timed out there would count as possibly applied). Calls started through the same
+ * Slots wait here instead, and each starts its deadline only once it runs. wrangler dev does not
+ * enforce the runtime's limit, so without this the local figures would also flatter production.
+ */
+export const WORKER_CONNECTIONS = 6;
+
+export class Slots {
+  private free: number;
+  private readonly waiting: (() => void)[] = [];
+
+  constructor(size: number = WORKER_CONNECTIONS) {
+    this.free = size;
+  }
+
+  /** Runs `call` once a slot is free (in the order asked), holding the slot until it settles. */
+  async run<T>(call: () => Promise<T>): Promise<T> {
+    if (this.free > 0) this.free -= 1;
+    else await new Promise<void>((resolve) => this.waiting.push(resolve));
+    try {
+      return await call();
+    } finally {
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.free += 1;
+    }
+  }
+}

@@ -45,9 +45,23 @@ export interface IdempotentResult<T> {
 export interface CompleteKey {
   /** `stamped`: top-level fields of `body` the batch sets to its own time (queries/clock.ts). */
   inBatch(db: HttpDb, status: number, body: unknown, stamped?: readonly string[]): BatchItem<"pg"> | null;
+  /**
+   * Settles once the key is this request's (at once without a key, or once claimed first). With
+   * `idempotentOverlapping` the claim runs alongside the work: it rejects (KeyNotHeld) when the
+   * claim found the key taken, and the work must then undo what it did and give up.
+   */
+  held(): Promise<void>;
 }
 
-export const NO_KEY: CompleteKey = { inBatch: () => null };
+export const NO_KEY: CompleteKey = { inBatch: () => null, held: () => Promise.resolve() };
+
+/** `CompleteKey.held()`'s refusal: the request's answer is the claim's (a replay or a 409), not the work's. */
+export class KeyNotHeld extends Error {
+  constructor() {
+    super("The Idempotency-Key is not this request's");
+    this.name = "KeyNotHeld";
+  }
+}
 
 /** A key a failed request could not free is tried again this often, this far apart, in the background. */
 const RELEASE_RETRIES = 10;
@@ -62,6 +76,17 @@ function inFlight(): ApiError {
   );
 }
 
+type Work<T> = (complete: CompleteKey) => Promise<{ status: number; body: T }>;
+
+/** The key as this request claims it: who holds it (the claim token) and for which request. */
+interface Holder {
+  userId: number;
+  key: string;
+  scope: string;
+  requestHash: string;
+  claimToken: string;
+}
+
 /**
  * Runs `work` at most once per (user, key): the same key and body replays the stored response, the
  * same key with another body (or another operation) is 409, and a key still in flight is 409.
@@ -70,13 +95,51 @@ function inFlight(): ApiError {
 export async function idempotent<T>(
   database: Database,
   request: IdempotentRequest,
-  work: (complete: CompleteKey) => Promise<{ status: number; body: T }>,
+  work: Work<T>,
 ): Promise<IdempotentResult<T>> {
-  const { userId, key, scope } = request;
-  if (!key) return { ...(await work(NO_KEY)), replayed: false };
+  if (!request.key) return { ...(await work(NO_KEY)), replayed: false };
+  const holder = await holderOf(request, request.key);
+  const claim = await claimKey<T>(database, holder);
+  if (claim) return claim;
+  return runHolding(database, request, holder, work, () => Promise.resolve());
+}
 
+/**
+ * `idempotent`, with the key claimed while `work` starts instead of before it: one round trip to the
+ * database fewer, for work whose first steps can be undone (a checkout's reads and reservations).
+ * `work` must await `complete.held()` before anything it cannot undo, and undo what it did when that
+ * rejects. The claim's answer comes first: a replay, a key in flight or reused, or a database that
+ * cannot be reached is the request's answer whatever the work did; otherwise the work's.
+ */
+export async function idempotentOverlapping<T>(
+  database: Database,
+  request: IdempotentRequest,
+  work: Work<T>,
+): Promise<IdempotentResult<T>> {
+  if (!request.key) return { ...(await work(NO_KEY)), replayed: false };
+  const holder = await holderOf(request, request.key);
+  const claiming = claimKey<T>(database, holder);
+  const held = claiming.then((claim) => {
+    if (claim) throw new KeyNotHeld();
+  });
+  held.catch(() => {}); // the work's to handle; the claim's own failure is answered below
+  const working = runHolding(database, request, holder, work, () => held);
+  const [claim, worked] = await Promise.allSettled([claiming, working]);
+  if (claim.status === "rejected") throw claim.reason;
+  if (claim.value) return claim.value;
+  if (worked.status === "rejected") throw worked.reason;
+  return worked.value;
+}
+
+async function holderOf(request: IdempotentRequest, key: string): Promise<Holder> {
+  const { userId, scope } = request;
   const requestHash = await sha256Hex(`${scope}\n${canonicalJson(request.body)}`);
-  const claimToken = crypto.randomUUID();
+  return { userId, key, scope, requestHash, claimToken: crypto.randomUUID() };
+}
+
+/** Claims the key for `holder`: undefined once it is ours, the stored answer to replay, or a 409. */
+async function claimKey<T>(database: Database, holder: Holder): Promise<IdempotentResult<T> | undefined> {
+  const { userId, key, scope, requestHash, claimToken } = holder;
   for (let attempt = 1; ; attempt++) {
     const claimed = await database.once((db) =>
       claimIdempotencyKey(db, {
@@ -89,7 +152,7 @@ export async function idempotent<T>(
         ttlSeconds: KEY_TTL_SECONDS,
       }),
     );
-    if (claimed) break;
+    if (claimed) return undefined;
     const existing = await database.once((db) => findIdempotencyKey(db, userId, key));
     if (!existing) {
       // Freed since our claim (its holder failed): it is ours to claim afresh.
@@ -105,15 +168,31 @@ export async function idempotent<T>(
     if (existing.responseStatus === null) throw inFlight();
     return { status: existing.responseStatus, body: existing.responseBody as T, replayed: true };
   }
+}
 
+/** Runs `work` for the key's holder; when it fails, frees the key (once it is ours) for a retry. */
+async function runHolding<T>(
+  database: Database,
+  request: IdempotentRequest,
+  holder: Holder,
+  work: Work<T>,
+  held: () => Promise<void>,
+): Promise<IdempotentResult<T>> {
+  const { userId, key, claimToken } = holder;
   try {
-    const holder = { userId, key, claimToken };
     const result = await work({
       inBatch: (db, status, body, stamped) =>
-        completeIdempotencyKeyInBatch(db, holder, status, body, stamped),
+        completeIdempotencyKeyInBatch(db, { userId, key, claimToken }, status, body, stamped),
+      held,
     });
     return { ...result, replayed: false };
   } catch (error) {
+    // Not ours to free when the claim failed (its answer is the request's).
+    const ours = await held().then(
+      () => true,
+      () => false,
+    );
+    if (!ours) throw error;
     const release = () => database.once((db) => releaseIdempotencyKey(db, userId, key, claimToken));
     await release().catch((releaseError: unknown) => {
       // Most likely the database is down, which is why the request failed. Until the key is freed,

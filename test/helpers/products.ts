@@ -46,3 +46,31 @@ export async function readProduct(id: string): Promise<TestProduct> {
 export async function productReads(id: string): Promise<number> {
   return (await admin<{ reads: number }>("GET", `/products/${id}/reads`)).reads;
 }
+
+/** One API call the product service answered for a product: when it arrived and when it was answered. */
+export interface ProductCall {
+  method: string;
+  startedAt: number;
+  endedAt: number | null;
+}
+
+export async function productCalls(id: string): Promise<ProductCall[]> {
+  return (await admin<{ calls: ProductCall[] }>("GET", `/products/${id}/calls`)).calls;
+}
+
+/** The most of `calls` that were in flight at one time. */
+export function peakInFlight(calls: ProductCall[]): number {
+  const edges = calls.flatMap(({ startedAt, endedAt }) => [
+    { at: startedAt, step: 1 },
+    { at: endedAt ?? Number.POSITIVE_INFINITY, step: -1 },
+  ]);
+  // An answer and an arrival in the same millisecond: the answer first (they did not overlap).
+  edges.sort((a, b) => a.at - b.at || a.step - b.step);
+  let inFlight = 0;
+  let peak = 0;
+  for (const { step } of edges) {
+    inFlight += step;
+    peak = Math.max(peak, inFlight);
+  }
+  return peak;
+}

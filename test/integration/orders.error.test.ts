@@ -169,7 +169,7 @@ describe("orders: business conflicts", () => {
     expect(res.body.error.code).toBe("EMPTY_CART");
   });
 
-  it("refuses a product that went inactive, reserving nothing", async () => {
+  it("refuses a product that went inactive, giving back what it reserved", async () => {
     const user = await newUser();
     const kept = await cartWith(user, 1, { stock: 10 });
     const retired = await cartWith(user, 1, { stock: 10 });
@@ -178,6 +178,7 @@ describe("orders: business conflicts", () => {
     expect(res.status).toBe(409);
     expect(res.body.error.code).toBe("PRODUCT_UNAVAILABLE");
     expect((await readProduct(kept.id)).stock).toBe(10);
+    expect((await readProduct(retired.id)).stock).toBe(10);
   });
 
   it("charges the product service's current price, not the cart's snapshot", async () => {

@@ -2,7 +2,7 @@ import type { Context } from "hono";
 import type { AppEnv } from "../../app-env.ts";
 import type { AppRouteHandler as Handler } from "../../lib/openapi.ts";
 import type { Order } from "../../schemas/order.ts";
-import { idempotent } from "../../services/idempotency.ts";
+import { idempotent, idempotentOverlapping } from "../../services/idempotency.ts";
 import { checkout, settleReplayedCheckout } from "../../services/orders/checkout.ts";
 import { retryPayment as retry } from "../../services/orders/payments.ts";
 import {
@@ -41,7 +41,8 @@ export const createOrder: Handler<typeof routes.createOrder> = async (c) => {
   const userId = c.var.user.id;
   const result = await completeEvenIfAbandoned(
     c,
-    idempotent<Order>(
+    // The key is claimed while the checkout reads and reserves (each of which it can undo).
+    idempotentOverlapping<Order>(
       database,
       {
         userId,

@@ -10,6 +10,7 @@ import {
   settlePlacements,
   type UnknownPlacement,
 } from "../../db/queries.ts";
+import { Slots } from "../../lib/concurrency.ts";
 import { ApiError } from "../../lib/errors.ts";
 import { uuidv7 } from "../../lib/ids.ts";
 import { describeError, log } from "../../lib/log.ts";
@@ -19,7 +20,7 @@ import type { CreateOrderBody, Order } from "../../schemas/order.ts";
 import type { Product } from "../../schemas/product.ts";
 import { cartStub } from "../cart.ts";
 import type { CompleteKey } from "../idempotency.ts";
-import { applyStockReleases, releaseAll, reserveAll } from "../stock.ts";
+import { applyStockReleases, type OwedStock, releaseAll, reserveAll, type StockLine } from "../stock.ts";
 import { paymentDueAt } from "./deadlines.ts";
 import type { OrderDeps } from "./deps.ts";
 import { changeRecords, toOrderEvent } from "./events.ts";
@@ -55,19 +56,27 @@ interface PricedLine {
   image: string | null;
 }
 
-/** Re-reads every product (fresh, never cached) and prices the cart from what it says now. */
-async function priceCart(
-  deps: OrderDeps,
-  items: CartItem[],
-): Promise<{ lines: PricedLine[]; currency: string }> {
+interface Priced {
+  lines: PricedLine[];
+  currency: string;
+}
+
+/**
+ * Re-reads every product (fresh, never cached) and prices the cart from what it says now. Stock is
+ * not judged here: the reservation, made at the same time, is the stock check (a read made after
+ * this checkout's own reservation would count it against the cart).
+ */
+async function priceCart(deps: OrderDeps, items: CartItem[], slots: Slots): Promise<Priced> {
   const products = await Promise.all(
     items.map((item) =>
-      deps.products.get(item.productId).catch((error: unknown) => {
-        if (error instanceof ApiError && error.code === "PRODUCT_NOT_FOUND") {
-          throw new ApiError("PRODUCT_UNAVAILABLE", `${item.productName} is no longer sold`);
-        }
-        throw error;
-      }),
+      slots.run(() =>
+        deps.products.get(item.productId).catch((error: unknown) => {
+          if (error instanceof ApiError && error.code === "PRODUCT_NOT_FOUND") {
+            throw new ApiError("PRODUCT_UNAVAILABLE", `${item.productName} is no longer sold`);
+          }
+          throw error;
+        }),
+      ),
     ),
   );
   const currencies = new Set(products.map((product) => product.currency));
@@ -76,12 +85,6 @@ async function priceCart(
   const lines = items.map((item, index) => {
     const product = products[index] as Product;
     if (!product.isActive) throw new ApiError("PRODUCT_UNAVAILABLE", `${product.name} is not available`);
-    if (product.stock < item.quantity) {
-      throw new ApiError(
-        "INSUFFICIENT_STOCK",
-        `Only ${Math.max(product.stock, 0)} units of ${product.name} are in stock`,
-      );
-    }
     return {
       productId: product.id,
       productName: product.name,
@@ -93,6 +96,52 @@ async function priceCart(
   });
   return { lines, currency: products[0]?.currency ?? deps.config.DEFAULT_CURRENCY };
 }
+
+/**
+ * Everything an order needs from afar, asked at once: the Idempotency-Key's claim, the user's open
+ * orders, each product as it is now, and each line's stock, reserved. That is one round trip to the
+ * origins (two for a cart of more lines than a request's connections carry at once, see Slots) where
+ * asking in turn took three. Reserving before the reads are judged costs a reservation given back
+ * when they refuse; each failure stops the reservations not yet sent. Answers the priced lines and
+ * what was reserved, or throws the first failure (claim, pricing, open orders, stock) with every
+ * reservation given back.
+ */
+async function prepareOrder(
+  deps: OrderDeps,
+  input: { userId: number; items: CartItem[]; completeKey: CompleteKey; owed: OwedStock },
+): Promise<Priced & { reserved: StockLine[] }> {
+  const { userId, items, completeKey, owed } = input;
+  const slots = new Slots();
+  const stop = new AbortController();
+  const stopping = <T>(work: Promise<T>): Promise<T> =>
+    work.catch((error: unknown) => {
+      stop.abort(error);
+      throw error;
+    });
+  const [claim, pricing, openOrders, reserving] = await Promise.allSettled([
+    stopping(slots.run(() => completeKey.held())),
+    stopping(priceCart(deps, items, slots)),
+    stopping(
+      slots.run(async () =>
+        checkOpenOrders(await deps.database.once((db) => countPendingOrders(db, userId)), deps),
+      ),
+    ),
+    reserveAll(
+      deps.products,
+      items.map(({ productId, quantity, productName }) => ({ productId, quantity, productName })),
+      owed,
+      { slots, signal: stop.signal },
+    ),
+  ]);
+  const results = [claim, pricing, openOrders, reserving];
+  if (pricing.status === "fulfilled" && reserving.status === "fulfilled" && results.every(fulfilled))
+    return { ...pricing.value, reserved: reserving.value };
+  // A reservation that failed gave back what it held already; one that finished has to now.
+  if (reserving.status === "fulfilled") await releaseAll(deps.products, reserving.value, owed);
+  throw (results.find((result) => result.status === "rejected") as PromiseRejectedResult).reason;
+}
+
+const fulfilled = (result: PromiseSettledResult<unknown>) => result.status === "fulfilled";
 
 /**
  * Places an order from the user's cart (SPEC §4): lock the cart against a concurrent checkout,
@@ -125,16 +174,8 @@ export async function checkout(
       : lock.value.items;
     if (items.length === 0)
       throw new ApiError("EMPTY_CART", "The cart is empty: its lines were already ordered");
-    // The open orders are counted while the cart is priced: checked before touching stock (and so
-    // also reaching the database: with it down, fail now with nothing reserved), and again, under
-    // the user's placement lock, in the order's batch.
-    const [{ lines, currency }, pending] = await Promise.all([
-      priceCart(deps, items),
-      deps.database.once((db) => countPendingOrders(db, userId)),
-    ]);
-    checkOpenOrders(pending, deps);
     const owed = { database: deps.database, orderId };
-    const reserved = await reserveAll(deps.products, lines, owed);
+    const { lines, currency, reserved } = await prepareOrder(deps, { userId, items, completeKey, owed });
     const placement = newPlacement(deps.config, { orderId, userId, body, lines, currency });
     const order = toOrder(placement.order, placement.items);
     if (Date.now() - started > CHECKOUT_DEADLINE_MS) {

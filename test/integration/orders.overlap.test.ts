@@ -1,0 +1,129 @@
+// A checkout asks for everything it needs from afar at once (issue 17): the Idempotency-Key's claim,
+// the open orders, each product, and each line's reservation. What that must not change: a refusal
+// found by any of them gives back every reservation, the claim's answer wins, and no more calls are in
+// flight than a Worker invocation has connections.
+import { env } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import { ProductClient } from "../../src/clients/product.ts";
+import { getConfig } from "../../src/config.ts";
+import { Database, type HttpDb } from "../../src/db/client.ts";
+import { WORKER_CONNECTIONS } from "../../src/lib/concurrency.ts";
+import { ApiError } from "../../src/lib/errors.ts";
+import { EventPublisher } from "../../src/queues/producer.ts";
+import { idempotentOverlapping } from "../../src/services/idempotency.ts";
+import { checkout } from "../../src/services/orders/checkout.ts";
+import type { OrderDeps } from "../../src/services/orders/deps.ts";
+import { newUser } from "../helpers/auth.ts";
+import { api } from "../helpers/http.ts";
+import { addToCart, CASH_ON_DELIVERY, cartWith, placeOrder, SEED_ORDER } from "../helpers/orders.ts";
+import {
+  createProduct,
+  peakInFlight,
+  productCalls,
+  readProduct,
+  updateProduct,
+} from "../helpers/products.ts";
+
+const cartOf = async (user: { headers: Record<string, string> }) =>
+  (await api("GET", "/api/cart", { headers: user.headers })).body.data.items.map(
+    (item: { productId: string; quantity: number }) => [item.productId, item.quantity],
+  );
+
+describe("a checkout that asks for everything at once", () => {
+  it("replays a key whose cart holds new lines, giving back what it reserved for them", async () => {
+    const user = await newUser();
+    await cartWith(user, 1);
+    const key = { "idempotency-key": `overlap-${crypto.randomUUID()}` };
+    const first = await placeOrder(user, CASH_ON_DELIVERY, key);
+    expect(first.status).toBe(201);
+
+    const added = await cartWith(user, 3, { stock: 10 });
+    const replay = await placeOrder(user, CASH_ON_DELIVERY, key);
+    expect(replay.status).toBe(201);
+    expect(replay.headers.get("idempotent-replayed")).toBe("true");
+    expect(replay.body.data).toEqual(first.body.data);
+    // The new line was reserved alongside the claim, then given back; the cart keeps it.
+    expect((await readProduct(added.id)).stock).toBe(10);
+    expect(await cartOf(user)).toEqual([[added.id, 3]]);
+  });
+
+  it("refuses a key reused with another body, giving back what it reserved", async () => {
+    const user = await newUser();
+    await cartWith(user, 1);
+    const key = { "idempotency-key": `overlap-${crypto.randomUUID()}` };
+    expect((await placeOrder(user, CASH_ON_DELIVERY, key)).status).toBe(201);
+
+    const added = await cartWith(user, 2, { stock: 10 });
+    const reused = await placeOrder(user, SEED_ORDER, key);
+    expect(reused.status).toBe(409);
+    expect(reused.body.error.code).toBe("IDEMPOTENCY_KEY_REUSED");
+    expect((await readProduct(added.id)).stock).toBe(10);
+    expect(await cartOf(user)).toEqual([[added.id, 2]]);
+  });
+
+  it("answers 503 when the database is down as it starts, giving back every reservation", async () => {
+    const user = await newUser();
+    const products = [await cartWith(user, 2, { stock: 10 }), await cartWith(user, 1, { stock: 10 })];
+    const config = getConfig(env);
+    const database = new Unreachable(config);
+    const deps: OrderDeps = {
+      env,
+      config,
+      database,
+      products: new ProductClient(config.PRODUCT_SERVICE_URL, config.UPSTREAM_TIMEOUT_MS),
+      events: new EventPublisher(env, database),
+    };
+    const failure = await idempotentOverlapping(
+      database,
+      { userId: user.id, key: `down-${user.id}`, scope: "POST /api/orders", body: CASH_ON_DELIVERY },
+      async (complete) => ({ status: 201, body: await checkout(deps, user.id, CASH_ON_DELIVERY, complete) }),
+    ).catch((error: unknown) => error);
+    expect((failure as ApiError).code).toBe("DATABASE_UNAVAILABLE");
+    for (const product of products) expect((await readProduct(product.id)).stock).toBe(10);
+    // The cart is unlocked and whole: the next checkout goes through.
+    expect(await cartOf(user)).toEqual(products.map((product, i) => [product.id, 2 - i]));
+    expect((await placeOrder(user, CASH_ON_DELIVERY)).status).toBe(201);
+  });
+
+  it(`never has more than ${WORKER_CONNECTIONS} calls in flight, even for a 10-line cart of slow products`, async () => {
+    const user = await newUser();
+    // Each product answers 400 ms late, so calls started together overlap at the product service.
+    const products = [];
+    for (let i = 0; i < 10; i++) {
+      const product = await createProduct({ stock: 10 });
+      await addToCart(user, product.id, 1);
+      products.push(product);
+    }
+    for (const product of products) await updateProduct(product.id, { faults: { get: "lag", stock: "lag" } });
+    const earlier = await Promise.all(
+      products.map(async (product) => (await productCalls(product.id)).length),
+    );
+    const placed = await placeOrder(user, CASH_ON_DELIVERY, { "idempotency-key": `wide-${user.id}` });
+    expect(placed.status).toBe(201);
+    const calls = (
+      await Promise.all(
+        products.map(async (product, i) => (await productCalls(product.id)).slice(earlier[i])),
+      )
+    ).flat();
+    // Each product read once and reserved once, by this checkout.
+    expect(calls.map((call) => call.method).sort()).toEqual([
+      ...Array<string>(10).fill("GET"),
+      ...Array<string>(10).fill("PATCH"),
+    ]);
+    const peak = peakInFlight(calls);
+    expect(peak).toBeLessThanOrEqual(WORKER_CONNECTIONS);
+    // Reads and reservations did go together (one at a time would be 1).
+    expect(peak).toBeGreaterThanOrEqual(WORKER_CONNECTIONS - 2);
+    for (const product of products) expect((await readProduct(product.id)).stock).toBe(9);
+  });
+});
+
+/** The order database, unreachable for every statement and batch. */
+class Unreachable extends Database {
+  override once<T>(_work: (db: HttpDb) => Promise<T>): Promise<T> {
+    return Promise.reject(new ApiError("DATABASE_UNAVAILABLE", "The order database is unavailable"));
+  }
+  override batch<T>(_work: (db: HttpDb) => Promise<T>): Promise<T> {
+    return Promise.reject(new ApiError("DATABASE_UNAVAILABLE", "The order database is unavailable"));
+  }
+}
