@@ -415,12 +415,14 @@ async function seed(
     );
   }
 
-  // Checkouts: a fresh user each, whose 3-line cart is filled just before its round (unmeasured).
+  // Checkouts: a fresh user each, whose 3-line cart is filled just before its round (unmeasured),
+  // with an Idempotency-Key as the typed client sends.
   const checkouts: RequestSpec[] = checkoutUsers.map((id) => ({
     method: "POST",
     path: "/api/orders",
     token: tokenOf(id),
     body: JSON.stringify(SHIPPING),
+    idempotencyKey: `bench-checkout-${id}`,
   }));
   const fills: RequestSpec[][] = checkoutUsers.map((id) =>
     checkoutProducts.map((product) => ({
@@ -470,7 +472,7 @@ async function seed(
       })),
     },
   ];
-  const data = `${CART_READ_USERS} carts × ${CART_READ_LINES} lines; adds rotate ${CART_ADD_USERS} users × ${CART_ADD_PRODUCTS} products; updates cycle ${CART_UPDATE_USERS} users × ${CART_READ_LINES} lines; ${ORDER_USERS} users × ${ORDERS_PER_USER} orders; checkout: a fresh user's ${CHECKOUT_LINES}-line cart each (cash on delivery), carts filled between rounds; merge: a fresh user takes over a guest's 3-line cart each, guest carts filled between rounds; status change: an admin moves one of ${STATUS_CHANGES.toLocaleString("en")} paid orders to processing each; admin search over ${SEARCH_ORDERS.toLocaleString("en")} more orders (both generated in SQL)`;
+  const data = `${CART_READ_USERS} carts × ${CART_READ_LINES} lines; adds rotate ${CART_ADD_USERS} users × ${CART_ADD_PRODUCTS} products; updates cycle ${CART_UPDATE_USERS} users × ${CART_READ_LINES} lines; ${ORDER_USERS} users × ${ORDERS_PER_USER} orders; checkout: a fresh user's ${CHECKOUT_LINES}-line cart each (cash on delivery, with an Idempotency-Key), carts filled between rounds; merge: a fresh user takes over a guest's 3-line cart each, guest carts filled between rounds; status change: an admin moves one of ${STATUS_CHANGES.toLocaleString("en")} paid orders to processing each; admin search over ${SEARCH_ORDERS.toLocaleString("en")} more orders (both generated in SQL)`;
   return { scenarios, data };
 }
 

@@ -19,6 +19,8 @@ export interface RequestSpec {
   body?: string;
   /** Sent as CF-Connecting-IP (with --limits, so the per-address limit counts it). */
   ip?: string;
+  /** Sent as Idempotency-Key, as the typed client does on every checkout. */
+  idempotencyKey?: string;
 }
 
 export interface Scenario {
@@ -90,6 +92,7 @@ function headersOf(spec: RequestSpec): Record<string, string> {
   if (spec.token) headers.authorization = `Bearer ${spec.token}`;
   if (spec.body !== undefined) headers["content-type"] = "application/json";
   if (spec.ip) headers["cf-connecting-ip"] = spec.ip;
+  if (spec.idempotencyKey) headers["idempotency-key"] = spec.idempotencyKey;
   return headers;
 }
 
