@@ -212,7 +212,7 @@ export async function checkInvariants(stack: Stack, run: DrillRun): Promise<Chec
 
   // Every write retried under its key got a definitive answer before the deadline (20 s after the
   // load). A key or cart still held by a request that died or could not free it answers 409 until its
-  // lock lapses (5 min, README "Placing an order"): counted apart, as the documented wait.
+  // lock lapses (5 min, docs/api.md, "Placing an order"): counted apart, as the documented wait.
   const held = load.unresolved.filter((u) => /IN_FLIGHT|IN_PROGRESS/.test(u.last));
   const other = load.unresolved.filter((u) => !held.includes(u));
   const tally = (list: typeof load.unresolved) => {

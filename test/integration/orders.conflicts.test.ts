@@ -1,5 +1,5 @@
 // A status change or payment retry reads the order, decides, and writes its change in one batch only
-// if the order is still the version it read (README "Status flow"). These tests make the order change
+// if the order is still the version it read (docs/api.md, "Status flow"). These tests make the order change
 // under a request at exactly that point, deterministically.
 import { env } from "cloudflare:workers";
 import { sql } from "drizzle-orm";
