@@ -2,7 +2,7 @@ import type { ContentfulStatusCode } from "hono/utils/http-status";
 
 /**
  * The closed set of error codes the API answers with, and the HTTP status of each.
- * Documented in the README and in the OpenAPI document (ErrorResponse.error.code).
+ * Documented in docs/api.md ("Error codes") and in the OpenAPI document (ErrorResponse.error.code).
  */
 export const ERROR_STATUS = {
   VALIDATION_FAILED: 400,

@@ -89,7 +89,7 @@ export const ipRateLimit = createMiddleware<AppEnv>(async (c, next) => {
 
 /**
  * Writes per user or per guest (RATE_LIMIT_USER_PER_MIN), after authentication: a token bucket in
- * the caller's RateLimiter Durable Object, exact and global (README, Rate limits).
+ * the caller's RateLimiter Durable Object, exact and global (docs/architecture.md, Rate limits).
  */
 export const userRateLimit = createMiddleware<AppEnv>(async (c, next) => {
   const limit = c.var.services.config.RATE_LIMIT_USER_PER_MIN;

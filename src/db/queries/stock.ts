@@ -57,7 +57,7 @@ export async function markStockReleased(db: Queryable, orderId: string, productI
 
 /**
  * Releases claimed before `claimedBefore` and never confirmed: their worker died between claim and
- * call, or the call's outcome is unknown. Operators settle them by hand (README, "Database").
+ * call, or the call's outcome is unknown. Operators settle them by hand (docs/operations.md, "Stock in doubt").
  */
 export async function countStockReleasesInDoubt(db: Queryable, claimedBefore: Date): Promise<number> {
   const [row] = await db

@@ -37,7 +37,7 @@ export function instrumentOf(payment: Payment): Instrument {
 export type GatewayOutcome = { approved: true } | { approved: false; reason: string };
 
 /**
- * The mock gateway's deterministic test instruments (README, "Payments"): a card ending 0002, a
+ * The mock gateway's deterministic test instruments (docs/api.md, "Payments"): a card ending 0002, a
  * UPI id starting `fail@` and the bank code FAIL are declined; everything else is approved.
  */
 export function gatewayOutcome({ method, reference }: Instrument): GatewayOutcome {
