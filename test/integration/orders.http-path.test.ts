@@ -178,7 +178,8 @@ describe("orders: the database's two paths", () => {
     expect(ready.status).toBe(503);
     expect(ready.body.dependencies.database).toMatchObject({ status: "down", required: true });
 
-    // Checkout is a count and a batch over the HTTP path: refused before any stock is reserved.
+    // Checkout counts (and claims) over the HTTP path alongside its reservations: refused, with what
+    // it reserved given back.
     const checkout = await without(
       "DATABASE_HTTP_ENDPOINT",
       "POST",
