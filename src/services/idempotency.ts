@@ -51,9 +51,11 @@ export interface CompleteKey {
    * claim found the key taken, and the work must then undo what it did and give up.
    */
   held(): Promise<void>;
+  /** Whether the request has a key at all. */
+  readonly keyed: boolean;
 }
 
-export const NO_KEY: CompleteKey = { inBatch: () => null, held: () => Promise.resolve() };
+export const NO_KEY: CompleteKey = { inBatch: () => null, held: () => Promise.resolve(), keyed: false };
 
 /** `CompleteKey.held()`'s refusal: the request's answer is the claim's (a replay or a 409), not the work's. */
 export class KeyNotHeld extends Error {
@@ -184,6 +186,7 @@ async function runHolding<T>(
       inBatch: (db, status, body, stamped) =>
         completeIdempotencyKeyInBatch(db, { userId, key, claimToken }, status, body, stamped),
       held,
+      keyed: true,
     });
     return { ...result, replayed: false };
   } catch (error) {

@@ -85,6 +85,24 @@ describe("a checkout that asks for everything at once", () => {
     expect((await placeOrder(user, CASH_ON_DELIVERY)).status).toBe(201);
   });
 
+  it("lets the twin that claimed the key wait for the lock the other twin took, and place the order", async () => {
+    const user = await newUser();
+    const product = await cartWith(user, 2, { stock: 10 });
+    const key = `twins-${user.id}`;
+    // The first twin locks the cart at once but reaches the database late; the second claims the
+    // key first, and finds the cart locked by the first.
+    const first = checkoutWith(new Late(getConfig(env), 300), user.id, key);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const second = checkoutWith(new Database(getConfig(env)), user.id, key);
+    const [lost, won] = await Promise.allSettled([first, second]);
+    expect(lost.status === "rejected" && (lost.reason as ApiError).code).toBe("IDEMPOTENCY_KEY_IN_FLIGHT");
+    expect(won.status === "fulfilled" && won.value.body.items).toMatchObject([
+      { productId: product.id, quantity: 2 },
+    ]);
+    expect((await readProduct(product.id)).stock).toBe(8);
+    expect(await cartOf(user)).toEqual([]);
+  });
+
   it(`never has more than ${WORKER_CONNECTIONS} calls in flight, even for a 10-line cart of slow products`, async () => {
     const user = await newUser();
     // Each product answers 400 ms late, so calls started together overlap at the product service.
@@ -117,6 +135,36 @@ describe("a checkout that asks for everything at once", () => {
     for (const product of products) expect((await readProduct(product.id)).stock).toBe(9);
   });
 });
+
+/** A checkout with `key`, as the route runs it, on `database`. */
+function checkoutWith(database: Database, userId: number, key: string) {
+  const config = getConfig(env);
+  const deps: OrderDeps = {
+    env,
+    config,
+    database,
+    products: new ProductClient(config.PRODUCT_SERVICE_URL, config.UPSTREAM_TIMEOUT_MS),
+    events: new EventPublisher(env, database),
+  };
+  return idempotentOverlapping(
+    database,
+    { userId, key, scope: "POST /api/orders", body: CASH_ON_DELIVERY },
+    async (complete) => ({ status: 201, body: await checkout(deps, userId, CASH_ON_DELIVERY, complete) }),
+  ).finally(() => deps.events.drain().finally(() => database.close()));
+}
+
+/** The order database, every statement of which arrives `ms` late. */
+class Late extends Database {
+  private readonly ms: number;
+  constructor(config: ReturnType<typeof getConfig>, ms: number) {
+    super(config);
+    this.ms = ms;
+  }
+  override async once<T>(work: (db: HttpDb) => Promise<T>): Promise<T> {
+    await new Promise((resolve) => setTimeout(resolve, this.ms));
+    return super.once(work);
+  }
+}
 
 /** The order database, unreachable for every statement and batch. */
 class Unreachable extends Database {

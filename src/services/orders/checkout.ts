@@ -43,6 +43,9 @@ const CHECKOUT_LOCK_MS = 5 * 60_000;
 const SETTLE_BY_MS = CHECKOUT_LOCK_MS - 60_000;
 const CHECKOUT_DEADLINE_MS = SETTLE_BY_MS - 40_000;
 const DELIVERY_DAYS = 7;
+/** A keyed checkout that finds its cart locked tries again after 25, 50, … 1,600 ms (3.2 s in all). */
+const LOCK_RETRY_FIRST_MS = 25;
+const LOCK_RETRY_LAST_MS = 1600;
 /** The fields of a new order's answer that its placing batch writes with its own time (queries/clock.ts). */
 const PLACEMENT_STAMPS = ["createdAt", "updatedAt"] as const;
 const DAY_MS = 24 * 60 * 60 * 1000;
@@ -159,7 +162,7 @@ export async function checkout(
   const started = Date.now();
   const cart = cartStub(deps.env, userId);
   const orderId = uuidv7();
-  const lock = await cart.beginCheckout(CHECKOUT_LOCK_MS, orderId);
+  const lock = await lockCart(cart, orderId, completeKey);
   if (!lock.ok) throw new ApiError(lock.code, lock.message);
 
   let ordered: PricedLine[] | null = null;
@@ -237,6 +240,23 @@ export async function checkout(
     return placed.order;
   } finally {
     await finishCheckout(cart, userId, lock.value.token, ordered, unsettled);
+  }
+}
+
+/**
+ * Locks the cart for this checkout. Twins sent with one Idempotency-Key race for the key's claim and
+ * for the lock at the same time, and one may win each: the twin holding the lock then finds the key
+ * taken, gives up (answering 409 IDEMPOTENCY_KEY_IN_FLIGHT) and unlocks. So the twin holding the key
+ * waits for the lock a while, backing off; a checkout without a key, or whose key is another's, does
+ * not wait. A cart still locked after that is another checkout's.
+ */
+async function lockCart(cart: ReturnType<typeof cartStub>, orderId: string, completeKey: CompleteKey) {
+  for (let waitMs = LOCK_RETRY_FIRST_MS; ; waitMs *= 2) {
+    const lock = await cart.beginCheckout(CHECKOUT_LOCK_MS, orderId);
+    if (lock.ok || lock.code !== "CHECKOUT_IN_PROGRESS" || !completeKey.keyed || waitMs > LOCK_RETRY_LAST_MS)
+      return lock;
+    await completeKey.held(); // rejects when the key is the twin's: its answer is this request's
+    await new Promise((resolve) => setTimeout(resolve, waitMs));
   }
 }
 
