@@ -4,9 +4,9 @@ import { getConfig } from "../config.ts";
 import { Database } from "../db/client.ts";
 import type { PaymentMethod } from "../db/schema.ts";
 import { describeError, log } from "../lib/log.ts";
-import { EventPublisher } from "../queues/producer.ts";
 import type { OrderDeps } from "../services/orders/deps.ts";
 import { gatewayOutcome, settleGatewayPayment } from "../services/orders/payments.ts";
+import { EventPublisher } from "../services/outbox.ts";
 
 export interface AuthorizeRequest {
   paymentId: string;

@@ -6,8 +6,8 @@ import { ProductClient } from "../clients/product.ts";
 import { UserClient } from "../clients/user.ts";
 import { type Config, getConfig } from "../config.ts";
 import { Database } from "../db/client.ts";
-import { EventPublisher } from "../queues/producer.ts";
 import { CartService } from "./cart.ts";
+import { EventPublisher } from "./outbox.ts";
 
 /** The longest an isolate reuses a product it looked up for a cart add (see CachedProducts). */
 export const LOCAL_PRODUCT_TTL_SECONDS = 5;
