@@ -1,4 +1,3 @@
-import type { Services } from "../app-env.ts";
 import { type Background, type Cache, detached, MemoryCache } from "../cache/cache.ts";
 import { CachedProducts } from "../cache/products.ts";
 import { RedisCache } from "../cache/redis-cache.ts";
@@ -7,7 +6,19 @@ import { UserClient } from "../clients/user.ts";
 import { type Config, getConfig } from "../config.ts";
 import { Database } from "../db/client.ts";
 import { CartService } from "./cart.ts";
+import type { OrderDeps } from "./orders/deps.ts";
 import { EventPublisher } from "./outbox.ts";
+
+/** What every request carries: the parsed config and the per-request services. */
+export interface Services {
+  config: Config;
+  cache: Cache;
+  products: ProductClient;
+  users: UserClient;
+  cart: CartService;
+  database: Database;
+  orders: OrderDeps;
+}
 
 /** The longest an isolate reuses a product it looked up for a cart add (see CachedProducts). */
 export const LOCAL_PRODUCT_TTL_SECONDS = 5;
