@@ -24,6 +24,8 @@ const retryDelayMs = (failures: number) => Math.min(60_000, 500 * 2 ** failures)
  * The mock payment gateway: one object per payment attempt. `authorize` records the attempt and
  * arms an alarm; the alarm decides the outcome and settles it in Postgres, retrying with backoff
  * until the database takes it. Alarms survive restarts, so a pending payment is never forgotten.
+ * It stands in for an outside system and calls the settlement service as a real gateway's webhook
+ * would, so it sits above the services, not in durable-objects/ (which the services call).
  */
 export class PaymentGateway extends DurableObject<Env> {
   async authorize(request: AuthorizeRequest): Promise<void> {
