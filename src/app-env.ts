@@ -1,24 +1,8 @@
-import type { Cache } from "./cache/cache.ts";
-import type { ProductClient } from "./clients/product.ts";
-import type { UserClient } from "./clients/user.ts";
-import type { Config } from "./config.ts";
-import type { Database } from "./db/client.ts";
 import type { AuthUser } from "./lib/auth.ts";
 import type { CartOwner } from "./schemas/cart.ts";
-import type { CartService } from "./services/cart.ts";
-import type { OrderDeps } from "./services/orders/deps.ts";
+import type { Services } from "./services/index.ts";
 
-/** What every request carries: the parsed config and the per-request services. */
-export interface Services {
-  config: Config;
-  cache: Cache;
-  products: ProductClient;
-  users: UserClient;
-  cart: CartService;
-  database: Database;
-  orders: OrderDeps;
-}
-
+/** The Hono environment of every router and middleware: the bindings, and what middleware sets. */
 export type AppEnv = {
   Bindings: Env;
   Variables: {

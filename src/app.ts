@@ -1,6 +1,5 @@
 import { except } from "hono/combine";
 import { requestId } from "hono/request-id";
-import { createRouter } from "./lib/openapi.ts";
 import { requireAuth, requireSignIn } from "./middleware/auth.ts";
 import { bodyLimit } from "./middleware/body-limit.ts";
 import { cors } from "./middleware/cors.ts";
@@ -16,6 +15,7 @@ import { guestRouter } from "./routes/guest/guest.index.ts";
 import { healthRouter } from "./routes/health/health.index.ts";
 import { liveRouter } from "./routes/live/live.index.ts";
 import { mountDocs } from "./routes/meta/docs.ts";
+import { createRouter } from "./routes/openapi.ts";
 import { ordersRouter } from "./routes/orders/orders.index.ts";
 import { LiveEventSchema } from "./schemas/live.ts";
 

@@ -6,8 +6,8 @@ import { runSweep } from "./services/sweep.ts";
 
 export { CartObject } from "./durable-objects/cart-object.ts";
 export { GuestCartObject } from "./durable-objects/guest-cart-object.ts";
-export { PaymentGateway } from "./durable-objects/payment-gateway.ts";
 export { RateLimiter } from "./durable-objects/rate-limiter.ts";
+export { PaymentGateway } from "./mocks/payment-gateway.ts";
 
 // Validated when the worker starts, so a bad setting fails the deploy (or `wrangler dev`) with a
 // message naming each offending variable, instead of surfacing on the first request.

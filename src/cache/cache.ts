@@ -1,6 +1,4 @@
 import type { z } from "zod";
-import type { Config } from "../config.ts";
-import { RedisCache } from "./redis-cache.ts";
 
 /**
  * A best-effort cache for hot reads. The service is correct without it: a miss, an outage, a slow
@@ -54,19 +52,4 @@ export class MemoryCache implements Cache {
     }
     this.entries.set(key, { value: structuredClone(value), expiresAt: Date.now() + ttlSeconds * 1000 });
   }
-}
-
-const memoryCache = new MemoryCache();
-
-export function createCache(config: Config, background: Background = detached): Cache {
-  if (config.UPSTASH_REDIS_REST_URL && config.UPSTASH_REDIS_REST_TOKEN) {
-    return new RedisCache({
-      url: config.UPSTASH_REDIS_REST_URL,
-      token: config.UPSTASH_REDIS_REST_TOKEN,
-      keyPrefix: config.CACHE_KEY_PREFIX,
-      timeoutMs: config.CACHE_TIMEOUT_MS,
-      background,
-    });
-  }
-  return memoryCache;
 }

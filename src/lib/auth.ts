@@ -6,15 +6,8 @@ import {
   errors as joseErrors,
   jwtVerify,
 } from "jose";
-import { z } from "zod";
-import type { Cache } from "../cache/cache.ts";
-import type { UserClient } from "../clients/user.ts";
 import type { Config } from "../config.ts";
-import { identityCacheKey, openIdentity, SealedIdentitySchema, sealIdentity } from "./cached-identity.ts";
 import { ApiError } from "./errors.ts";
-import { GUEST_SUBJECT_PREFIX } from "./guest-tokens.ts";
-import { sha256Hex } from "./ids.ts";
-import { log } from "./log.ts";
 
 export type Role = "USER" | "ADMIN";
 
@@ -27,17 +20,6 @@ export interface AuthUser {
 export const MAX_AUTHORIZATION_HEADER_BYTES = 8 * 1024;
 
 const ASYMMETRIC_ALGORITHMS = ["RS256", "ES256"];
-
-const UserId = z
-  .union([
-    z.number(),
-    z
-      .string()
-      .regex(/^\d{1,15}$/)
-      .transform(Number),
-  ])
-  .pipe(z.number().int().positive().max(Number.MAX_SAFE_INTEGER));
-const RoleClaim = z.enum(["USER", "ADMIN"]);
 
 /** What jose throws for a token that is bad (as opposed to keys that could not be fetched). */
 const TOKEN_ERRORS = [
@@ -93,48 +75,6 @@ export function bearerToken(header: string | undefined): string {
   return match[1];
 }
 
-export interface AuthDeps {
-  config: Config;
-  users: UserClient;
-  cache: Cache;
-}
-
-/**
- * Verifies a token locally (signature, algorithm, exp, nbf) and returns who it speaks for. Only
- * when the claims of one of the user service's own HS256 tokens lack a user id or role does it ask
- * the user service, caching the answer (sealed, lib/cached-identity.ts) until the token expires.
- */
-export async function authenticate(token: string, { config, users, cache }: AuthDeps): Promise<AuthUser> {
-  const { payload, fromIdentityProvider } = await verify(token, config);
-  // Someone must be named: a subject (a username or a numeric id), or a userId claim.
-  if (payload.sub === undefined && payload.userId === undefined)
-    throw unauthorized("The token names no subject");
-  // Only this service's own guest tokens name guests (lib/guest-tokens.ts).
-  if (payload.sub?.startsWith(GUEST_SUBJECT_PREFIX) || payload.guestId !== undefined)
-    throw unauthorized("A user's token cannot name a guest");
-
-  const userId = UserId.safeParse(payload.userId ?? payload.sub);
-  const role = RoleClaim.safeParse(payload.role);
-  if (userId.success && role.success) return { id: userId.data, role: role.data };
-  // The user service resolves its own tokens only: an identity provider's token is never sent there.
-  if (fromIdentityProvider) throw unauthorized("The token names no user id or role");
-
-  const tokenHash = await sha256Hex(token);
-  const cacheKey = identityCacheKey(tokenHash);
-  const cached = await cache.get(cacheKey, SealedIdentitySchema);
-  if (cached) {
-    const user = await openIdentity(config.JWT_SECRET, tokenHash, cached);
-    if (user) return user;
-    log("warn", "cached identity refused: its seal does not verify");
-  }
-
-  const validated = await users.validate(token);
-  const user: AuthUser = { id: validated.userId, role: validated.role };
-  const ttlSeconds = (payload.exp ?? 0) - Math.floor(Date.now() / 1000);
-  if (ttlSeconds > 0) cache.set(cacheKey, await sealIdentity(config.JWT_SECRET, tokenHash, user), ttlSeconds);
-  return user;
-}
-
 /**
  * Tokens this isolate verified, per configuration (a worker with another secret or issuer shares
  * none), oldest first. A hit skips the signature and claim checks, which cost a verification's
@@ -143,7 +83,7 @@ export async function authenticate(token: string, { config, users, cache }: Auth
  * withdrawn from the identity provider's JWKS stops working as it did before: within jose's
  * own key cache's lifetime). Only tokens that passed are kept: a forged one is a different string.
  */
-interface Verified {
+export interface Verified {
   payload: JWTPayload;
   /** Signed by the JWKS_URL identity provider (RS256/ES256), not by the user service's secret. */
   fromIdentityProvider: boolean;
@@ -152,7 +92,7 @@ const verifiedTokens = new WeakMap<Config, Map<string, Verified & { verifiedAt: 
 const MAX_VERIFIED_TOKENS = 1000;
 const VERIFIED_TOKEN_MAX_AGE_MS = 60_000;
 
-async function verify(token: string, config: Config): Promise<Verified> {
+export async function verifyToken(token: string, config: Config): Promise<Verified> {
   let tokens = verifiedTokens.get(config);
   if (!tokens) {
     tokens = new Map();
@@ -170,7 +110,7 @@ async function verify(token: string, config: Config): Promise<Verified> {
   }
   tokens.delete(token);
   // An expired entry is verified again, so it is refused exactly as jose refuses it.
-  const verified = await verifyToken(token, config);
+  const verified = await verifyWithJose(token, config);
   if (tokens.size >= MAX_VERIFIED_TOKENS) {
     const oldest = tokens.keys().next().value;
     if (oldest !== undefined) tokens.delete(oldest);
@@ -179,7 +119,7 @@ async function verify(token: string, config: Config): Promise<Verified> {
   return verified;
 }
 
-async function verifyToken(token: string, config: Config): Promise<Verified> {
+async function verifyWithJose(token: string, config: Config): Promise<Verified> {
   let alg: string | undefined;
   try {
     alg = decodeProtectedHeader(token).alg;

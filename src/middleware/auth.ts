@@ -1,8 +1,9 @@
 import { createMiddleware } from "hono/factory";
 import type { AppEnv } from "../app-env.ts";
-import { authenticate, bearerToken, unauthorized } from "../lib/auth.ts";
+import { bearerToken, unauthorized } from "../lib/auth.ts";
 import { ApiError } from "../lib/errors.ts";
 import { claimsToBeGuest, verifyGuestToken } from "../lib/guest-tokens.ts";
+import { authenticate } from "../services/auth.ts";
 
 /**
  * Sets `caller` from the bearer token (and `user` for a signed-in user); nothing in a header, query

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import type { OutboxRow } from "../db/queries.ts";
 import { ORDER_STATUSES, OUTBOX_TYPES, PAYMENT_STATUSES } from "../db/schema.ts";
 import type { LiveEvent } from "../schemas/live.ts";
 
@@ -17,6 +18,17 @@ export const OrderEventSchema = z.object({
   at: z.iso.datetime(),
 });
 export type OrderEvent = z.infer<typeof OrderEventSchema>;
+
+export function toOrderEvent(row: OutboxRow): OrderEvent {
+  return {
+    id: row.id,
+    type: row.type,
+    userId: row.userId,
+    orderId: row.orderId,
+    data: row.payload as OrderEvent["data"],
+    at: row.createdAt.toISOString(),
+  };
+}
 
 /**
  * What the notifications consumer sends to the dead-letter queue: the message as it arrived (it may

@@ -1,12 +1,24 @@
-import type { Services } from "../app-env.ts";
-import { type Background, createCache, detached } from "../cache/cache.ts";
+import { type Background, type Cache, detached, MemoryCache } from "../cache/cache.ts";
 import { CachedProducts } from "../cache/products.ts";
+import { RedisCache } from "../cache/redis-cache.ts";
 import { ProductClient } from "../clients/product.ts";
 import { UserClient } from "../clients/user.ts";
-import { getConfig } from "../config.ts";
+import { type Config, getConfig } from "../config.ts";
 import { Database } from "../db/client.ts";
-import { EventPublisher } from "../queues/producer.ts";
 import { CartService } from "./cart.ts";
+import type { OrderDeps } from "./orders/deps.ts";
+import { EventPublisher } from "./outbox.ts";
+
+/** What every request carries: the parsed config and the per-request services. */
+export interface Services {
+  config: Config;
+  cache: Cache;
+  products: ProductClient;
+  users: UserClient;
+  cart: CartService;
+  database: Database;
+  orders: OrderDeps;
+}
 
 /** The longest an isolate reuses a product it looked up for a cart add (see CachedProducts). */
 export const LOCAL_PRODUCT_TTL_SECONDS = 5;
@@ -40,4 +52,21 @@ export function createServices(env: Env, background: Background = detached): Ser
     database,
     orders: { env, config, database, products, events },
   };
+}
+
+/** Used when no Redis is configured: one per isolate, shared by its requests. */
+const memoryCache = new MemoryCache();
+
+/** Upstash Redis when configured; otherwise the isolate's memory cache. */
+function createCache(config: Config, background: Background = detached): Cache {
+  if (config.UPSTASH_REDIS_REST_URL && config.UPSTASH_REDIS_REST_TOKEN) {
+    return new RedisCache({
+      url: config.UPSTASH_REDIS_REST_URL,
+      token: config.UPSTASH_REDIS_REST_TOKEN,
+      keyPrefix: config.CACHE_KEY_PREFIX,
+      timeoutMs: config.CACHE_TIMEOUT_MS,
+      background,
+    });
+  }
+  return memoryCache;
 }

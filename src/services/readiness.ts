@@ -1,6 +1,6 @@
-import type { Services } from "../app-env.ts";
 import { outboxBacklog } from "../db/queries.ts";
 import { describeError, log } from "../lib/log.ts";
+import type { Services } from "./index.ts";
 
 export interface DependencyState {
   status: "up" | "down" | "not_configured";

@@ -12,11 +12,11 @@ import {
 import { mapConcurrently } from "../lib/concurrency.ts";
 import { describeError, log } from "../lib/log.ts";
 import type { OrderEvent } from "../queues/messages.ts";
-import { pruneOutbox, publishEvents, relayOutbox } from "../queues/producer.ts";
 import { overdueNote } from "./orders/deadlines.ts";
 import { SYSTEM } from "./orders/deps.ts";
 import { submitToGateway } from "./orders/payments.ts";
 import { applyTransition } from "./orders/status.ts";
+import { pruneOutbox, publishEvents, relayOutbox } from "./outbox.ts";
 import { applyStockReleases, stockReleasesInDoubt } from "./stock.ts";
 
 const BATCH = 50;

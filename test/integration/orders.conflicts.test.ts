@@ -9,11 +9,11 @@ import { getConfig } from "../../src/config.ts";
 import { Database, type HttpDb } from "../../src/db/client.ts";
 import { placeOrder as placeOrderRows } from "../../src/db/queries.ts";
 import { uuidv7 } from "../../src/lib/ids.ts";
-import { EventPublisher } from "../../src/queues/producer.ts";
 import { newPlacement } from "../../src/services/orders/checkout.ts";
 import type { OrderDeps } from "../../src/services/orders/deps.ts";
 import { settleGatewayPayment } from "../../src/services/orders/payments.ts";
 import { changeStatus } from "../../src/services/orders/status.ts";
+import { EventPublisher } from "../../src/services/outbox.ts";
 import { newUser } from "../helpers/auth.ts";
 import { api } from "../helpers/http.ts";
 import {

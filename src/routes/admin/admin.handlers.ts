@@ -1,7 +1,7 @@
-import type { AppRouteHandler as Handler } from "../../lib/openapi.ts";
 // Admins only: middleware/require-admin.ts refuses everyone else on /api/admin/* (app.ts).
 import { listDeadLetterPage, replayDeadLetter as replay } from "../../services/dead-letters.ts";
 import { getAdminOrder, searchAllOrders, summarizeOrders } from "../../services/orders/admin.ts";
+import type { AppRouteHandler as Handler } from "../openapi.ts";
 import type * as routes from "./admin.routes.ts";
 
 export const listDeadLetters: Handler<typeof routes.listDeadLetters> = async (c) => {

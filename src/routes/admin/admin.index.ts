@@ -1,4 +1,4 @@
-import { createRouter } from "../../lib/openapi.ts";
+import { createRouter } from "../openapi.ts";
 import * as handlers from "./admin.handlers.ts";
 import * as routes from "./admin.routes.ts";
 

@@ -1,5 +1,4 @@
 import { createRoute } from "@hono/zod-openapi";
-import { bearerAuth, errorResponses, jsonResponse, SIGNED_IN, WRITE } from "../../lib/openapi.ts";
 import {
   AdminOrderDetailSchema,
   AdminOrderSearchQuerySchema,
@@ -14,6 +13,7 @@ import {
   ListDeadLettersQuerySchema,
 } from "../../schemas/dead-letter.ts";
 import { OrderIdParamSchema, OrderPageSchema } from "../../schemas/order.ts";
+import { bearerAuth, errorResponses, jsonResponse, SIGNED_IN, WRITE } from "../openapi.ts";
 
 const OrderPageEnvelope = envelope(OrderPageSchema, "AdminOrderPageResponse");
 

@@ -1,4 +1,4 @@
-import type { AppRouteHandler as Handler } from "../../lib/openapi.ts";
+import type { AppRouteHandler as Handler } from "../openapi.ts";
 import type * as routes from "./cart.routes.ts";
 
 export const getCart: Handler<typeof routes.getCart> = async (c) => {

@@ -1,4 +1,4 @@
-import { createRouter } from "../../lib/openapi.ts";
+import { createRouter } from "../openapi.ts";
 import * as handlers from "./cart.handlers.ts";
 import * as routes from "./cart.routes.ts";
 

@@ -1,15 +1,4 @@
 import { createRoute } from "@hono/zod-openapi";
-import {
-  AUTHENTICATED,
-  bearerAuth,
-  bearerOrGuestAuth,
-  errorResponses,
-  jsonBody,
-  jsonResponse,
-  replayedHeader,
-  SIGNED_IN,
-  WRITE,
-} from "../../lib/openapi.ts";
 import { requireJson } from "../../middleware/json-body.ts";
 import {
   AddItemBodySchema,
@@ -21,6 +10,17 @@ import {
   UpdateItemBodySchema,
 } from "../../schemas/cart.ts";
 import { envelope, IdempotencyKeyHeaderSchema } from "../../schemas/common.ts";
+import {
+  AUTHENTICATED,
+  bearerAuth,
+  bearerOrGuestAuth,
+  errorResponses,
+  jsonBody,
+  jsonResponse,
+  replayedHeader,
+  SIGNED_IN,
+  WRITE,
+} from "../openapi.ts";
 
 const tags = ["Cart"];
 const CartEnvelope = envelope(CartSchema, "CartResponse");

@@ -1,5 +1,5 @@
 import { issueGuestToken as issue } from "../../lib/guest-tokens.ts";
-import type { AppRouteHandler as Handler } from "../../lib/openapi.ts";
+import type { AppRouteHandler as Handler } from "../openapi.ts";
 import type * as routes from "./guest.routes.ts";
 
 export const issueGuestToken: Handler<typeof routes.issueGuestToken> = async (c) => {

@@ -1,8 +1,8 @@
 import { createRoute } from "@hono/zod-openapi";
-import { errorResponses, jsonResponse } from "../../lib/openapi.ts";
 import { guestIssuanceLimit } from "../../middleware/rate-limit.ts";
 import { envelope } from "../../schemas/common.ts";
 import { GuestTokenSchema } from "../../schemas/guest.ts";
+import { errorResponses, jsonResponse } from "../openapi.ts";
 
 export const issueGuestToken = createRoute({
   operationId: "issueGuestToken",

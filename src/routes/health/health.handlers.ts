@@ -1,5 +1,5 @@
-import type { AppRouteHandler as Handler } from "../../lib/openapi.ts";
 import { checkReadiness } from "../../services/readiness.ts";
+import type { AppRouteHandler as Handler } from "../openapi.ts";
 import type * as routes from "./health.routes.ts";
 
 export const SERVICE_NAME = "order-service";

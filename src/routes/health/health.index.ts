@@ -1,4 +1,4 @@
-import { createRouter } from "../../lib/openapi.ts";
+import { createRouter } from "../openapi.ts";
 import * as handlers from "./health.handlers.ts";
 import * as routes from "./health.routes.ts";
 

@@ -1,6 +1,6 @@
 import { createRoute, z } from "@hono/zod-openapi";
-import { errorResponses, jsonResponse } from "../../lib/openapi.ts";
 import { int32, int64 } from "../../schemas/common.ts";
+import { errorResponses, jsonResponse } from "../openapi.ts";
 
 const tags = ["Health"];
 

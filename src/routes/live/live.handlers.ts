@@ -1,7 +1,7 @@
 import { decodeJwt } from "jose";
 import { bearerToken } from "../../lib/auth.ts";
-import type { AppRouteHandler as Handler } from "../../lib/openapi.ts";
 import { connectLive, issueLiveTicket } from "../../services/live.ts";
+import type { AppRouteHandler as Handler } from "../openapi.ts";
 import type * as routes from "./live.routes.ts";
 
 export const issueTicket: Handler<typeof routes.issueTicket> = async (c) => {

@@ -1,7 +1,7 @@
 import { createRoute } from "@hono/zod-openapi";
-import { bearerAuth, errorResponses, jsonResponse, SIGNED_IN, WRITE } from "../../lib/openapi.ts";
 import { envelope } from "../../schemas/common.ts";
 import { LiveTicketSchema } from "../../schemas/live.ts";
+import { bearerAuth, errorResponses, jsonResponse, SIGNED_IN, WRITE } from "../openapi.ts";
 
 const tags = ["Live"];
 

@@ -1,6 +1,5 @@
 import type { Context } from "hono";
 import type { AppEnv } from "../../app-env.ts";
-import type { AppRouteHandler as Handler } from "../../lib/openapi.ts";
 import type { Order } from "../../schemas/order.ts";
 import { idempotent, idempotentOverlapping } from "../../services/idempotency.ts";
 import { checkout, settleReplayedCheckout } from "../../services/orders/checkout.ts";
@@ -11,6 +10,7 @@ import {
   getTracking as readTracking,
 } from "../../services/orders/read.ts";
 import { changeStatus } from "../../services/orders/status.ts";
+import type { AppRouteHandler as Handler } from "../openapi.ts";
 import type * as routes from "./orders.routes.ts";
 
 function markReplayed(c: Context<AppEnv>, replayed: boolean) {

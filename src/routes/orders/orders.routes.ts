@@ -1,13 +1,4 @@
 import { createRoute } from "@hono/zod-openapi";
-import {
-  bearerAuth,
-  errorResponses,
-  jsonBody,
-  jsonResponse,
-  replayedHeader,
-  SIGNED_IN,
-  WRITE,
-} from "../../lib/openapi.ts";
 import { requireJson } from "../../middleware/json-body.ts";
 import { envelope, IdempotencyKeyHeaderSchema } from "../../schemas/common.ts";
 import {
@@ -20,6 +11,15 @@ import {
   TrackingSchema,
   UpdateStatusBodySchema,
 } from "../../schemas/order.ts";
+import {
+  bearerAuth,
+  errorResponses,
+  jsonBody,
+  jsonResponse,
+  replayedHeader,
+  SIGNED_IN,
+  WRITE,
+} from "../openapi.ts";
 
 const tags = ["Orders"];
 const OrderEnvelope = envelope(OrderSchema, "OrderResponse");

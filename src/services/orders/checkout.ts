@@ -14,7 +14,7 @@ import { Slots } from "../../lib/concurrency.ts";
 import { ApiError } from "../../lib/errors.ts";
 import { uuidv7 } from "../../lib/ids.ts";
 import { describeError, log } from "../../lib/log.ts";
-import type { OrderEvent } from "../../queues/messages.ts";
+import { type OrderEvent, toOrderEvent } from "../../queues/messages.ts";
 import type { CartItem } from "../../schemas/cart.ts";
 import type { CreateOrderBody, Order } from "../../schemas/order.ts";
 import type { Product } from "../../schemas/product.ts";
@@ -23,7 +23,7 @@ import type { CompleteKey } from "../idempotency.ts";
 import { applyStockReleases, type OwedStock, releaseAll, reserveAll, type StockLine } from "../stock.ts";
 import { paymentDueAt } from "./deadlines.ts";
 import type { OrderDeps } from "./deps.ts";
-import { changeRecords, toOrderEvent } from "./events.ts";
+import { changeRecords } from "./events.ts";
 import { instrumentOf, newPayment, submitToGateway } from "./payments.ts";
 import { toOrder } from "./view.ts";
 

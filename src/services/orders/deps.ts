@@ -1,7 +1,7 @@
 import type { ProductClient } from "../../clients/product.ts";
 import type { Config } from "../../config.ts";
 import type { Database } from "../../db/client.ts";
-import type { EventPublisher } from "../../queues/producer.ts";
+import type { EventPublisher } from "../outbox.ts";
 
 /** What the order flows need; built per request (or per alarm / scheduled run). */
 export interface OrderDeps {

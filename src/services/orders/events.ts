@@ -5,11 +5,10 @@ import {
   type NewHistory,
   type NewOutbox,
   type OrderRow,
-  type OutboxRow,
 } from "../../db/queries.ts";
 import type { OrderStatus, OutboxType } from "../../db/schema.ts";
 import { uuidv7 } from "../../lib/ids.ts";
-import type { OrderEvent } from "../../queues/messages.ts";
+import { type OrderEvent, toOrderEvent } from "../../queues/messages.ts";
 import type { Actor } from "./deps.ts";
 
 export interface OrderChange {
@@ -62,15 +61,4 @@ export async function recordChange(tx: Tx, order: OrderRow, change: OrderChange)
   const { history, event } = changeRecords(order, change);
   await insertHistory(tx, history);
   return toOrderEvent(await insertOutbox(tx, event));
-}
-
-export function toOrderEvent(row: OutboxRow): OrderEvent {
-  return {
-    id: row.id,
-    type: row.type,
-    userId: row.userId,
-    orderId: row.orderId,
-    data: row.payload as OrderEvent["data"],
-    at: row.createdAt.toISOString(),
-  };
 }

@@ -17,11 +17,11 @@ import {
 import type { OrderStatus, OutboxType } from "../../db/schema.ts";
 import { ApiError } from "../../lib/errors.ts";
 import { describeError, log } from "../../lib/log.ts";
-import type { OrderEvent } from "../../queues/messages.ts";
+import { type OrderEvent, toOrderEvent } from "../../queues/messages.ts";
 import type { Order, UpdateStatusBody } from "../../schemas/order.ts";
 import { applyStockReleases } from "../stock.ts";
 import type { Actor, OrderDeps } from "./deps.ts";
-import { changeRecords, type OrderChange, recordChange, toOrderEvent } from "./events.ts";
+import { changeRecords, type OrderChange, recordChange } from "./events.ts";
 import { toOrder } from "./view.ts";
 
 /** SPEC §4's status flow: every other (from, to) pair is a 409. */

@@ -4,9 +4,9 @@ import { getConfig } from "../config.ts";
 import { Database } from "../db/client.ts";
 import type { PaymentMethod } from "../db/schema.ts";
 import { describeError, log } from "../lib/log.ts";
-import { EventPublisher } from "../queues/producer.ts";
 import type { OrderDeps } from "../services/orders/deps.ts";
 import { gatewayOutcome, settleGatewayPayment } from "../services/orders/payments.ts";
+import { EventPublisher } from "../services/outbox.ts";
 
 export interface AuthorizeRequest {
   paymentId: string;
@@ -24,6 +24,8 @@ const retryDelayMs = (failures: number) => Math.min(60_000, 500 * 2 ** failures)
  * The mock payment gateway: one object per payment attempt. `authorize` records the attempt and
  * arms an alarm; the alarm decides the outcome and settles it in Postgres, retrying with backoff
  * until the database takes it. Alarms survive restarts, so a pending payment is never forgotten.
+ * It stands in for an outside system and calls the settlement service as a real gateway's webhook
+ * would, so it sits above the services, not in durable-objects/ (which the services call).
  */
 export class PaymentGateway extends DurableObject<Env> {
   async authorize(request: AuthorizeRequest): Promise<void> {

@@ -1,7 +1,7 @@
 import { OpenAPIHono, type RouteConfig, type RouteHandler, type z } from "@hono/zod-openapi";
 import type { AppEnv } from "../app-env.ts";
+import { ApiError, MAX_ERROR_DETAILS } from "../lib/errors.ts";
 import { ErrorResponseSchema } from "../schemas/common.ts";
-import { ApiError, MAX_ERROR_DETAILS } from "./errors.ts";
 
 /**
  * Every router is made here so that a schema failure anywhere (body, params, query) becomes the
