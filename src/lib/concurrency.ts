@@ -18,10 +18,11 @@ export async function mapConcurrently<T, R>(
 
 /**
  * A request's outbound calls in flight at once. A Worker invocation has six connections waiting for
- * response headers; a seventh waits in the runtime's queue, with its deadline already running (a
- * stock call that timed out there would count as possibly applied). Calls started through the same
- * Slots wait here instead, and each starts its deadline only once it runs. wrangler dev does not
- * enforce the runtime's limit, so without this the local figures would also flatter production.
+ * response headers; a seventh waits in the runtime's queue, with its deadline already running.
+ * Calls started through the same Slots wait here instead, and each starts its deadline only once it
+ * runs (checkout asks for a cart's products, its key's claim and its open orders this way). wrangler
+ * dev does not enforce the runtime's limit, so without this the local figures would flatter
+ * production.
  */
 export const WORKER_CONNECTIONS = 6;
 

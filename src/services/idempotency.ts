@@ -48,7 +48,7 @@ export interface CompleteKey {
   /**
    * Settles once the key is this request's (at once without a key, or once claimed first). With
    * `idempotentOverlapping` the claim runs alongside the work: it rejects (KeyNotHeld) when the
-   * claim found the key taken, and the work must then undo what it did and give up.
+   * claim found the key taken, and the work must then give up.
    */
   held(): Promise<void>;
   /** Whether the request has a key at all. */
@@ -108,9 +108,9 @@ export async function idempotent<T>(
 
 /**
  * `idempotent`, with the key claimed while `work` starts instead of before it: one round trip to the
- * database fewer, for work whose first steps can be undone (a checkout's reads and reservations).
- * `work` must await `complete.held()` before anything it cannot undo, and undo what it did when that
- * rejects. The claim's answer comes first: a replay, a key in flight or reused, or a database that
+ * database fewer, for work whose first steps change nothing (a checkout's reads). `work` must await
+ * `complete.held()` before anything with an effect (a checkout's reservations), and give up when
+ * that rejects. The claim's answer comes first: a replay, a key in flight or reused, or a database that
  * cannot be reached is the request's answer whatever the work did; otherwise the work's.
  */
 export async function idempotentOverlapping<T>(

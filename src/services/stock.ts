@@ -9,15 +9,13 @@ import {
   markStockReleased,
   pendingStockReleases,
 } from "../db/queries.ts";
-import { mapConcurrently, type Slots } from "../lib/concurrency.ts";
+import { mapConcurrently } from "../lib/concurrency.ts";
 import { ApiError } from "../lib/errors.ts";
 import { describeError, log } from "../lib/log.ts";
 
 export interface StockLine {
   productId: string;
   quantity: number;
-  /** For messages, when known. */
-  productName?: string;
 }
 
 const RELEASE_ATTEMPTS = 3;
@@ -40,46 +38,33 @@ const RELEASE_ATTEMPTS = 3;
 const STOCK_CALL_CONCURRENCY = 4;
 
 /**
- * Reserves every line or none, a few at a time, in product-id order. Once one fails, or `signal`
- * aborts (the caller's other work failed), no further line is started, every reservation that was
- * made is released, and the failure is thrown. A reservation whose outcome is unknown is not
- * released (see above), only logged. Releases that cannot be made are recorded as owed under
- * `orderId`, for the sweep to retry. With `slots`, each call also waits for one of the request's
- * connections (shared with the caller's other calls), so its deadline starts only once it is sent.
+ * Reserves every line or none, a few at a time, in product-id order. Once one fails, no further line
+ * is started, every reservation that was made is released, and the failure is thrown. A reservation
+ * whose outcome is unknown is not released (see above), only logged. Releases that cannot be made are recorded as
+ * owed under `orderId`, for the sweep to retry.
  */
 export async function reserveAll(
   products: ProductClient,
   lines: StockLine[],
   owed: OwedStock,
-  options: { slots?: Slots; signal?: AbortSignal } = {},
 ): Promise<StockLine[]> {
-  const { slots, signal } = options;
   const ordered = [...lines].sort((a, b) =>
     a.productId < b.productId ? -1 : a.productId > b.productId ? 1 : 0,
   );
   const reserved: StockLine[] = [];
   let failed: { error: unknown } | undefined;
-  const stopped = () => {
-    if (signal?.aborted) failed ??= { error: signal.reason };
-    return failed !== undefined;
-  };
-  // Checked again once a connection is free: the caller may have failed meanwhile.
-  const attempt = async (line: StockLine) => {
-    if (stopped()) return;
-    await reserve(products, line, owed.orderId);
-    reserved.push(line);
-  };
   await mapConcurrently(ordered, STOCK_CALL_CONCURRENCY, async (line) => {
-    if (stopped()) return;
+    if (failed) return;
     try {
-      await (slots ? slots.run(() => attempt(line)) : attempt(line));
+      await reserve(products, line, owed.orderId);
+      reserved.push(line);
     } catch (error) {
       failed ??= { error };
     }
   });
-  if (!stopped()) return reserved;
+  if (!failed) return reserved;
   await releaseAll(products, reserved, owed);
-  throw failed?.error;
+  throw failed.error;
 }
 
 async function reserve(products: ProductClient, line: StockLine, orderId: string): Promise<void> {
@@ -100,8 +85,7 @@ async function reserve(products: ProductClient, line: StockLine, orderId: string
     throw error;
   });
   if (!change.ok) {
-    const product = line.productName ?? `product ${line.productId}`;
-    throw new ApiError("INSUFFICIENT_STOCK", `Not enough stock of ${product} for ${line.quantity}`, [
+    throw new ApiError("INSUFFICIENT_STOCK", `Not enough stock of product ${line.productId}`, [
       { path: `items.${line.productId}`, message: "not enough stock" },
     ]);
   }

@@ -169,7 +169,7 @@ describe("orders: business conflicts", () => {
     expect(res.body.error.code).toBe("EMPTY_CART");
   });
 
-  it("refuses a product that went inactive, giving back what it reserved", async () => {
+  it("refuses a product that went inactive, reserving nothing", async () => {
     const user = await newUser();
     const kept = await cartWith(user, 1, { stock: 10 });
     const retired = await cartWith(user, 1, { stock: 10 });

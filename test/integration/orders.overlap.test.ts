@@ -1,7 +1,7 @@
-// A checkout asks for everything it needs from afar at once (issue 17): the Idempotency-Key's claim,
-// the open orders, each product, and each line's reservation. What that must not change: a refusal
-// found by any of them gives back every reservation, the claim's answer wins, and no more calls are in
-// flight than a Worker invocation has connections.
+// A checkout asks what it must know before touching stock at once (issue 17): the Idempotency-Key's
+// claim, the open orders and each product. What that must not change: nothing is reserved until all
+// of them have answered, the claim's answer wins, the twin that claimed the key places the order, and
+// no more calls are in flight than a Worker invocation has connections.
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { ProductClient } from "../../src/clients/product.ts";
@@ -21,6 +21,7 @@ import {
   peakInFlight,
   productCalls,
   readProduct,
+  type TestProduct,
   updateProduct,
 } from "../helpers/products.ts";
 
@@ -30,7 +31,7 @@ const cartOf = async (user: { headers: Record<string, string> }) =>
   );
 
 describe("a checkout that asks for everything at once", () => {
-  it("replays a key whose cart holds new lines, giving back what it reserved for them", async () => {
+  it("replays a key whose cart holds new lines, making no stock call for them", async () => {
     const user = await newUser();
     await cartWith(user, 1);
     const key = { "idempotency-key": `overlap-${crypto.randomUUID()}` };
@@ -42,12 +43,13 @@ describe("a checkout that asks for everything at once", () => {
     expect(replay.status).toBe(201);
     expect(replay.headers.get("idempotent-replayed")).toBe("true");
     expect(replay.body.data).toEqual(first.body.data);
-    // The new line was reserved alongside the claim, then given back; the cart keeps it.
+    // The new line was read alongside the claim, never reserved; the cart keeps it.
+    expect((await productCalls(added.id)).filter((call) => call.method === "PATCH")).toEqual([]);
     expect((await readProduct(added.id)).stock).toBe(10);
     expect(await cartOf(user)).toEqual([[added.id, 3]]);
   });
 
-  it("refuses a key reused with another body, giving back what it reserved", async () => {
+  it("refuses a key reused with another body, reserving nothing", async () => {
     const user = await newUser();
     await cartWith(user, 1);
     const key = { "idempotency-key": `overlap-${crypto.randomUUID()}` };
@@ -61,7 +63,7 @@ describe("a checkout that asks for everything at once", () => {
     expect(await cartOf(user)).toEqual([[added.id, 2]]);
   });
 
-  it("answers 503 when the database is down as it starts, giving back every reservation", async () => {
+  it("answers 503 when the database is down as it starts, reserving nothing", async () => {
     const user = await newUser();
     const products = [await cartWith(user, 2, { stock: 10 }), await cartWith(user, 1, { stock: 10 })];
     const config = getConfig(env);
@@ -79,7 +81,10 @@ describe("a checkout that asks for everything at once", () => {
       async (complete) => ({ status: 201, body: await checkout(deps, user.id, CASH_ON_DELIVERY, complete) }),
     ).catch((error: unknown) => error);
     expect((failure as ApiError).code).toBe("DATABASE_UNAVAILABLE");
-    for (const product of products) expect((await readProduct(product.id)).stock).toBe(10);
+    for (const product of products) {
+      expect((await productCalls(product.id)).filter((call) => call.method === "PATCH")).toEqual([]);
+      expect((await readProduct(product.id)).stock).toBe(10);
+    }
     // The cart is unlocked and whole: the next checkout goes through.
     expect(await cartOf(user)).toEqual(products.map((product, i) => [product.id, 2 - i]));
     expect((await placeOrder(user, CASH_ON_DELIVERY)).status).toBe(201);
@@ -101,6 +106,37 @@ describe("a checkout that asks for everything at once", () => {
     ]);
     expect((await readProduct(product.id)).stock).toBe(8);
     expect(await cartOf(user)).toEqual([]);
+  });
+
+  it("lets the twin that claimed the key place the order while the other twin's read still hangs", async () => {
+    const user = await newUser();
+    const products = [];
+    for (let i = 0; i < 3; i++) {
+      const product = await createProduct({ stock: 10 });
+      await addToCart(user, product.id, 1);
+      products.push(product);
+    }
+    const [slow] = products as [TestProduct, ...TestProduct[]];
+    await updateProduct(slow.id, { faults: { get: "slow" } });
+    const key = `twins-slow-${user.id}`;
+    // The first twin locks the cart at once, reaches the database late, and its read of one product
+    // hangs; once that read is sent, the product answers quickly again for the second twin.
+    const before = (await productCalls(slow.id)).length;
+    let lockHolderAnsweredAt = Number.POSITIVE_INFINITY;
+    const lockHolder = checkoutWith(new Late(getConfig(env), 300), user.id, key).finally(() => {
+      lockHolderAnsweredAt = Date.now();
+    });
+    while ((await productCalls(slow.id)).length === before) await new Promise((r) => setTimeout(r, 5));
+    await updateProduct(slow.id, { faults: {} });
+    const keyHolder = checkoutWith(new Database(getConfig(env)), user.id, key);
+    const [lost, won] = await Promise.allSettled([lockHolder, keyHolder]);
+    // The lock holder gave up when its claim was refused, before its read had ended (it is still
+    // hanging, or timed out later).
+    expect(lost.status === "rejected" && (lost.reason as ApiError).code).toBe("IDEMPOTENCY_KEY_IN_FLIGHT");
+    const [hung] = (await productCalls(slow.id)).slice(before);
+    expect(hung?.endedAt ?? Number.POSITIVE_INFINITY).toBeGreaterThan(lockHolderAnsweredAt);
+    expect(won.status === "fulfilled" && won.value.body.items).toHaveLength(3);
+    for (const product of products) expect((await readProduct(product.id)).stock).toBe(9);
   });
 
   it(`never has more than ${WORKER_CONNECTIONS} calls in flight, even for a 10-line cart of slow products`, async () => {
@@ -130,7 +166,7 @@ describe("a checkout that asks for everything at once", () => {
     ]);
     const peak = peakInFlight(calls);
     expect(peak).toBeLessThanOrEqual(WORKER_CONNECTIONS);
-    // Reads and reservations did go together (one at a time would be 1).
+    // The reads did go together (one at a time would be 1).
     expect(peak).toBeGreaterThanOrEqual(WORKER_CONNECTIONS - 2);
     for (const product of products) expect((await readProduct(product.id)).stock).toBe(9);
   });

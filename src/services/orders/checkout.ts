@@ -20,7 +20,7 @@ import type { CreateOrderBody, Order } from "../../schemas/order.ts";
 import type { Product } from "../../schemas/product.ts";
 import { cartStub } from "../cart.ts";
 import type { CompleteKey } from "../idempotency.ts";
-import { applyStockReleases, type OwedStock, releaseAll, reserveAll, type StockLine } from "../stock.ts";
+import { applyStockReleases, releaseAll, reserveAll } from "../stock.ts";
 import { paymentDueAt } from "./deadlines.ts";
 import type { OrderDeps } from "./deps.ts";
 import { changeRecords } from "./events.ts";
@@ -65,9 +65,9 @@ interface Priced {
 }
 
 /**
- * Re-reads every product (fresh, never cached) and prices the cart from what it says now. Stock is
- * not judged here: the reservation, made at the same time, is the stock check (a read made after
- * this checkout's own reservation would count it against the cart).
+ * Re-reads every product (fresh, never cached) and prices the cart from what it says now; a line the
+ * product's stock cannot cover is refused before anything is reserved (the reservation is the check
+ * that counts, since the stock can change in between).
  */
 async function priceCart(deps: OrderDeps, items: CartItem[], slots: Slots): Promise<Priced> {
   const products = await Promise.all(
@@ -88,6 +88,12 @@ async function priceCart(deps: OrderDeps, items: CartItem[], slots: Slots): Prom
   const lines = items.map((item, index) => {
     const product = products[index] as Product;
     if (!product.isActive) throw new ApiError("PRODUCT_UNAVAILABLE", `${product.name} is not available`);
+    if (product.stock < item.quantity) {
+      throw new ApiError(
+        "INSUFFICIENT_STOCK",
+        `Only ${Math.max(product.stock, 0)} units of ${product.name} are in stock`,
+      );
+    }
     return {
       productId: product.id,
       productName: product.name,
@@ -101,50 +107,30 @@ async function priceCart(deps: OrderDeps, items: CartItem[], slots: Slots): Prom
 }
 
 /**
- * Everything an order needs from afar, asked at once: the Idempotency-Key's claim, the user's open
- * orders, each product as it is now, and each line's stock, reserved. That is one round trip to the
- * origins (two for a cart of more lines than a request's connections carry at once, see Slots) where
- * asking in turn took three. Reserving before the reads are judged costs a reservation given back
- * when they refuse; each failure stops the reservations not yet sent. Answers the priced lines and
- * what was reserved, or throws the first failure (claim, pricing, open orders, stock) with every
- * reservation given back.
+ * What a checkout must know before it touches stock, asked at once: the Idempotency-Key's claim, the
+ * user's open orders and each product as it is now. One round trip to the origins where asking in
+ * turn took two (three calls and more for a 4-line cart, within a request's six connections: see
+ * Slots). None of them changes anything, so the first refusal is answered at once (a replay, a twin's
+ * key, the open-order limit, a product gone, the database down), the reads still in flight left to
+ * finish, and the cart is unlocked without waiting for them. Nothing is reserved before all three
+ * have answered.
  */
 async function prepareOrder(
   deps: OrderDeps,
-  input: { userId: number; items: CartItem[]; completeKey: CompleteKey; owed: OwedStock },
-): Promise<Priced & { reserved: StockLine[] }> {
-  const { userId, items, completeKey, owed } = input;
+  input: { userId: number; items: CartItem[]; completeKey: CompleteKey },
+): Promise<Priced> {
+  const { userId, items, completeKey } = input;
   const slots = new Slots();
-  const stop = new AbortController();
-  const stopping = <T>(work: Promise<T>): Promise<T> =>
-    work.catch((error: unknown) => {
-      stop.abort(error);
-      throw error;
-    });
-  const [claim, pricing, openOrders, reserving] = await Promise.allSettled([
-    stopping(slots.run(() => completeKey.held())),
-    stopping(priceCart(deps, items, slots)),
-    stopping(
-      slots.run(async () =>
-        checkOpenOrders(await deps.database.once((db) => countPendingOrders(db, userId)), deps),
-      ),
-    ),
-    reserveAll(
-      deps.products,
-      items.map(({ productId, quantity, productName }) => ({ productId, quantity, productName })),
-      owed,
-      { slots, signal: stop.signal },
-    ),
-  ]);
-  const results = [claim, pricing, openOrders, reserving];
-  if (pricing.status === "fulfilled" && reserving.status === "fulfilled" && results.every(fulfilled))
-    return { ...pricing.value, reserved: reserving.value };
-  // A reservation that failed gave back what it held already; one that finished has to now.
-  if (reserving.status === "fulfilled") await releaseAll(deps.products, reserving.value, owed);
-  throw (results.find((result) => result.status === "rejected") as PromiseRejectedResult).reason;
+  const claimed = slots.run(() => completeKey.held());
+  const priced = priceCart(deps, items, slots);
+  const counted = slots.run(async () =>
+    checkOpenOrders(await deps.database.once((db) => countPendingOrders(db, userId)), deps),
+  );
+  // Only the first refusal is answered; the others are moot.
+  for (const answer of [claimed, priced, counted]) answer.catch(() => {});
+  const [, pricing] = await Promise.all([claimed, priced, counted]);
+  return pricing;
 }
-
-const fulfilled = (result: PromiseSettledResult<unknown>) => result.status === "fulfilled";
 
 /**
  * Places an order from the user's cart (SPEC §4): lock the cart against a concurrent checkout,
@@ -177,8 +163,9 @@ export async function checkout(
       : lock.value.items;
     if (items.length === 0)
       throw new ApiError("EMPTY_CART", "The cart is empty: its lines were already ordered");
+    const { lines, currency } = await prepareOrder(deps, { userId, items, completeKey });
     const owed = { database: deps.database, orderId };
-    const { lines, currency, reserved } = await prepareOrder(deps, { userId, items, completeKey, owed });
+    const reserved = await reserveAll(deps.products, lines, owed);
     const placement = newPlacement(deps.config, { orderId, userId, body, lines, currency });
     const order = toOrder(placement.order, placement.items);
     if (Date.now() - started > CHECKOUT_DEADLINE_MS) {
