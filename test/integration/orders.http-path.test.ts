@@ -178,8 +178,7 @@ describe("orders: the database's two paths", () => {
     expect(ready.status).toBe(503);
     expect(ready.body.dependencies.database).toMatchObject({ status: "down", required: true });
 
-    // Checkout counts (and claims) over the HTTP path alongside its reservations: refused, with what
-    // it reserved given back.
+    // Checkout counts the open orders over the HTTP path before it reserves: refused, nothing reserved.
     const checkout = await without(
       "DATABASE_HTTP_ENDPOINT",
       "POST",
