@@ -41,7 +41,7 @@ export const createOrder: Handler<typeof routes.createOrder> = async (c) => {
   const userId = c.var.user.id;
   const result = await completeEvenIfAbandoned(
     c,
-    // The key is claimed while the checkout reads and reserves (each of which it can undo).
+    // The key is claimed while the checkout locks the cart and reads (neither changes anything).
     idempotentOverlapping<Order>(
       database,
       {
