@@ -30,7 +30,7 @@ const cartOf = async (user: { headers: Record<string, string> }) =>
     (item: { productId: string; quantity: number }) => [item.productId, item.quantity],
   );
 
-describe("a checkout that asks for everything at once", () => {
+describe("a checkout that asks what it must know at once", () => {
   it("replays a key whose cart holds new lines, making no stock call for them", async () => {
     const user = await newUser();
     await cartWith(user, 1);
