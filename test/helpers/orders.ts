@@ -2,12 +2,15 @@ import { createExecutionContext, createScheduledController, waitOnExecutionConte
 import { env } from "cloudflare:workers";
 import type { SQL } from "drizzle-orm";
 import { expect } from "vitest";
+import { ProductClient } from "../../src/clients/product.ts";
 import { getConfig } from "../../src/config.ts";
 import { Database } from "../../src/db/client.ts";
 import type { Placement } from "../../src/db/queries.ts";
 import worker from "../../src/index.ts";
 import { uuidv7 } from "../../src/lib/ids.ts";
 import { newPlacement } from "../../src/services/orders/checkout.ts";
+import type { OrderDeps } from "../../src/services/orders/deps.ts";
+import { EventPublisher } from "../../src/services/outbox.ts";
 import { api } from "./http.ts";
 import { createProduct, type TestProduct } from "./products.ts";
 
@@ -106,6 +109,18 @@ export async function withDb<T>(work: (database: Database) => Promise<T>): Promi
   } finally {
     await database.close();
   }
+}
+
+/** What an order flow runs on, as a request builds it, with `database` in place of the request's own. */
+export function orderDeps(database: Database): OrderDeps {
+  const config = getConfig(env);
+  return {
+    env,
+    config,
+    database,
+    products: new ProductClient(config.PRODUCT_SERVICE_URL, config.UPSTREAM_TIMEOUT_MS),
+    events: new EventPublisher(env, database),
+  };
 }
 
 /** Rows of a query written with drizzle's `sql` tag (values are bound, never interpolated). */

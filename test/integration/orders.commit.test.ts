@@ -2,18 +2,15 @@ import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { sql } from "drizzle-orm";
 import { beforeAll, describe, expect, it, vi } from "vitest";
-import { ProductClient } from "../../src/clients/product.ts";
 import { getConfig } from "../../src/config.ts";
 import { Database, type HttpDb } from "../../src/db/client.ts";
 import { ApiError } from "../../src/lib/errors.ts";
 import { cartStub } from "../../src/services/cart.ts";
 import { idempotent, NO_KEY } from "../../src/services/idempotency.ts";
 import { checkout } from "../../src/services/orders/checkout.ts";
-import type { OrderDeps } from "../../src/services/orders/deps.ts";
-import { EventPublisher } from "../../src/services/outbox.ts";
 import { newUser } from "../helpers/auth.ts";
 import { api } from "../helpers/http.ts";
-import { CASH_ON_DELIVERY, cartWith, placeOrder, query } from "../helpers/orders.ts";
+import { CASH_ON_DELIVERY, cartWith, orderDeps, placeOrder, query } from "../helpers/orders.ts";
 import { readProduct } from "../helpers/products.ts";
 
 const SLOW_STREET = "SLOW COMMIT";
@@ -85,14 +82,7 @@ class PlacementAnswerLost extends Database {
  * its database to close (which would wait for a COMMIT still in flight) before answering.
  */
 async function checkoutOn(database: Database, userId: number, body: unknown, completeKey = NO_KEY) {
-  const config = getConfig(env);
-  const deps: OrderDeps = {
-    env,
-    config,
-    database,
-    products: new ProductClient(config.PRODUCT_SERVICE_URL, config.UPSTREAM_TIMEOUT_MS),
-    events: new EventPublisher(env, database),
-  };
+  const deps = orderDeps(database);
   try {
     return await checkout(deps, userId, body as never, completeKey);
   } finally {

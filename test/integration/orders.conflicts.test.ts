@@ -4,13 +4,11 @@
 import { env } from "cloudflare:workers";
 import { sql } from "drizzle-orm";
 import { beforeAll, describe, expect, it } from "vitest";
-import { ProductClient } from "../../src/clients/product.ts";
 import { getConfig } from "../../src/config.ts";
 import { Database, type HttpDb } from "../../src/db/client.ts";
 import { placeOrder as placeOrderRows } from "../../src/db/queries.ts";
 import { uuidv7 } from "../../src/lib/ids.ts";
 import { newPlacement } from "../../src/services/orders/checkout.ts";
-import type { OrderDeps } from "../../src/services/orders/deps.ts";
 import { settleGatewayPayment } from "../../src/services/orders/payments.ts";
 import { changeStatus } from "../../src/services/orders/status.ts";
 import { EventPublisher } from "../../src/services/outbox.ts";
@@ -20,6 +18,7 @@ import {
   CASH_ON_DELIVERY,
   cartWith,
   declinedOrder,
+  orderDeps,
   placeOrder,
   query,
   SEED_ORDER,
@@ -210,13 +209,7 @@ describe("payment retries and settlements racing status changes", () => {
       }
     }
     const database = new SettlingDatabase(config);
-    const deps: OrderDeps = {
-      env,
-      config,
-      database,
-      products: new ProductClient(config.PRODUCT_SERVICE_URL, config.UPSTREAM_TIMEOUT_MS),
-      events: new EventPublisher(env, database),
-    };
+    const deps = orderDeps(database);
     try {
       const cancelled = await changeStatus(deps, { id: owner.id, role: "USER" }, placement.order.id, {
         status: "cancelled",

@@ -4,18 +4,22 @@
 // no more calls are in flight than a Worker invocation has connections.
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { ProductClient } from "../../src/clients/product.ts";
 import { getConfig } from "../../src/config.ts";
 import { Database, type HttpDb } from "../../src/db/client.ts";
 import { WORKER_CONNECTIONS } from "../../src/lib/concurrency.ts";
 import { ApiError } from "../../src/lib/errors.ts";
 import { idempotentOverlapping } from "../../src/services/idempotency.ts";
 import { checkout } from "../../src/services/orders/checkout.ts";
-import type { OrderDeps } from "../../src/services/orders/deps.ts";
-import { EventPublisher } from "../../src/services/outbox.ts";
 import { newUser } from "../helpers/auth.ts";
 import { api } from "../helpers/http.ts";
-import { addToCart, CASH_ON_DELIVERY, cartWith, placeOrder, SEED_ORDER } from "../helpers/orders.ts";
+import {
+  addToCart,
+  CASH_ON_DELIVERY,
+  cartWith,
+  orderDeps,
+  placeOrder,
+  SEED_ORDER,
+} from "../helpers/orders.ts";
 import {
   createProduct,
   peakInFlight,
@@ -66,20 +70,9 @@ describe("a checkout that asks what it must know at once", () => {
   it("answers 503 when the database is down as it starts, reserving nothing", async () => {
     const user = await newUser();
     const products = [await cartWith(user, 2, { stock: 10 }), await cartWith(user, 1, { stock: 10 })];
-    const config = getConfig(env);
-    const database = new Unreachable(config);
-    const deps: OrderDeps = {
-      env,
-      config,
-      database,
-      products: new ProductClient(config.PRODUCT_SERVICE_URL, config.UPSTREAM_TIMEOUT_MS),
-      events: new EventPublisher(env, database),
-    };
-    const failure = await idempotentOverlapping(
-      database,
-      { userId: user.id, key: `down-${user.id}`, scope: "POST /api/orders", body: CASH_ON_DELIVERY },
-      async (complete) => ({ status: 201, body: await checkout(deps, user.id, CASH_ON_DELIVERY, complete) }),
-    ).catch((error: unknown) => error);
+    const failure = await checkoutWith(new Unreachable(getConfig(env)), user.id, `down-${user.id}`).catch(
+      (error: unknown) => error,
+    );
     expect((failure as ApiError).code).toBe("DATABASE_UNAVAILABLE");
     for (const product of products) {
       expect((await productCalls(product.id)).filter((call) => call.method === "PATCH")).toEqual([]);
@@ -174,14 +167,7 @@ describe("a checkout that asks what it must know at once", () => {
 
 /** A checkout with `key`, as the route runs it, on `database`. */
 function checkoutWith(database: Database, userId: number, key: string) {
-  const config = getConfig(env);
-  const deps: OrderDeps = {
-    env,
-    config,
-    database,
-    products: new ProductClient(config.PRODUCT_SERVICE_URL, config.UPSTREAM_TIMEOUT_MS),
-    events: new EventPublisher(env, database),
-  };
+  const deps = orderDeps(database);
   return idempotentOverlapping(
     database,
     { userId, key, scope: "POST /api/orders", body: CASH_ON_DELIVERY },
