@@ -58,7 +58,7 @@ export interface CompleteKey {
 export const NO_KEY: CompleteKey = { inBatch: () => null, held: () => Promise.resolve(), keyed: false };
 
 /** `CompleteKey.held()`'s refusal: the request's answer is the claim's (a replay or a 409), not the work's. */
-export class KeyNotHeld extends Error {
+class KeyNotHeld extends Error {
   constructor() {
     super("The Idempotency-Key is not this request's");
     this.name = "KeyNotHeld";
