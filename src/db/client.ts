@@ -62,6 +62,13 @@ function httpClient(url: string): HttpDb {
 }
 
 /**
+ * When this isolate last heard from the database, and whether it answered (a refusal is an answer)
+ * or could not be reached. Kept across requests: it is what lets a checkout skip asking the
+ * database anything before it reserves stock (see `Database.answeredLately`).
+ */
+let lastHeard: { at: number; answered: boolean } = { at: 0, answered: false };
+
+/**
  * One request's database, over two paths of the Neon driver. One-shot statements go over HTTP: a
  * single request each, nothing to open or close. Interactive transactions need the WebSocket Pool,
  * opened on first use (a request that only reads never opens one) and closed by the same request:
@@ -138,6 +145,14 @@ export class Database {
     });
   }
 
+  /**
+   * Whether the last word this isolate had from the database, within `ms`, was an answer: not after
+   * an outage it saw (until a request gets through again), and not in a fresh isolate.
+   */
+  answeredLately(ms: number): boolean {
+    return lastHeard.answered && Date.now() - lastHeard.at <= ms;
+  }
+
   async ping(): Promise<void> {
     await this.once((db) => db.execute(sql`SELECT 1`));
   }
@@ -205,9 +220,12 @@ function refusalOf(error: unknown): ApiError | undefined {
  */
 export async function withDatabase<T>(work: () => Promise<T>): Promise<T> {
   try {
-    return await work();
+    const result = await work();
+    lastHeard = { at: Date.now(), answered: true };
+    return result;
   } catch (error) {
     const refusal = refusalOf(error);
+    lastHeard = { at: Date.now(), answered: Boolean(refusal) || !isUnavailable(error) };
     if (refusal) throw refusal;
     if (isUnavailable(error)) {
       throw new ApiError(

@@ -4,7 +4,7 @@ import type { LiveEvent } from "../schemas/live.ts";
 import { CartBase, type IdempotentAdd } from "./cart-base.ts";
 import { reject } from "./cart-storage.ts";
 import { type CartTransfer, planMerge, type TransferDecision } from "./cart-transfer.ts";
-import { CheckoutLock, type UnsettledCheckout } from "./checkout-lock.ts";
+import { type CheckoutBegun, CheckoutLock, type UnsettledCheckout } from "./checkout-lock.ts";
 import { LiveChannel } from "./live-channel.ts";
 
 export type { AddResult, IdempotentAdd, NeedsProduct } from "./cart-base.ts";
@@ -80,11 +80,8 @@ export class CartObject extends CartBase {
   }
 
   /** Starts a checkout of the order `orderId` (see CheckoutLock.begin). */
-  beginCheckout(
-    lockMs: number,
-    orderId: string,
-  ): CartResult<{ token: string; items: CartItem[]; unsettled: UnsettledCheckout[] }> {
-    return this.checkouts.begin(lockMs, orderId);
+  beginCheckout(lockMs: number, orderId: string, key: string | null = null): CheckoutBegun {
+    return this.checkouts.begin(lockMs, orderId, key);
   }
 
   /** Settles lapsed checkouts the worker looked up (see CheckoutLock.settle). */
@@ -111,8 +108,9 @@ export class CartObject extends CartBase {
     token: string,
     ordered: { productId: string; quantity: number }[] | null,
     unsettled?: UnsettledCheckout,
+    atLimit = false,
   ): void {
-    this.checkouts.finish(userId, token, ordered, unsettled);
+    this.checkouts.finish(userId, token, ordered, unsettled, atLimit);
   }
 
   /** The stored answer to an earlier merge with this Idempotency-Key, marked replayed (see findAdd). */

@@ -7,8 +7,13 @@ import { type CartItem, type CartResult, MAX_LINE_QUANTITY } from "../schemas/ca
  *                  changed (drives expiry)
  *   add_requests   the answers to adds (and merges) sent with an Idempotency-Key, replayed for 24 h
  *   checkout_lock  a single row while a checkout of this cart is in progress, with the id its order
- *                  will have and the lines it orders; it lapses by itself if the worker running the
- *                  checkout dies
+ *                  will have, the lines it orders and its Idempotency-Key (`idem_key`, null without);
+ *                  it lapses by itself if the worker running the checkout dies
+ *   checkout_keys  the Idempotency-Keys of this cart's checkouts in the last 25 h, with when each
+ *                  was first used: a key seen here may already have an answer in the database
+ *   checkout_caution  a single row: whether the cart's last checkout was refused for the user's
+ *                  open orders, a refusal a checkout that reserves first would meet only after
+ *                  reserving
  *   unsettled_checkouts  order ids of checkouts whose outcome is unknown (a lapsed lock, or a
  *                  placement whose answer was lost): the order may have been placed without its
  *                  lines leaving the cart, which the next checkout settles before ordering anything;
@@ -44,7 +49,16 @@ export const CART_SCHEMA = `
     token TEXT NOT NULL,
     expires_at INTEGER NOT NULL,
     order_id TEXT,
-    lines TEXT
+    lines TEXT,
+    idem_key TEXT
+  );
+  CREATE TABLE IF NOT EXISTS checkout_keys (
+    key TEXT PRIMARY KEY,
+    used_at INTEGER NOT NULL
+  );
+  CREATE TABLE IF NOT EXISTS checkout_caution (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    at_limit INTEGER NOT NULL
   );
   CREATE TABLE IF NOT EXISTS unsettled_checkouts (
     order_id TEXT PRIMARY KEY,
@@ -59,6 +73,7 @@ export function migrateCartSchema(sql: SqlStorage): void {
   for (const [table, column] of [
     ["checkout_lock", "order_id"],
     ["checkout_lock", "lines"],
+    ["checkout_lock", "idem_key"],
     ["unsettled_checkouts", "reserved"],
     ["unsettled_checkouts", "in_doubt"],
   ] as const) {

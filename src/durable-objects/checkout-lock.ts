@@ -1,4 +1,4 @@
-import type { CartItem, CartResult } from "../schemas/cart.ts";
+import type { CartItem, CartRejection } from "../schemas/cart.ts";
 import { reject } from "./cart-storage.ts";
 
 /** What the checkout lock needs of the cart it guards. */
@@ -19,6 +19,28 @@ export interface UnsettledCheckout {
   reserved: OrderedLine[] | null;
   inDoubt?: OrderedLine[] | null;
 }
+
+/** What a checkout learns as it locks the cart (see CheckoutLock.begin). */
+export interface CheckoutStart {
+  token: string;
+  items: CartItem[];
+  unsettled: UnsettledCheckout[];
+  /** The checkout's Idempotency-Key was used by an earlier checkout of this cart. */
+  keySeen: boolean;
+  /** The cart's last checkout was refused for the user's open orders. */
+  lastAtLimit: boolean;
+}
+
+/** How begin answers: the checkout's start, or a refusal, which says whether the key was seen too. */
+export type CheckoutBegun =
+  | { ok: true; value: CheckoutStart }
+  | { ok: false; code: CartRejection; message: string; keySeen: boolean };
+
+/**
+ * How long a checkout's Idempotency-Key is remembered: longer than the database keeps its answer
+ * (24 h), so that a key the cart forgot has no answer left to replay.
+ */
+const KEY_MEMORY_MS = 25 * 60 * 60 * 1000;
 
 const linesOf = (json: string | null) => (json === null ? null : (JSON.parse(json) as OrderedLine[]));
 
@@ -41,23 +63,34 @@ export class CheckoutLock {
   /**
    * Starts a checkout of the order `orderId`: answers the lines to order and a token, or refuses
    * while another checkout of this cart is in progress, so that concurrent checkouts of one cart
-   * yield one order. Taking over a lapsed lock records that checkout's order as unsettled: it may
-   * have been placed without its lines leaving the cart. Unsettled orders are answered too, for the
-   * worker to look up and settle (settle) before ordering anything.
+   * yield one order: a checkout with the same Idempotency-Key as the one in progress is its twin,
+   * refused as a key still in flight. Taking over a lapsed lock records that checkout's order as
+   * unsettled: it may have been placed without its lines leaving the cart. Unsettled orders are
+   * answered too, for the worker to look up and settle (settle) before ordering anything.
+   *
+   * Also answered, for the worker to choose how to check out: whether `key` was used by a checkout
+   * of this cart before (its answer may be stored already: also said with a refusal), and whether
+   * the last checkout was refused for the user's open orders (see finish). A checkout that begins
+   * is remembered by its key from here on.
    */
-  begin(
-    lockMs: number,
-    orderId: string,
-  ): CartResult<{ token: string; items: CartItem[]; unsettled: UnsettledCheckout[] }> {
+  begin(lockMs: number, orderId: string, key: string | null = null): CheckoutBegun {
     return this.storage.transactionSync(() => {
       const now = Date.now();
+      const keySeen = key !== null && this.remembers(key, now);
       const lock = this.sql
-        .exec<{ expires_at: number; order_id: string | null; lines: string | null }>(
-          "SELECT expires_at, order_id, lines FROM checkout_lock",
+        .exec<{ expires_at: number; order_id: string | null; lines: string | null; idem_key: string | null }>(
+          "SELECT expires_at, order_id, lines, idem_key FROM checkout_lock",
         )
         .toArray()[0];
       if (lock && lock.expires_at > now) {
-        return reject("CHECKOUT_IN_PROGRESS", "A checkout of this cart is already in progress");
+        if (key !== null && lock.idem_key === key) {
+          const twin = "A request with this Idempotency-Key is still in progress";
+          return { ...reject("IDEMPOTENCY_KEY_IN_FLIGHT", twin), keySeen };
+        }
+        return {
+          ...reject("CHECKOUT_IN_PROGRESS", "A checkout of this cart is already in progress"),
+          keySeen,
+        };
       }
       if (lock?.order_id) {
         this.sql.exec(
@@ -77,20 +110,33 @@ export class CheckoutLock {
           inDoubt: linesOf(row.in_doubt),
         }));
       const items = this.cart.items();
-      if (items.length === 0 && unsettled.length === 0) return reject("EMPTY_CART", "The cart is empty");
+      if (items.length === 0 && unsettled.length === 0)
+        return { ...reject("EMPTY_CART", "The cart is empty"), keySeen };
       const token = crypto.randomUUID();
       const lines = items.map(({ productId, quantity }) => ({ productId, quantity }));
       this.sql.exec(
-        `INSERT INTO checkout_lock (id, token, expires_at, order_id, lines) VALUES (1, ?, ?, ?, ?)
+        `INSERT INTO checkout_lock (id, token, expires_at, order_id, lines, idem_key) VALUES (1, ?, ?, ?, ?, ?)
          ON CONFLICT (id) DO UPDATE SET token = excluded.token, expires_at = excluded.expires_at,
-           order_id = excluded.order_id, lines = excluded.lines`,
+           order_id = excluded.order_id, lines = excluded.lines, idem_key = excluded.idem_key`,
         token,
         now + lockMs,
         orderId,
         JSON.stringify(lines),
+        key,
       );
-      return { ok: true, value: { token, items, unsettled } };
+      if (key !== null)
+        this.sql.exec("INSERT OR IGNORE INTO checkout_keys (key, used_at) VALUES (?, ?)", key, now);
+      const caution = this.sql
+        .exec<{ at_limit: number }>("SELECT at_limit FROM checkout_caution")
+        .toArray()[0];
+      return { ok: true, value: { token, items, unsettled, keySeen, lastAtLimit: caution?.at_limit === 1 } };
     });
+  }
+
+  /** Whether a checkout of this cart used `key` in the last KEY_MEMORY_MS (forgetting older keys). */
+  private remembers(key: string, now: number): boolean {
+    this.sql.exec("DELETE FROM checkout_keys WHERE used_at <= ?", now - KEY_MEMORY_MS);
+    return this.sql.exec("SELECT 1 FROM checkout_keys WHERE key = ?", key).toArray().length > 0;
   }
 
   /** Whether a checkout holds the cart now (a lapsed lock holds nothing). */
@@ -128,12 +174,24 @@ export class CheckoutLock {
    * Ends a checkout. When it placed an order, exactly the ordered quantities leave the cart: a line
    * added or grown meanwhile keeps what was not ordered. When it cannot tell whether its order was
    * placed (`unsettled`), the order is left for the next checkout to settle, with the stock it holds.
+   * `atLimit`: whether it was refused for the user's open orders (answered by the next begin).
    */
-  finish(userId: number, token: string, ordered: OrderedLine[] | null, unsettled?: UnsettledCheckout): void {
+  finish(
+    userId: number,
+    token: string,
+    ordered: OrderedLine[] | null,
+    unsettled?: UnsettledCheckout,
+    atLimit = false,
+  ): void {
     this.storage.transactionSync(() => {
       // Already finished (a retried call whose first attempt landed): removing the lines again
       // would take away units added since.
       if (this.sql.exec("DELETE FROM checkout_lock WHERE token = ?", token).rowsWritten === 0) return;
+      this.sql.exec(
+        `INSERT INTO checkout_caution (id, at_limit) VALUES (1, ?)
+         ON CONFLICT (id) DO UPDATE SET at_limit = excluded.at_limit`,
+        atLimit ? 1 : 0,
+      );
       if (unsettled) {
         this.sql.exec(
           "INSERT OR IGNORE INTO unsettled_checkouts (order_id, reserved) VALUES (?, ?)",

@@ -1,9 +1,12 @@
 import type { BatchItem } from "drizzle-orm/batch";
 import type { Database, HttpDb } from "../db/client.ts";
 import {
+  claimCompletedIdempotencyKeyInBatch,
   claimIdempotencyKey,
   completeIdempotencyKeyInBatch,
   findIdempotencyKey,
+  type IdempotencyRow,
+  KEY_TAKEN,
   releaseIdempotencyKey,
 } from "../db/queries.ts";
 import { ApiError } from "../lib/errors.ts";
@@ -40,22 +43,23 @@ export interface IdempotentResult<T> {
 /**
  * Stores the response with the change it describes, so that both land or neither: a statement of
  * the change's batch (Database.batch), or null without a key. It aborts the batch (409
- * IDEMPOTENCY_KEY_IN_FLIGHT) if the key was taken over meanwhile.
+ * IDEMPOTENCY_KEY_IN_FLIGHT) if the key was taken over meanwhile, or, when the key was not claimed
+ * ahead (`idempotentDeferred`), if it is another request's.
  */
 export interface CompleteKey {
   /** `stamped`: top-level fields of `body` the batch sets to its own time (queries/clock.ts). */
   inBatch(db: HttpDb, status: number, body: unknown, stamped?: readonly string[]): BatchItem<"pg"> | null;
   /**
-   * Settles once the key is this request's (at once without a key, or once claimed first). With
-   * `idempotentOverlapping` the claim runs alongside the work: it rejects (KeyNotHeld) when the
-   * claim found the key taken, and the work must then give up.
+   * Settles once the key is this request's: at once without a key, or once claimed ahead. With
+   * `idempotentDeferred` the first call claims it: it rejects (KeyNotHeld) when the claim found the
+   * key taken, and the work must then give up.
    */
   held(): Promise<void>;
-  /** Whether the request has a key at all. */
-  readonly keyed: boolean;
+  /** The request's key, if it has one. */
+  readonly key: string | null;
 }
 
-export const NO_KEY: CompleteKey = { inBatch: () => null, held: () => Promise.resolve(), keyed: false };
+export const NO_KEY: CompleteKey = { inBatch: () => null, held: () => Promise.resolve(), key: null };
 
 /** `CompleteKey.held()`'s refusal: the request's answer is the claim's (a replay or a 409), not the work's. */
 class KeyNotHeld extends Error {
@@ -103,34 +107,73 @@ export async function idempotent<T>(
   const holder = await holderOf(request, request.key);
   const claim = await claimKey<T>(database, holder);
   if (claim) return claim;
-  return runHolding(database, request, holder, work, () => Promise.resolve());
+  const claimed: Claim<T> = { answer: Promise.resolve(undefined) };
+  return runHolding(database, request, holder, work, () => claimed);
 }
 
 /**
- * `idempotent`, with the key claimed while `work` starts instead of before it: one round trip to the
- * database fewer, for work whose first steps change nothing (a checkout's reads). `work` must await
- * `complete.held()` before anything with an effect (a checkout's reservations), and give up when
- * that rejects. The claim's answer comes first: a replay, a key in flight or reused, or a database that
- * cannot be reached is the request's answer whatever the work did; otherwise the work's.
+ * `idempotent`, with the key claimed only when `work` asks (`complete.held()`), or else by the
+ * batch that stores the response: for work that can tell, from what it knows before asking the
+ * database anything, whether the key may already be taken (a checkout: the cart remembers its
+ * checkouts' keys). `work` must await `complete.held()` before anything with an effect unless it
+ * knows the key is new, and give up when that rejects. When the key was claimed ahead, the claim's
+ * answer comes first: a replay, a key in flight or reused, or a database that cannot be reached is
+ * the request's answer whatever the work did. When it was not, and the batch found the key taken,
+ * the request's answer is the key's own (a replay or a 409).
  */
-export async function idempotentOverlapping<T>(
+export async function idempotentDeferred<T>(
   database: Database,
   request: IdempotentRequest,
   work: Work<T>,
 ): Promise<IdempotentResult<T>> {
   if (!request.key) return { ...(await work(NO_KEY)), replayed: false };
   const holder = await holderOf(request, request.key);
-  const claiming = claimKey<T>(database, holder);
-  const held = claiming.then((claim) => {
-    if (claim) throw new KeyNotHeld();
-  });
-  held.catch(() => {}); // the work's to handle; the claim's own failure is answered below
-  const working = runHolding(database, request, holder, work, () => held);
-  const [claim, worked] = await Promise.allSettled([claiming, working]);
-  if (claim.status === "rejected") throw claim.reason;
-  if (claim.value) return claim.value;
-  if (worked.status === "rejected") throw worked.reason;
-  return worked.value;
+  let claimed: Claim<T> | undefined;
+  const claim = () => {
+    claimed ??= { answer: claimKey<T>(database, holder) };
+    return claimed;
+  };
+  try {
+    return await runHolding(database, request, holder, work, claim, () => claimed);
+  } catch (error) {
+    if (claimed) {
+      // The claim's answer wins; its own failure (the database down) is the request's too.
+      const answer = await claimed.answer;
+      if (answer) return answer;
+      throw error;
+    }
+    if (isKeyTaken(error)) {
+      // Taken by another request between the work's start and its batch: answer as the claim would.
+      const answer = await claimKey<T>(database, holder);
+      if (answer) return answer;
+      // Freed since (its request failed): now ours, but the work already gave up. Free it again.
+      await database.once((db) => releaseIdempotencyKey(db, holder.userId, holder.key, holder.claimToken));
+      throw inFlight();
+    }
+    if (error instanceof ApiError && error.code === "IDEMPOTENCY_KEY_IN_FLIGHT") {
+      // The work found the key's request still running (a twin): if that request has an answer by
+      // now, or had one before its worker died, that answer is this one's. Looked up, not claimed,
+      // so a request still running is left to finish.
+      const answer = await storedAnswer<T>(database, holder).catch((lookUpError: unknown) => {
+        if (lookUpError instanceof ApiError && lookUpError.code === "IDEMPOTENCY_KEY_REUSED")
+          throw lookUpError;
+        return undefined; // the database down: the work's refusal stands
+      });
+      if (answer) return answer;
+    }
+    throw error;
+  }
+}
+
+/** The claim of a request's key: undefined once it is the request's, else the request's answer. */
+interface Claim<T> {
+  answer: Promise<IdempotentResult<T> | undefined>;
+}
+
+function isKeyTaken(error: unknown): boolean {
+  return (
+    error instanceof ApiError && error.code === "IDEMPOTENCY_KEY_IN_FLIGHT" && error.message === KEY_TAKEN
+  );
 }
 
 async function holderOf(request: IdempotentRequest, key: string): Promise<Holder> {
@@ -139,20 +182,18 @@ async function holderOf(request: IdempotentRequest, key: string): Promise<Holder
   return { userId, key, scope, requestHash, claimToken: crypto.randomUUID() };
 }
 
+/** What claiming the key for `holder` writes. */
+function claimOf(holder: Holder) {
+  const { userId, key, scope, requestHash, claimToken } = holder;
+  return { userId, key, scope, requestHash, claimToken, ttlSeconds: KEY_TTL_SECONDS };
+}
+
 /** Claims the key for `holder`: undefined once it is ours, the stored answer to replay, or a 409. */
 async function claimKey<T>(database: Database, holder: Holder): Promise<IdempotentResult<T> | undefined> {
-  const { userId, key, scope, requestHash, claimToken } = holder;
+  const { userId, key, requestHash } = holder;
   for (let attempt = 1; ; attempt++) {
     const claimed = await database.once((db) =>
-      claimIdempotencyKey(db, {
-        userId,
-        key,
-        scope,
-        requestHash,
-        claimToken,
-        lockSeconds: KEY_LOCK_SECONDS,
-        ttlSeconds: KEY_TTL_SECONDS,
-      }),
+      claimIdempotencyKey(db, { ...claimOf(holder), lockSeconds: KEY_LOCK_SECONDS }),
     );
     if (claimed) return undefined;
     const existing = await database.once((db) => findIdempotencyKey(db, userId, key));
@@ -161,38 +202,59 @@ async function claimKey<T>(database: Database, holder: Holder): Promise<Idempote
       if (attempt < CLAIM_ATTEMPTS) continue;
       throw inFlight();
     }
-    if (existing.requestHash !== requestHash) {
-      throw new ApiError(
-        "IDEMPOTENCY_KEY_REUSED",
-        "This Idempotency-Key was already used with another request",
-      );
-    }
-    if (existing.responseStatus === null) throw inFlight();
-    return { status: existing.responseStatus, body: existing.responseBody as T, replayed: true };
+    const answer = answerOf<T>(existing, requestHash);
+    if (!answer) throw inFlight();
+    return answer;
   }
 }
 
-/** Runs `work` for the key's holder; when it fails, frees the key (once it is ours) for a retry. */
+/** The answer stored under the key for `holder`'s request, if any (a 409 if it was another request's). */
+async function storedAnswer<T>(database: Database, holder: Holder): Promise<IdempotentResult<T> | undefined> {
+  const existing = await database.once((db) => findIdempotencyKey(db, holder.userId, holder.key));
+  return existing ? answerOf<T>(existing, holder.requestHash) : undefined;
+}
+
+/** A key's stored answer, replayed to a request with `requestHash`: 409 if it was another request's. */
+function answerOf<T>(existing: IdempotencyRow, requestHash: string): IdempotentResult<T> | undefined {
+  if (existing.requestHash !== requestHash) {
+    throw new ApiError(
+      "IDEMPOTENCY_KEY_REUSED",
+      "This Idempotency-Key was already used with another request",
+    );
+  }
+  if (existing.responseStatus === null) return undefined;
+  return { status: existing.responseStatus, body: existing.responseBody as T, replayed: true };
+}
+
+/**
+ * Runs `work` for the key's holder: `claim` claims the key (once), `claimed` tells whether it was.
+ * When the work fails, frees the key if it was claimed and is ours, for a retry.
+ */
 async function runHolding<T>(
   database: Database,
   request: IdempotentRequest,
   holder: Holder,
   work: Work<T>,
-  held: () => Promise<void>,
+  claim: () => Claim<T>,
+  claimed: () => Claim<T> | undefined = claim,
 ): Promise<IdempotentResult<T>> {
   const { userId, key, claimToken } = holder;
   try {
     const result = await work({
       inBatch: (db, status, body, stamped) =>
-        completeIdempotencyKeyInBatch(db, { userId, key, claimToken }, status, body, stamped),
-      held,
-      keyed: true,
+        claimed()
+          ? completeIdempotencyKeyInBatch(db, { userId, key, claimToken }, status, body, stamped)
+          : claimCompletedIdempotencyKeyInBatch(db, claimOf(holder), status, body, stamped),
+      held: async () => {
+        if (await claim().answer) throw new KeyNotHeld();
+      },
+      key,
     });
     return { ...result, replayed: false };
   } catch (error) {
-    // Not ours to free when the claim failed (its answer is the request's).
-    const ours = await held().then(
-      () => true,
+    // Not ours to free when it was never claimed, or when the claim failed (its answer is the request's).
+    const ours = await claimed()?.answer.then(
+      (answer) => answer === undefined,
       () => false,
     );
     if (!ours) throw error;

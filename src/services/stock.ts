@@ -9,7 +9,7 @@ import {
   markStockReleased,
   pendingStockReleases,
 } from "../db/queries.ts";
-import { mapConcurrently } from "../lib/concurrency.ts";
+import { mapConcurrently, type Slots } from "../lib/concurrency.ts";
 import { ApiError } from "../lib/errors.ts";
 import { describeError, log } from "../lib/log.ts";
 
@@ -65,6 +65,30 @@ export async function reserveAll(
   if (!failed) return reserved;
   await releaseAll(products, reserved, owed);
   throw failed.error;
+}
+
+/**
+ * Reserves each line through `slots`, alongside whatever else the request has asked through them
+ * (`alongside`, e.g. the products' reads), and waits for all of it: answers `alongside`'s value and
+ * the lines reserved, or, when anything failed, releases every reservation that was made (see
+ * releaseAll) and throws the first failure, `alongside`'s before the reservations'. Unlike
+ * reserveAll, nothing waits for anything else to start: a refusal costs the other reservations a
+ * release each.
+ */
+export async function reserveAlongside<T>(
+  products: ProductClient,
+  lines: StockLine[],
+  owed: OwedStock,
+  slots: Slots,
+  alongside: Promise<T>,
+): Promise<{ value: T; reserved: StockLine[] }> {
+  const reserving = lines.map((line) => slots.run(() => reserve(products, line, owed.orderId)));
+  const [value, ...reservations] = await Promise.allSettled([alongside, ...reserving]);
+  const reserved = lines.filter((_, index) => reservations[index]?.status === "fulfilled");
+  const failed = [value, ...reservations].find((settled) => settled.status === "rejected");
+  if (!failed && value.status === "fulfilled") return { value: value.value, reserved };
+  await releaseAll(products, reserved, owed);
+  throw failed?.reason;
 }
 
 async function reserve(products: ProductClient, line: StockLine, orderId: string): Promise<void> {

@@ -2,6 +2,7 @@ import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { sql } from "drizzle-orm";
 import { beforeAll, describe, expect, it, vi } from "vitest";
+import { ProductClient } from "../../src/clients/product.ts";
 import { getConfig } from "../../src/config.ts";
 import { Database, type HttpDb } from "../../src/db/client.ts";
 import { ApiError } from "../../src/lib/errors.ts";
@@ -314,22 +315,31 @@ describe("a checkout near the end of its cart's lock", () => {
     const product = await cartWith(user, 2, { stock: 10 });
     let batches = 0;
     let clock: ReturnType<typeof clockAhead> | undefined;
-    // The open-order count answers 3 min 30 s into the checkout (a slow database, or a slow reservation after it).
-    class Slow extends Database {
-      override async once<T>(work: (db: HttpDb) => Promise<T>): Promise<T> {
-        const result = await super.once(work);
+    // The reservation answers 3 min 30 s into the checkout (a slow product service).
+    class SlowStock extends ProductClient {
+      override async adjustStock(productId: string, delta: number) {
+        const change = await super.adjustStock(productId, delta);
         clock ??= clockAhead(3.5 * 60_000);
-        return result;
+        return change;
       }
+    }
+    class Counted extends Database {
       override async batch<T>(work: (db: HttpDb) => Promise<T>): Promise<T> {
         batches += 1;
         return super.batch(work);
       }
     }
+    const config = getConfig(env);
     try {
-      const failure = await checkoutOn(new Slow(getConfig(env)), user.id, CASH_ON_DELIVERY).catch(
+      const database = new Counted(config);
+      const deps = {
+        ...orderDeps(database),
+        products: new SlowStock(config.PRODUCT_SERVICE_URL, config.UPSTREAM_TIMEOUT_MS),
+      };
+      const failure = await checkout(deps, user.id, CASH_ON_DELIVERY, NO_KEY).catch(
         (error: unknown) => error,
       );
+      void deps.events.drain().finally(() => database.close());
       expect((failure as ApiError).code).toBe("UPSTREAM_UNAVAILABLE");
     } finally {
       clock?.mockRestore();

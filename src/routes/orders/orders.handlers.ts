@@ -1,7 +1,7 @@
 import type { Context } from "hono";
 import type { AppEnv } from "../../app-env.ts";
 import type { Order } from "../../schemas/order.ts";
-import { idempotent, idempotentOverlapping } from "../../services/idempotency.ts";
+import { idempotent, idempotentDeferred } from "../../services/idempotency.ts";
 import { checkout, settleReplayedCheckout } from "../../services/orders/checkout.ts";
 import { retryPayment as retry } from "../../services/orders/payments.ts";
 import {
@@ -41,8 +41,9 @@ export const createOrder: Handler<typeof routes.createOrder> = async (c) => {
   const userId = c.var.user.id;
   const result = await completeEvenIfAbandoned(
     c,
-    // The key is claimed while the checkout locks the cart and reads (neither changes anything).
-    idempotentOverlapping<Order>(
+    // The key is claimed once the cart says whether it may be taken: ahead of reserving if so, else
+    // by the batch that places the order.
+    idempotentDeferred<Order>(
       database,
       {
         userId,

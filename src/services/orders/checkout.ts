@@ -10,7 +10,8 @@ import {
   settlePlacements,
   type UnknownPlacement,
 } from "../../db/queries.ts";
-import { Slots } from "../../lib/concurrency.ts";
+import type { CheckoutStart } from "../../durable-objects/checkout-lock.ts";
+import { Slots, WORKER_CONNECTIONS } from "../../lib/concurrency.ts";
 import { ApiError } from "../../lib/errors.ts";
 import { uuidv7 } from "../../lib/ids.ts";
 import { describeError, log } from "../../lib/log.ts";
@@ -20,7 +21,14 @@ import type { CreateOrderBody, Order } from "../../schemas/order.ts";
 import type { Product } from "../../schemas/product.ts";
 import { cartStub } from "../cart.ts";
 import type { CompleteKey } from "../idempotency.ts";
-import { applyStockReleases, releaseAll, reserveAll } from "../stock.ts";
+import {
+  applyStockReleases,
+  type OwedStock,
+  releaseAll,
+  reserveAll,
+  reserveAlongside,
+  type StockLine,
+} from "../stock.ts";
 import { paymentDueAt } from "./deadlines.ts";
 import type { OrderDeps } from "./deps.ts";
 import { changeRecords } from "./events.ts";
@@ -43,9 +51,8 @@ const CHECKOUT_LOCK_MS = 5 * 60_000;
 const SETTLE_BY_MS = CHECKOUT_LOCK_MS - 60_000;
 const CHECKOUT_DEADLINE_MS = SETTLE_BY_MS - 40_000;
 const DELIVERY_DAYS = 7;
-/** A keyed checkout that finds its cart locked tries again after 25, 50, … 1,600 ms (3.2 s in all). */
-const LOCK_RETRY_FIRST_MS = 25;
-const LOCK_RETRY_LAST_MS = 1600;
+/** A checkout reserves before asking the database only if the isolate heard it answer this recently. */
+const DATABASE_ANSWERED_WITHIN_MS = 30_000;
 /** The fields of a new order's answer that its placing batch writes with its own time (queries/clock.ts). */
 const PLACEMENT_STAMPS = ["createdAt", "updatedAt"] as const;
 const DAY_MS = 24 * 60 * 60 * 1000;
@@ -65,11 +72,18 @@ interface Priced {
 }
 
 /**
- * Re-reads every product (fresh, never cached) and prices the cart from what it says now; a line the
- * product's stock cannot cover is refused before anything is reserved (the reservation is the check
- * that counts, since the stock can change in between).
+ * Re-reads every product (fresh, never cached) and prices the cart from what it says now. With
+ * `checkStock`, a line the product's stock cannot cover is refused before anything is reserved (the
+ * reservation is the check that counts, since the stock can change in between); without, as when
+ * the reservations run alongside (and the read may see the stock after this checkout's own), the
+ * reservation is the only check.
  */
-async function priceCart(deps: OrderDeps, items: CartItem[], slots: Slots): Promise<Priced> {
+async function priceCart(
+  deps: OrderDeps,
+  items: CartItem[],
+  slots: Slots,
+  { checkStock }: { checkStock: boolean },
+): Promise<Priced> {
   const products = await Promise.all(
     items.map((item) =>
       slots.run(() =>
@@ -88,7 +102,7 @@ async function priceCart(deps: OrderDeps, items: CartItem[], slots: Slots): Prom
   const lines = items.map((item, index) => {
     const product = products[index] as Product;
     if (!product.isActive) throw new ApiError("PRODUCT_UNAVAILABLE", `${product.name} is not available`);
-    if (product.stock < item.quantity) {
+    if (checkStock && product.stock < item.quantity) {
       throw new ApiError(
         "INSUFFICIENT_STOCK",
         `Only ${Math.max(product.stock, 0)} units of ${product.name} are in stock`,
@@ -107,13 +121,13 @@ async function priceCart(deps: OrderDeps, items: CartItem[], slots: Slots): Prom
 }
 
 /**
- * What a checkout must know before it touches stock, asked at once: the Idempotency-Key's claim, the
- * user's open orders and each product as it is now. One round trip to the origins where asking in
- * turn took two (three calls and more for a 4-line cart, within a request's six connections: see
- * Slots). None of them changes anything, so the first refusal is answered at once (a replay, a twin's
- * key, the open-order limit, a product gone, the database down), the reads still in flight left to
- * finish, and the cart is unlocked without waiting for them. Nothing is reserved before all three
- * have answered.
+ * What a checkout that asks first must know before it touches stock, asked at once: the
+ * Idempotency-Key's claim (made here), the user's open orders and each product as it is now. One
+ * round trip to the origins where asking in turn took two (three calls and more for a 4-line cart,
+ * within a request's six connections: see Slots). None of them changes anything, so the first
+ * refusal is answered at once (a replay, a key reused, the open-order limit, a product gone, the
+ * database down), the reads still in flight left to finish, and the cart is unlocked without waiting
+ * for them. Nothing is reserved before all three have answered.
  */
 async function prepareOrder(
   deps: OrderDeps,
@@ -122,7 +136,7 @@ async function prepareOrder(
   const { userId, items, completeKey } = input;
   const slots = new Slots();
   const claimed = slots.run(() => completeKey.held());
-  const priced = priceCart(deps, items, slots);
+  const priced = priceCart(deps, items, slots, { checkStock: true });
   const counted = slots.run(async () =>
     checkOpenOrders(await deps.database.once((db) => countPendingOrders(db, userId)), deps),
   );
@@ -130,6 +144,47 @@ async function prepareOrder(
   for (const answer of [claimed, priced, counted]) answer.catch(() => {});
   const [, pricing] = await Promise.all([claimed, priced, counted]);
   return pricing;
+}
+
+/**
+ * Whether this checkout may reserve its stock while it reads its products, asking the database
+ * nothing before the placing batch (two round trips to the origins where asking first takes three).
+ * The batch then claims the Idempotency-Key and checks the open orders itself; a checkout it refuses
+ * has reserved first, and gives the stock back at once. So only when nothing known says the batch
+ * may refuse or fail:
+ * - the key, if any, is new to the cart (not a retry or a replay, whose answer may be stored);
+ * - the cart's last checkout was not refused for the user's open orders;
+ * - the isolate's last word from the database, in the last 30 s, was an answer: after a failure the
+ *   batch's own would leave the stock in doubt (reserved, with the cart, until its next checkout);
+ * - no lapsed checkout is to be settled first (which asks the database anyway);
+ * - the reads and the reservations fit in the invocation's connections at once (three lines).
+ */
+function reservesFirst(deps: OrderDeps, start: CheckoutStart, items: CartItem[]): boolean {
+  return (
+    !start.keySeen &&
+    !start.lastAtLimit &&
+    start.unsettled.length === 0 &&
+    items.length * 2 <= WORKER_CONNECTIONS &&
+    deps.database.answeredLately(DATABASE_ANSWERED_WITHIN_MS)
+  );
+}
+
+/** Prices the cart and reserves its stock, all lines or none: at once, or once the checkout was asked. */
+async function priceAndReserve(
+  deps: OrderDeps,
+  input: { userId: number; items: CartItem[]; completeKey: CompleteKey; reserveFirst: boolean },
+  owed: OwedStock,
+): Promise<Priced & { reserved: StockLine[] }> {
+  const { items, reserveFirst } = input;
+  if (reserveFirst) {
+    const slots = new Slots();
+    const priced = priceCart(deps, items, slots, { checkStock: false });
+    const lines = items.map(({ productId, quantity }) => ({ productId, quantity }));
+    const { value, reserved } = await reserveAlongside(deps.products, lines, owed, slots, priced);
+    return { ...value, reserved };
+  }
+  const priced = await prepareOrder(deps, input);
+  return { ...priced, reserved: await reserveAll(deps.products, priced.lines, owed) };
 }
 
 /**
@@ -148,11 +203,20 @@ export async function checkout(
   const started = Date.now();
   const cart = cartStub(deps.env, userId);
   const orderId = uuidv7();
-  const lock = await lockCart(cart, orderId, completeKey);
-  if (!lock.ok) throw new ApiError(lock.code, lock.message);
+  const lock = await cart.beginCheckout(CHECKOUT_LOCK_MS, orderId, completeKey.key);
+  if (!lock.ok) {
+    // The twin of a checkout in progress (same key): retried, it replays that one's answer.
+    if (lock.code === "IDEMPOTENCY_KEY_IN_FLIGHT")
+      throw new ApiError(lock.code, lock.message, undefined, { "Retry-After": "1" });
+    // A key this cart has seen may have an answer to replay (its order emptied the cart): that
+    // answer, if any, is the request's (the claim's refusal), else the cart's.
+    if (lock.keySeen) await completeKey.held();
+    throw new ApiError(lock.code, lock.message);
+  }
 
   let ordered: PricedLine[] | null = null;
   let unsettled: UnknownPlacement | undefined;
+  let atLimit = false;
   try {
     const items = lock.value.unsettled.length
       ? await settleLapsedCheckouts(deps, cart, {
@@ -163,9 +227,13 @@ export async function checkout(
       : lock.value.items;
     if (items.length === 0)
       throw new ApiError("EMPTY_CART", "The cart is empty: its lines were already ordered");
-    const { lines, currency } = await prepareOrder(deps, { userId, items, completeKey });
     const owed = { database: deps.database, orderId };
-    const reserved = await reserveAll(deps.products, lines, owed);
+    const reserveFirst = reservesFirst(deps, lock.value, items);
+    const { lines, currency, reserved } = await priceAndReserve(
+      deps,
+      { userId, items, completeKey, reserveFirst },
+      owed,
+    );
     const placement = newPlacement(deps.config, { orderId, userId, body, lines, currency });
     const order = toOrder(placement.order, placement.items);
     if (Date.now() - started > CHECKOUT_DEADLINE_MS) {
@@ -225,25 +293,11 @@ export async function checkout(
       );
     }
     return placed.order;
+  } catch (error) {
+    atLimit = error instanceof ApiError && error.code === "TOO_MANY_OPEN_ORDERS";
+    throw error;
   } finally {
-    await finishCheckout(cart, userId, lock.value.token, ordered, unsettled);
-  }
-}
-
-/**
- * Locks the cart for this checkout. Twins sent with one Idempotency-Key race for the key's claim and
- * for the lock at the same time, and one may win each: the twin holding the lock then finds the key
- * taken, gives up (answering 409 IDEMPOTENCY_KEY_IN_FLIGHT) and unlocks. So the twin holding the key
- * waits for the lock a while, backing off; a checkout without a key, or whose key is another's, does
- * not wait. A cart still locked after that is another checkout's.
- */
-async function lockCart(cart: ReturnType<typeof cartStub>, orderId: string, completeKey: CompleteKey) {
-  for (let waitMs = LOCK_RETRY_FIRST_MS; ; waitMs *= 2) {
-    const lock = await cart.beginCheckout(CHECKOUT_LOCK_MS, orderId);
-    if (lock.ok || lock.code !== "CHECKOUT_IN_PROGRESS" || !completeKey.keyed || waitMs > LOCK_RETRY_LAST_MS)
-      return lock;
-    await completeKey.held(); // rejects when the key is the twin's: its answer is this request's
-    await new Promise((resolve) => setTimeout(resolve, waitMs));
+    await finishCheckout(cart, userId, lock.value.token, { ordered, unsettled, atLimit });
   }
 }
 
@@ -411,20 +465,21 @@ export async function settleReplayedCheckout(deps: OrderDeps, userId: number, or
 }
 
 /**
- * Unlocks the cart and, after an order, removes what was ordered. Retried: a cart left full after
+ * Unlocks the cart and, after an order, removes what was ordered; records whether it was refused for
+ * the user's open orders (see reservesFirst). Retried: a cart left full after
  * its order lands could be ordered twice once the lock lapses.
  */
 async function finishCheckout(
   cart: ReturnType<typeof cartStub>,
   userId: number,
   token: string,
-  ordered: PricedLine[] | null,
-  unsettled?: UnknownPlacement,
+  outcome: { ordered: PricedLine[] | null; unsettled: UnknownPlacement | undefined; atLimit: boolean },
 ): Promise<void> {
+  const { ordered, unsettled, atLimit } = outcome;
   const lines = ordered?.map(({ productId, quantity }) => ({ productId, quantity })) ?? null;
   for (let attempt = 1; ; attempt++) {
     try {
-      await cart.finishCheckout(userId, token, lines, unsettled);
+      await cart.finishCheckout(userId, token, lines, unsettled, atLimit);
       return;
     } catch (error) {
       if (attempt === 3) {
