@@ -11,9 +11,9 @@ import { type CartItem, type CartResult, MAX_LINE_QUANTITY } from "../schemas/ca
  *                  it lapses by itself if the worker running the checkout dies
  *   checkout_keys  the Idempotency-Keys of this cart's checkouts in the last 25 h, with when each
  *                  was first used: a key seen here may already have an answer in the database
- *   checkout_caution  a single row: whether the cart's last checkout was refused for the user's
- *                  open orders, a refusal a checkout that reserves first would meet only after
- *                  reserving
+ *   checkout_caution  a single row: whether a checkout of this cart was refused for the user's
+ *                  open orders since the cart's last order, a refusal that a checkout that
+ *                  reserves first would meet only after reserving
  *   unsettled_checkouts  order ids of checkouts whose outcome is unknown (a lapsed lock, or a
  *                  placement whose answer was lost): the order may have been placed without its
  *                  lines leaving the cart, which the next checkout settles before ordering anything;

@@ -27,8 +27,8 @@ export interface CheckoutStart {
   unsettled: UnsettledCheckout[];
   /** The checkout's Idempotency-Key was used by an earlier checkout of this cart. */
   keySeen: boolean;
-  /** The cart's last checkout was refused for the user's open orders. */
-  lastAtLimit: boolean;
+  /** A checkout of this cart was refused for the user's open orders since its last order. */
+  refusedAtLimit: boolean;
 }
 
 /** How begin answers: the checkout's start, or a refusal, which says whether the key was seen too. */
@@ -70,7 +70,7 @@ export class CheckoutLock {
    *
    * Also answered, for the worker to choose how to check out: whether `key` was used by a checkout
    * of this cart before (its answer may be stored already: also said with a refusal), and whether
-   * the last checkout was refused for the user's open orders (see finish). A checkout that begins
+   * a checkout was refused for the user's open orders since the cart's last order (see finish). A checkout that begins
    * is remembered by its key from here on.
    */
   begin(lockMs: number, orderId: string, key: string | null = null): CheckoutBegun {
@@ -129,7 +129,10 @@ export class CheckoutLock {
       const caution = this.sql
         .exec<{ at_limit: number }>("SELECT at_limit FROM checkout_caution")
         .toArray()[0];
-      return { ok: true, value: { token, items, unsettled, keySeen, lastAtLimit: caution?.at_limit === 1 } };
+      return {
+        ok: true,
+        value: { token, items, unsettled, keySeen, refusedAtLimit: caution?.at_limit === 1 },
+      };
     });
   }
 
@@ -174,7 +177,8 @@ export class CheckoutLock {
    * Ends a checkout. When it placed an order, exactly the ordered quantities leave the cart: a line
    * added or grown meanwhile keeps what was not ordered. When it cannot tell whether its order was
    * placed (`unsettled`), the order is left for the next checkout to settle, with the stock it holds.
-   * `atLimit`: whether it was refused for the user's open orders (answered by the next begin).
+   * `atLimit`: whether it was refused for the user's open orders; begin answers that from then on,
+   * until a checkout places an order.
    */
   finish(
     userId: number,
@@ -187,11 +191,14 @@ export class CheckoutLock {
       // Already finished (a retried call whose first attempt landed): removing the lines again
       // would take away units added since.
       if (this.sql.exec("DELETE FROM checkout_lock WHERE token = ?", token).rowsWritten === 0) return;
-      this.sql.exec(
-        `INSERT INTO checkout_caution (id, at_limit) VALUES (1, ?)
-         ON CONFLICT (id) DO UPDATE SET at_limit = excluded.at_limit`,
-        atLimit ? 1 : 0,
-      );
+      // Remembered until an order goes through: other refusals say nothing of the open orders.
+      if (atLimit || ordered) {
+        this.sql.exec(
+          `INSERT INTO checkout_caution (id, at_limit) VALUES (1, ?)
+           ON CONFLICT (id) DO UPDATE SET at_limit = excluded.at_limit`,
+          atLimit ? 1 : 0,
+        );
+      }
       if (unsettled) {
         this.sql.exec(
           "INSERT OR IGNORE INTO unsettled_checkouts (order_id, reserved) VALUES (?, ?)",

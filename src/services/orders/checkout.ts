@@ -153,7 +153,7 @@ async function prepareOrder(
  * has reserved first, and gives the stock back at once. So only when nothing known says the batch
  * may refuse or fail:
  * - the key, if any, is new to the cart (not a retry or a replay, whose answer may be stored);
- * - the cart's last checkout was not refused for the user's open orders;
+ * - no checkout of the cart was refused for the user's open orders since its last order;
  * - the isolate's last word from the database, in the last 30 s, was an answer: after a failure the
  *   batch's own would leave the stock in doubt (reserved, with the cart, until its next checkout);
  * - no lapsed checkout is to be settled first (which asks the database anyway);
@@ -162,7 +162,7 @@ async function prepareOrder(
 function reservesFirst(deps: OrderDeps, start: CheckoutStart, items: CartItem[]): boolean {
   return (
     !start.keySeen &&
-    !start.lastAtLimit &&
+    !start.refusedAtLimit &&
     start.unsettled.length === 0 &&
     items.length * 2 <= WORKER_CONNECTIONS &&
     deps.database.answeredLately(DATABASE_ANSWERED_WITHIN_MS)
