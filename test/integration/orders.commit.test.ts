@@ -7,7 +7,7 @@ import { getConfig } from "../../src/config.ts";
 import { Database, type HttpDb } from "../../src/db/client.ts";
 import { ApiError } from "../../src/lib/errors.ts";
 import { cartStub } from "../../src/services/cart.ts";
-import { idempotent, NO_KEY } from "../../src/services/idempotency.ts";
+import { idempotent, idempotentDeferred, NO_KEY } from "../../src/services/idempotency.ts";
 import { checkout } from "../../src/services/orders/checkout.ts";
 import { newUser } from "../helpers/auth.ts";
 import { api } from "../helpers/http.ts";
@@ -225,6 +225,36 @@ describe("a checkout whose outcome stayed unknown", () => {
     expect(
       await query(sql`SELECT 1 FROM abandoned_checkouts WHERE order_id = ${unsettled?.order_id as string}`),
     ).toHaveLength(1);
+  });
+});
+
+describe("a keyed checkout that reserved first and whose outcome stayed unknown", () => {
+  it("replays the order to a retry with its key, once the retry finds it placed", async () => {
+    const user = await newUser();
+    const product = await cartWith(user, 2, { stock: 10 });
+    const key = `unknown-${user.id}`;
+    await new Database(getConfig(env)).ping(); // the isolate has heard the database: it reserves first
+    const database = new PlacementAnswerLost({ afterCommit: true }, "unreachable");
+    const deps = orderDeps(database);
+    const failure = await idempotentDeferred(
+      database,
+      { userId: user.id, key, scope: "POST /api/orders", body: CASH_ON_DELIVERY },
+      async (complete) => ({ status: 201, body: await checkout(deps, user.id, CASH_ON_DELIVERY, complete) }),
+    ).catch((error: unknown) => error);
+    void deps.events.drain().finally(() => database.close());
+    expect((failure as ApiError).code).toBe("DATABASE_UNAVAILABLE");
+    expect(await database.late).toBe("placed");
+    const [placed] = await query<{ id: string }>(sql`SELECT id FROM orders WHERE user_id = ${user.id}`);
+
+    // The retry settles the lapsed placement (placed: its lines leave the cart), and the key's
+    // answer, stored by the placing batch, is the retry's, not the empty cart's 409.
+    const retried = await placeOrder(user, CASH_ON_DELIVERY, { "idempotency-key": key });
+    expect(retried.status).toBe(201);
+    expect(retried.headers.get("idempotent-replayed")).toBe("true");
+    expect(retried.body.data.id).toBe(placed?.id);
+    expect(await query(sql`SELECT id FROM orders WHERE user_id = ${user.id}`)).toHaveLength(1);
+    expect((await readProduct(product.id)).stock).toBe(8);
+    expect((await api("GET", "/api/cart", { headers: user.headers })).body.data.items).toEqual([]);
   });
 });
 

@@ -159,12 +159,12 @@ async function prepareOrder(
  * - no lapsed checkout is to be settled first (which asks the database anyway);
  * - the reads and the reservations fit in the invocation's connections at once (three lines).
  */
-function reservesFirst(deps: OrderDeps, start: CheckoutStart, items: CartItem[]): boolean {
+function reservesFirst(deps: OrderDeps, start: CheckoutStart): boolean {
   return (
     !start.keySeen &&
     !start.refusedAtLimit &&
     start.unsettled.length === 0 &&
-    items.length * 2 <= WORKER_CONNECTIONS &&
+    start.items.length * 2 <= WORKER_CONNECTIONS &&
     deps.database.answeredLately(DATABASE_ANSWERED_WITHIN_MS)
   );
 }
@@ -214,6 +214,10 @@ export async function checkout(
     throw new ApiError(lock.code, lock.message);
   }
 
+  const reserveFirst = reservesFirst(deps, lock.value);
+  // Asking first, the key is claimed at once: a retry's answer may be stored already (a replay), and
+  // is its answer even when settling a lapsed checkout leaves the cart empty.
+  if (!reserveFirst) completeKey.held().catch(() => {});
   let ordered: PricedLine[] | null = null;
   let unsettled: UnknownPlacement | undefined;
   let atLimit = false;
@@ -228,7 +232,6 @@ export async function checkout(
     if (items.length === 0)
       throw new ApiError("EMPTY_CART", "The cart is empty: its lines were already ordered");
     const owed = { database: deps.database, orderId };
-    const reserveFirst = reservesFirst(deps, lock.value, items);
     const { lines, currency, reserved } = await priceAndReserve(
       deps,
       { userId, items, completeKey, reserveFirst },
