@@ -46,6 +46,14 @@ function unknownStock(run: DrillRun, state: Snapshot): Map<string, number> {
   // Owed releases not confirmed (due, or claimed and in doubt) are stock the service knows it holds.
   // "stock release not confirmed" already logged the claimed ones whose call failed.
   for (const r of state.releases) if (!r.released_at && !r.claimed_at) add(r.product_id, r.quantity);
+  // A checkout whose worker died holds its cart's lock, with the lines it was ordering, for 5 minutes;
+  // the checkout that takes the lapsed lock over logs them as "stock in doubt after a lapsed
+  // checkout" (none, some or all may be reserved). The drill ends before that: the lines of a
+  // checkout its client gave up on while the cart was still held count as that log will.
+  for (const stuck of run.load.unresolved) {
+    if (stuck.what !== "checkout" || !/IN_FLIGHT|IN_PROGRESS/.test(stuck.last)) continue;
+    for (const [productId, quantity] of run.load.carts.get(stuck.userId) ?? []) add(productId, quantity);
+  }
   return unknown;
 }
 

@@ -62,11 +62,12 @@ function httpClient(url: string): HttpDb {
 }
 
 /**
- * When this isolate last heard from the database, and whether it answered (a refusal is an answer)
- * or could not be reached. Kept across requests: it is what lets a checkout skip asking the
- * database anything before it reserves stock (see `Database.answeredLately`).
+ * When this isolate last heard the database answer, and last found it unreachable. Kept across
+ * requests: it is what lets a checkout skip asking the database anything before it reserves stock
+ * (see `Database.answeredLately`). An answer counts only from a call that started after the last
+ * failure, so one sent before an outage does not vouch for the database after it.
  */
-let lastHeard: { at: number; answered: boolean } = { at: 0, answered: false };
+const heard = { answeredAt: 0, failedAt: 0 };
 
 /**
  * One request's database, over two paths of the Neon driver. One-shot statements go over HTTP: a
@@ -150,7 +151,7 @@ export class Database {
    * an outage it saw (until a request gets through again), and not in a fresh isolate.
    */
   answeredLately(ms: number): boolean {
-    return lastHeard.answered && Date.now() - lastHeard.at <= ms;
+    return heard.answeredAt > heard.failedAt && Date.now() - heard.answeredAt <= ms;
   }
 
   async ping(): Promise<void> {
@@ -219,13 +220,18 @@ function refusalOf(error: unknown): ApiError | undefined {
  * raised by a statement as the ApiError it names. The driver's error stays the ApiError's cause.
  */
 export async function withDatabase<T>(work: () => Promise<T>): Promise<T> {
+  const startedAt = Date.now();
+  const answered = () => {
+    if (startedAt >= heard.failedAt) heard.answeredAt = Math.max(Date.now(), heard.failedAt + 1);
+  };
   try {
     const result = await work();
-    lastHeard = { at: Date.now(), answered: true };
+    answered();
     return result;
   } catch (error) {
     const refusal = refusalOf(error);
-    lastHeard = { at: Date.now(), answered: Boolean(refusal) || !isUnavailable(error) };
+    if (refusal || !isUnavailable(error)) answered();
+    else heard.failedAt = Date.now();
     if (refusal) throw refusal;
     if (isUnavailable(error)) {
       throw new ApiError(

@@ -4,7 +4,12 @@ import type { LiveEvent } from "../schemas/live.ts";
 import { CartBase, type IdempotentAdd } from "./cart-base.ts";
 import { reject } from "./cart-storage.ts";
 import { type CartTransfer, planMerge, type TransferDecision } from "./cart-transfer.ts";
-import { type CheckoutBegun, CheckoutLock, type UnsettledCheckout } from "./checkout-lock.ts";
+import {
+  type CheckoutBegun,
+  type CheckoutKey,
+  CheckoutLock,
+  type UnsettledCheckout,
+} from "./checkout-lock.ts";
 import { LiveChannel } from "./live-channel.ts";
 
 export type { AddResult, IdempotentAdd, NeedsProduct } from "./cart-base.ts";
@@ -80,7 +85,7 @@ export class CartObject extends CartBase {
   }
 
   /** Starts a checkout of the order `orderId` (see CheckoutLock.begin). */
-  beginCheckout(lockMs: number, orderId: string, key: string | null = null): CheckoutBegun {
+  beginCheckout(lockMs: number, orderId: string, key: CheckoutKey | null = null): CheckoutBegun {
     return this.checkouts.begin(lockMs, orderId, key);
   }
 

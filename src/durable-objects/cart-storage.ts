@@ -7,13 +7,15 @@ import { type CartItem, type CartResult, MAX_LINE_QUANTITY } from "../schemas/ca
  *                  changed (drives expiry)
  *   add_requests   the answers to adds (and merges) sent with an Idempotency-Key, replayed for 24 h
  *   checkout_lock  a single row while a checkout of this cart is in progress, with the id its order
- *                  will have, the lines it orders and its Idempotency-Key (`idem_key`, null without);
+ *                  will have, the lines it orders and its Idempotency-Key (`idem_key`, null without,
+ *                  and `idem_hash`, its request's fingerprint);
  *                  it lapses by itself if the worker running the checkout dies
  *   checkout_keys  the Idempotency-Keys of this cart's checkouts in the last 25 h, with when each
  *                  was first used: a key seen here may already have an answer in the database
- *   checkout_caution  a single row: whether a checkout of this cart was refused for the user's
- *                  open orders since the cart's last order, a refusal that a checkout that
- *                  reserves first would meet only after reserving
+ *   checkout_memory  a single row: whether a checkout of this cart was refused for the user's
+ *                  open orders since the cart's last order (`at_limit`), a refusal that a checkout
+ *                  that reserves first would meet only after reserving; and, in an object that
+ *                  held carts before checkout_keys existed, when that table began (`keys_since`)
  *   unsettled_checkouts  order ids of checkouts whose outcome is unknown (a lapsed lock, or a
  *                  placement whose answer was lost): the order may have been placed without its
  *                  lines leaving the cart, which the next checkout settles before ordering anything;
@@ -50,15 +52,17 @@ export const CART_SCHEMA = `
     expires_at INTEGER NOT NULL,
     order_id TEXT,
     lines TEXT,
-    idem_key TEXT
+    idem_key TEXT,
+    idem_hash TEXT
   );
   CREATE TABLE IF NOT EXISTS checkout_keys (
     key TEXT PRIMARY KEY,
     used_at INTEGER NOT NULL
   );
-  CREATE TABLE IF NOT EXISTS checkout_caution (
+  CREATE TABLE IF NOT EXISTS checkout_memory (
     id INTEGER PRIMARY KEY CHECK (id = 1),
-    at_limit INTEGER NOT NULL
+    at_limit INTEGER NOT NULL DEFAULT 0,
+    keys_since INTEGER NOT NULL DEFAULT 0
   );
   CREATE TABLE IF NOT EXISTS unsettled_checkouts (
     order_id TEXT PRIMARY KEY,
@@ -69,11 +73,23 @@ export const CART_SCHEMA = `
 
 /** Brings an object created with an older layout up to date (SQLite: columns are added one by one). */
 export function migrateCartSchema(sql: SqlStorage): void {
+  const exists = (table: string) =>
+    sql.exec("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", table).toArray().length > 0;
+  const keysUnknown = exists("cart_items") && !exists("checkout_keys");
   sql.exec(CART_SCHEMA);
+  // The keys of the checkouts such an object ran so far are not known: see CheckoutLock.
+  if (keysUnknown) {
+    sql.exec(
+      `INSERT INTO checkout_memory (id, keys_since) VALUES (1, ?)
+       ON CONFLICT (id) DO UPDATE SET keys_since = excluded.keys_since`,
+      Date.now(),
+    );
+  }
   for (const [table, column] of [
     ["checkout_lock", "order_id"],
     ["checkout_lock", "lines"],
     ["checkout_lock", "idem_key"],
+    ["checkout_lock", "idem_hash"],
     ["unsettled_checkouts", "reserved"],
     ["unsettled_checkouts", "in_doubt"],
   ] as const) {

@@ -31,14 +31,21 @@ export interface CheckoutStart {
   refusedAtLimit: boolean;
 }
 
+/** A checkout's Idempotency-Key and its request's fingerprint. */
+export interface CheckoutKey {
+  value: string;
+  requestHash: string;
+}
+
 /** How begin answers: the checkout's start, or a refusal, which says whether the key was seen too. */
 export type CheckoutBegun =
   | { ok: true; value: CheckoutStart }
   | { ok: false; code: CartRejection; message: string; keySeen: boolean };
 
 /**
- * How long a checkout's Idempotency-Key is remembered: longer than the database keeps its answer
- * (24 h), so that a key the cart forgot has no answer left to replay.
+ * How long a checkout's Idempotency-Key is remembered after its last use: longer than the database
+ * keeps its answer (24 h from the placing batch, which comes within minutes of the use), so that a
+ * key the cart forgot has no answer left to replay.
  */
 const KEY_MEMORY_MS = 25 * 60 * 60 * 1000;
 
@@ -64,7 +71,7 @@ export class CheckoutLock {
    * Starts a checkout of the order `orderId`: answers the lines to order and a token, or refuses
    * while another checkout of this cart is in progress, so that concurrent checkouts of one cart
    * yield one order: a checkout with the same Idempotency-Key as the one in progress is its twin,
-   * refused as a key still in flight. Taking over a lapsed lock records that checkout's order as
+   * refused as a key still in flight (or as reused, with another request). Taking over a lapsed lock records that checkout's order as
    * unsettled: it may have been placed without its lines leaving the cart. Unsettled orders are
    * answered too, for the worker to look up and settle (settle) before ordering anything.
    *
@@ -73,17 +80,26 @@ export class CheckoutLock {
    * a checkout was refused for the user's open orders since the cart's last order (see finish). A checkout that begins
    * is remembered by its key from here on.
    */
-  begin(lockMs: number, orderId: string, key: string | null = null): CheckoutBegun {
+  begin(lockMs: number, orderId: string, idempotency: CheckoutKey | null = null): CheckoutBegun {
     return this.storage.transactionSync(() => {
       const now = Date.now();
+      const key = idempotency?.value ?? null;
       const keySeen = key !== null && this.remembers(key, now);
       const lock = this.sql
-        .exec<{ expires_at: number; order_id: string | null; lines: string | null; idem_key: string | null }>(
-          "SELECT expires_at, order_id, lines, idem_key FROM checkout_lock",
-        )
+        .exec<{
+          expires_at: number;
+          order_id: string | null;
+          lines: string | null;
+          idem_key: string | null;
+          idem_hash: string | null;
+        }>("SELECT expires_at, order_id, lines, idem_key, idem_hash FROM checkout_lock")
         .toArray()[0];
       if (lock && lock.expires_at > now) {
         if (key !== null && lock.idem_key === key) {
+          if (lock.idem_hash !== idempotency?.requestHash) {
+            const reused = "This Idempotency-Key was already used with another request";
+            return { ...reject("IDEMPOTENCY_KEY_REUSED", reused), keySeen };
+          }
           const twin = "A request with this Idempotency-Key is still in progress";
           return { ...reject("IDEMPOTENCY_KEY_IN_FLIGHT", twin), keySeen };
         }
@@ -115,31 +131,46 @@ export class CheckoutLock {
       const token = crypto.randomUUID();
       const lines = items.map(({ productId, quantity }) => ({ productId, quantity }));
       this.sql.exec(
-        `INSERT INTO checkout_lock (id, token, expires_at, order_id, lines, idem_key) VALUES (1, ?, ?, ?, ?, ?)
+        `INSERT INTO checkout_lock (id, token, expires_at, order_id, lines, idem_key, idem_hash)
+         VALUES (1, ?, ?, ?, ?, ?, ?)
          ON CONFLICT (id) DO UPDATE SET token = excluded.token, expires_at = excluded.expires_at,
-           order_id = excluded.order_id, lines = excluded.lines, idem_key = excluded.idem_key`,
+           order_id = excluded.order_id, lines = excluded.lines, idem_key = excluded.idem_key,
+           idem_hash = excluded.idem_hash`,
         token,
         now + lockMs,
         orderId,
         JSON.stringify(lines),
         key,
+        idempotency?.requestHash ?? null,
       );
-      if (key !== null)
-        this.sql.exec("INSERT OR IGNORE INTO checkout_keys (key, used_at) VALUES (?, ?)", key, now);
-      const caution = this.sql
-        .exec<{ at_limit: number }>("SELECT at_limit FROM checkout_caution")
-        .toArray()[0];
-      return {
-        ok: true,
-        value: { token, items, unsettled, keySeen, refusedAtLimit: caution?.at_limit === 1 },
-      };
+      if (key !== null) {
+        this.sql.exec(
+          `INSERT INTO checkout_keys (key, used_at) VALUES (?, ?)
+           ON CONFLICT (key) DO UPDATE SET used_at = excluded.used_at`,
+          key,
+          now,
+        );
+      }
+      const refusedAtLimit = this.memory()?.at_limit === 1;
+      return { ok: true, value: { token, items, unsettled, keySeen, refusedAtLimit } };
     });
   }
 
-  /** Whether a checkout of this cart used `key` in the last KEY_MEMORY_MS (forgetting older keys). */
+  /**
+   * Whether a checkout of this cart used `key` in the last KEY_MEMORY_MS (forgetting older keys).
+   * In an object that held carts before it kept keys, every key counts as used until its memory is
+   * as long as KEY_MEMORY_MS.
+   */
   private remembers(key: string, now: number): boolean {
+    if (now - (this.memory()?.keys_since ?? 0) < KEY_MEMORY_MS) return true;
     this.sql.exec("DELETE FROM checkout_keys WHERE used_at <= ?", now - KEY_MEMORY_MS);
     return this.sql.exec("SELECT 1 FROM checkout_keys WHERE key = ?", key).toArray().length > 0;
+  }
+
+  private memory() {
+    return this.sql
+      .exec<{ at_limit: number; keys_since: number }>("SELECT at_limit, keys_since FROM checkout_memory")
+      .toArray()[0];
   }
 
   /** Whether a checkout holds the cart now (a lapsed lock holds nothing). */
@@ -194,7 +225,7 @@ export class CheckoutLock {
       // Remembered until an order goes through: other refusals say nothing of the open orders.
       if (atLimit || ordered) {
         this.sql.exec(
-          `INSERT INTO checkout_caution (id, at_limit) VALUES (1, ?)
+          `INSERT INTO checkout_memory (id, at_limit) VALUES (1, ?)
            ON CONFLICT (id) DO UPDATE SET at_limit = excluded.at_limit`,
           atLimit ? 1 : 0,
         );

@@ -55,8 +55,8 @@ export interface CompleteKey {
    * key taken, and the work must then give up.
    */
   held(): Promise<void>;
-  /** The request's key, if it has one. */
-  readonly key: string | null;
+  /** The request's key, if it has one, and its request's fingerprint (which a reuse differs in). */
+  readonly key: { value: string; requestHash: string } | null;
 }
 
 export const NO_KEY: CompleteKey = { inBatch: () => null, held: () => Promise.resolve(), key: null };
@@ -118,8 +118,8 @@ export async function idempotent<T>(
  * checkouts' keys). `work` must await `complete.held()` before anything with an effect unless it
  * knows the key is new, and give up when that rejects. When the key was claimed ahead, the claim's
  * answer comes first: a replay, a key in flight or reused, or a database that cannot be reached is
- * the request's answer whatever the work did. When it was not, and the batch found the key taken,
- * the request's answer is the key's own (a replay or a 409).
+ * the request's answer whatever the work did. When it was not and the work failed, an answer stored
+ * under the key comes first (a replay or a 409), as it would have from a claim.
  */
 export async function idempotentDeferred<T>(
   database: Database,
@@ -142,25 +142,19 @@ export async function idempotentDeferred<T>(
       if (answer) return answer;
       throw error;
     }
-    if (isKeyTaken(error)) {
-      // Taken by another request between the work's start and its batch: answer as the claim would.
-      const answer = await claimKey<T>(database, holder);
-      if (answer) return answer;
-      // Freed since (its request failed): now ours, but the work already gave up. Free it again.
-      await database.once((db) => releaseIdempotencyKey(db, holder.userId, holder.key, holder.claimToken));
-      throw inFlight();
-    }
-    if (error instanceof ApiError && error.code === "IDEMPOTENCY_KEY_IN_FLIGHT") {
-      // The work found the key's request still running (a twin): if that request has an answer by
-      // now, or had one before its worker died, that answer is this one's. Looked up, not claimed,
-      // so a request still running is left to finish.
-      const answer = await storedAnswer<T>(database, holder).catch((lookUpError: unknown) => {
-        if (lookUpError instanceof ApiError && lookUpError.code === "IDEMPOTENCY_KEY_REUSED")
-          throw lookUpError;
-        return undefined; // the database down: the work's refusal stands
-      });
-      if (answer) return answer;
-    }
+    // Not claimed: the work gave up before its batch, or the batch refused. A key the work thought
+    // new may have an answer stored all the same (its cart forgot it, or another operation used it),
+    // which is then the request's (a replay, or 409 reused), whatever the work met; so may a twin's
+    // that finished meanwhile. Looked up, not claimed, so a request still running is left to finish.
+    // An unreachable database is not asked again.
+    if (error instanceof ApiError && error.code === "DATABASE_UNAVAILABLE") throw error;
+    const answer = await storedAnswer<T>(database, holder).catch((lookUpError: unknown) => {
+      if (lookUpError instanceof ApiError && lookUpError.code === "IDEMPOTENCY_KEY_REUSED") throw lookUpError;
+      return undefined; // the database down: the work's refusal stands
+    });
+    if (answer) return answer;
+    // Another request's, unanswered (or freed since): in flight, as a claim would have found it.
+    if (isKeyTaken(error)) throw inFlight();
     throw error;
   }
 }
@@ -176,9 +170,14 @@ function isKeyTaken(error: unknown): boolean {
   );
 }
 
+/** A request's fingerprint: the same key with another fingerprint is a reuse. */
+export function requestHashOf(scope: string, body: unknown): Promise<string> {
+  return sha256Hex(`${scope}\n${canonicalJson(body)}`);
+}
+
 async function holderOf(request: IdempotentRequest, key: string): Promise<Holder> {
   const { userId, scope } = request;
-  const requestHash = await sha256Hex(`${scope}\n${canonicalJson(request.body)}`);
+  const requestHash = await requestHashOf(scope, request.body);
   return { userId, key, scope, requestHash, claimToken: crypto.randomUUID() };
 }
 
@@ -248,7 +247,7 @@ async function runHolding<T>(
       held: async () => {
         if (await claim().answer) throw new KeyNotHeld();
       },
-      key,
+      key: { value: key, requestHash: holder.requestHash },
     });
     return { ...result, replayed: false };
   } catch (error) {

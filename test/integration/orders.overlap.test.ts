@@ -15,7 +15,7 @@ import { WORKER_CONNECTIONS } from "../../src/lib/concurrency.ts";
 import type { ApiError } from "../../src/lib/errors.ts";
 import type { CreateOrderBody } from "../../src/schemas/order.ts";
 import { cartStub } from "../../src/services/cart.ts";
-import { idempotentDeferred } from "../../src/services/idempotency.ts";
+import { idempotentDeferred, requestHashOf } from "../../src/services/idempotency.ts";
 import { checkout } from "../../src/services/orders/checkout.ts";
 import { newUser } from "../helpers/auth.ts";
 import { api } from "../helpers/http.ts";
@@ -314,7 +314,11 @@ describe("twins sent with one Idempotency-Key", () => {
     expect(placed.status).toBe(201);
     // As if its worker had died before unlocking: the cart is still locked by a checkout with that key.
     const product = await cartWith(user, 1, { stock: 10 });
-    const locked = await cartStub(env, user.id).beginCheckout(60_000, crypto.randomUUID(), key);
+    const requestHash = await requestHashOf("POST /api/orders", CASH_ON_DELIVERY);
+    const locked = await cartStub(env, user.id).beginCheckout(60_000, crypto.randomUUID(), {
+      value: key,
+      requestHash,
+    });
     expect(locked.ok).toBe(true);
 
     const retried = await placeOrder(user, CASH_ON_DELIVERY, { "idempotency-key": key });

@@ -115,8 +115,11 @@ export async function placeOrder(
   placement: Placement,
 ): Promise<{ payment: PaymentRow; event: OutboxRow; placedAt: Date }> {
   const { order, maxOpenOrders } = placement;
-  const statements: [BatchItem<"pg">, ...BatchItem<"pg">[]] = [
-    lockPlacements(db, order.userId),
+  const statements: [BatchItem<"pg">, ...BatchItem<"pg">[]] = [lockPlacements(db, order.userId)];
+  // The idempotency record first: when it claims the key, a key that is another request's is the
+  // refusal that counts (its answer is the request's), whatever else would refuse.
+  if (placement.also) statements.push(placement.also);
+  statements.push(
     db.execute(
       refuseWhen(
         {
@@ -131,6 +134,9 @@ export async function placeOrder(
         },
       ),
     ),
+  );
+  const placedAt = statements.length;
+  statements.push(
     // Created and updated at the database's time (queries/clock.ts), as its history entry is.
     db
       .insert(orders)
@@ -140,12 +146,11 @@ export async function placeOrder(
     db.insert(payments).values(placement.payment).returning(),
     db.insert(orderStatusHistory).values(placement.history),
     db.insert(outbox).values(placement.event).returning(),
-  ];
-  if (placement.also) statements.push(placement.also);
+  );
   const results = (await db.batch(statements)) as unknown[];
-  const [placed] = results[2] as { createdAt: Date }[];
-  const [payment] = results[4] as PaymentRow[];
-  const [event] = results[6] as OutboxRow[];
+  const [placed] = results[placedAt] as { createdAt: Date }[];
+  const [payment] = results[placedAt + 2] as PaymentRow[];
+  const [event] = results[placedAt + 4] as OutboxRow[];
   if (!placed || !payment || !event)
     throw new Error(`order ${order.id} was placed without its payment or event`);
   return { payment, event, placedAt: placed.createdAt };
