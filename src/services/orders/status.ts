@@ -21,6 +21,7 @@ import type { Order, UpdateStatusBody } from "../../schemas/order.ts";
 import { applyStockReleases } from "../stock.ts";
 import type { Actor, OrderDeps } from "./deps.ts";
 import { changeRecords, recordChange } from "./events.ts";
+import { changeStatusAtOnce, statusChangeTable } from "./status-at-once.ts";
 import { checkRole, checkTransition, planTransition, type TransitionPlan } from "./transitions.ts";
 import { toOrder } from "./view.ts";
 
@@ -60,6 +61,7 @@ export async function changeOrderAsRead(
   actor: Actor,
   orderId: string,
   decide: (order: OrderForChange) => OrderChangePlan,
+  attempts = CHANGE_ATTEMPTS,
 ): Promise<{ order: Order; payment: PaymentRow | undefined }> {
   for (let attempt = 1; ; attempt++) {
     const seen = await deps.database.once((db) => findOrderForChange(db, orderId));
@@ -91,7 +93,7 @@ export async function changeOrderAsRead(
       return { order: { ...view, updatedAt: written.updatedAt.toISOString() }, payment: written.payment };
     } catch (error) {
       if (!isConcurrentChange(error)) throw error;
-      if (attempt === CHANGE_ATTEMPTS) {
+      if (attempt >= attempts) {
         // Not a judgement of the request: it may well succeed once the order stops changing.
         throw new ApiError(
           "CONCURRENT_CHANGE",
@@ -120,7 +122,13 @@ function withoutReadExtras({ items, version, lastAttempt, ...order }: OrderForCh
   return order;
 }
 
-/** `PUT /api/orders/{id}/status`: admins move orders along; owners may cancel. */
+/**
+ * `PUT /api/orders/{id}/status`: admins move orders along; owners may cancel. One round trip: the
+ * database applies the rules to the order as it stands and writes the change (status-at-once.ts).
+ * Refused there (no such order, another user's, or one the change does not apply to, perhaps only
+ * since a moment ago), it is read and decided as below, which answers exactly why, or makes the
+ * change if the order has meanwhile become one it applies to; that first try counts as an attempt.
+ */
 export async function changeStatus(
   deps: OrderDeps,
   actor: Actor & { id: number },
@@ -128,10 +136,36 @@ export async function changeStatus(
   request: UpdateStatusBody,
 ): Promise<Order> {
   checkRole(request.status, actor);
-  const { order } = await changeOrderAsRead(deps, actor, orderId, (current) => {
-    checkTransition(current, request.status, actor, request);
-    return planTransition(current, request.status, actor, request);
-  });
+  const table = statusChangeTable(orderId, actor, request);
+  const changed = table ? await changeStatusAtOnce(deps, table) : null;
+  if (!changed)
+    return changeStatusAsRead(deps, actor, orderId, request, table ? CHANGE_ATTEMPTS - 1 : undefined);
+  return releaseIfCancelled(deps, changed);
+}
+
+/** A status change as every other change of an order is made: read, decided in code, then written in one batch. */
+export async function changeStatusAsRead(
+  deps: OrderDeps,
+  actor: Actor & { id: number },
+  orderId: string,
+  request: UpdateStatusBody,
+  attempts = CHANGE_ATTEMPTS,
+): Promise<Order> {
+  checkRole(request.status, actor);
+  const { order } = await changeOrderAsRead(
+    deps,
+    actor,
+    orderId,
+    (current) => {
+      checkTransition(current, request.status, actor, request);
+      return planTransition(current, request.status, actor, request);
+    },
+    attempts,
+  );
+  return releaseIfCancelled(deps, order);
+}
+
+async function releaseIfCancelled(deps: OrderDeps, order: Order): Promise<Order> {
   if (order.status === "cancelled") {
     // Written with the change; applied now, or by the sweep if the product service is down.
     await applyStockReleases(deps.database, deps.products, { orderId: order.id }).catch((error: unknown) =>
