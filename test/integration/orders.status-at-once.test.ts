@@ -2,6 +2,7 @@
 // written as a table by status-at-once.ts. Proven here against the read-then-batch path that calls
 // the rules directly: for every variant of an order, both write the same rows or refuse alike.
 import { env } from "cloudflare:workers";
+import { neonConfig } from "@neondatabase/serverless";
 import { sql } from "drizzle-orm";
 import { describe, expect, it } from "vitest";
 import { getConfig } from "../../src/config.ts";
@@ -19,12 +20,22 @@ import { uuidv7 } from "../../src/lib/ids.ts";
 import type { OrderEvent } from "../../src/queues/messages.ts";
 import type { UpdateStatusBody } from "../../src/schemas/order.ts";
 import type { Actor, OrderDeps } from "../../src/services/orders/deps.ts";
-import { changeOrderAsRead } from "../../src/services/orders/status.ts";
+import { changeOrderAsRead, changeStatus } from "../../src/services/orders/status.ts";
 import { changeStatusAtOnce, statusChangeTable } from "../../src/services/orders/status-at-once.ts";
 import { checkTransition, planTransition } from "../../src/services/orders/transitions.ts";
 import type { EventPublisher } from "../../src/services/outbox.ts";
-import { newUserId } from "../helpers/auth.ts";
-import { orderDeps, query } from "../helpers/orders.ts";
+import { newUser, newUserId } from "../helpers/auth.ts";
+import { api } from "../helpers/http.ts";
+import {
+  CASH_ON_DELIVERY,
+  cartWith,
+  orderDeps,
+  placeOrder,
+  query,
+  runSweep,
+  withDb,
+} from "../helpers/orders.ts";
+import { readProduct } from "../helpers/products.ts";
 
 type Person = Actor & { id: number };
 
@@ -257,4 +268,179 @@ describe("a status change in one round trip", () => {
     expect(changed).toBe(320);
     expect(atOnce.published).toHaveLength(changed);
   }, 180_000);
+});
+
+/** An order of `owner`'s for `quantity` units of a new product, placed through the API, then marked paid in the database. */
+async function paidOrderOf(owner: Awaited<ReturnType<typeof newUser>>, stock: number, quantity: number) {
+  const product = await cartWith(owner, quantity, { stock });
+  const placed = await placeOrder(owner, CASH_ON_DELIVERY);
+  expect(placed.status).toBe(201);
+  const id = placed.body.data.id as string;
+  await query(sql`UPDATE orders SET status = 'paid', payment_status = 'paid' WHERE id = ${id}`);
+  return { id, product };
+}
+
+const move = (user: { headers: Record<string, string> }, orderId: string, json: UpdateStatusBody) =>
+  api("PUT", `/api/orders/${orderId}/status`, { headers: user.headers, json });
+
+async function recordsOf(orderId: string) {
+  const history = await query<{ from_status: string | null; to_status: string }>(
+    sql`SELECT from_status, to_status FROM order_status_history WHERE order_id = ${orderId} ORDER BY id`,
+  );
+  const events = await query<{ type: string; status: string; previous: string }>(
+    sql`SELECT type, payload->>'status' AS status, payload->>'previousStatus' AS previous
+        FROM outbox WHERE order_id = ${orderId} ORDER BY created_at, id`,
+  );
+  const releases = await query<{ product_id: string; quantity: number }>(
+    sql`SELECT product_id, quantity FROM stock_releases WHERE order_id = ${orderId}`,
+  );
+  const [order] = await query<{ status: string; payment_status: string }>(
+    sql`SELECT status, payment_status FROM orders WHERE id = ${orderId}`,
+  );
+  return { history, events, releases, order };
+}
+
+describe("one-trip status changes under concurrency", () => {
+  it("takes two admins moving one paid order to processing and to cancelled at once as one change after the other", async () => {
+    const admins = [await newUser("ADMIN"), await newUser("ADMIN")] as const;
+    // Owners of their own: one user's checkouts are serialised.
+    const orders = await Promise.all(
+      Array.from({ length: 6 }, async () => paidOrderOf(await newUser(), 10, 3)),
+    );
+    for (const { id, product } of orders) {
+      const [processing, cancelled] = await Promise.all([
+        move(admins[0], id, { status: "processing" }),
+        move(admins[1], id, { status: "cancelled", note: "out of stock" }),
+      ]);
+      // Processing first, then cancelled (both land), or cancelled first (processing it then is 409).
+      expect(cancelled.status, JSON.stringify(cancelled.body)).toBe(200);
+      expect([200, 409]).toContain(processing.status);
+      if (processing.status === 409) {
+        expect(processing.body).toMatchObject({
+          message: "An order cannot go from cancelled to processing",
+          error: { code: "INVALID_STATUS_TRANSITION" },
+        });
+      }
+      const { history, events, releases, order } = await recordsOf(id);
+      const moves = history.map((entry) => `${entry.from_status}->${entry.to_status}`);
+      expect(moves).toEqual(
+        processing.status === 200
+          ? ["null->pending", "paid->processing", "processing->cancelled"]
+          : ["null->pending", "paid->cancelled"],
+      );
+      // One event per change, each saying what it changed from; none lost, none twice.
+      const changes = events.slice(1).map((event) => `${event.previous}->${event.status}`);
+      expect(changes).toEqual(moves.slice(1));
+      expect(order).toEqual({ status: "cancelled", payment_status: "refunded" });
+      expect(releases).toEqual([{ product_id: product.id, quantity: 3 }]);
+    }
+    // Each order's three units were given back once (or left owed to the sweep, which then does).
+    await runSweep();
+    for (const { product } of orders) expect((await readProduct(product.id)).stock).toBe(10);
+  });
+
+  it("judges the order as committed by the change whose lock it waited for", async () => {
+    const admin: Person = { id: newUserId(), role: "ADMIN" };
+    const races = [
+      { first: "processing", then: "cancelled", expected: "cancelled", history: "processing->cancelled" },
+      {
+        first: "cancelled",
+        then: "processing",
+        expected: "409 INVALID_STATUS_TRANSITION: An order cannot go from cancelled to processing",
+        history: "paid->cancelled",
+      },
+    ] as const;
+    for (const { first, then, expected, history } of races) {
+      const { id } = await paidOrderOf(await newUser(), 10, 1);
+      const database = new Database(getConfig(env));
+      const { deps } = keeping(database);
+      let waiting: Promise<unknown> = Promise.resolve();
+      try {
+        // Another change holds the order's row while this one is sent, and commits while it waits.
+        await withDb((holder) =>
+          holder.transaction(async (tx) => {
+            await tx.execute(sql`UPDATE orders SET status = ${first} WHERE id = ${id}`);
+            await tx.execute(sql`
+              INSERT INTO order_status_history (order_id, from_status, to_status, actor_role)
+              VALUES (${id}, 'paid', ${first}, 'ADMIN')`);
+            waiting = changeStatus(deps, admin, id, { status: then }).then((order) => order.status, outcome);
+            await new Promise((resolve) => setTimeout(resolve, 300));
+          }),
+        );
+        expect(await waiting).toBe(expected);
+      } finally {
+        await database.close();
+      }
+      const { history: entries } = await recordsOf(id);
+      expect(entries.map((entry) => `${entry.from_status}->${entry.to_status}`).at(-1)).toBe(history);
+    }
+  });
+
+  it("cancels once when the owner and an admin cancel at once; the other is told it is already cancelled", async () => {
+    const admin = await newUser("ADMIN");
+    const owner = await newUser();
+    const { id, product } = await paidOrderOf(owner, 5, 2);
+    const results = await Promise.all([
+      move(owner, id, { status: "cancelled" }),
+      move(admin, id, { status: "cancelled" }),
+    ]);
+    expect(results.map((res) => res.status).sort()).toEqual([200, 409]);
+    const { history, events, releases } = await recordsOf(id);
+    expect(history.filter((entry) => entry.to_status === "cancelled")).toHaveLength(1);
+    expect(events.filter((event) => event.type === "order_cancellation")).toHaveLength(1);
+    expect(releases).toEqual([{ product_id: product.id, quantity: 2 }]);
+    await runSweep();
+    expect((await readProduct(product.id)).stock).toBe(5);
+  });
+});
+
+/** Requests to the SQL-over-HTTP endpoint (each a statement or a batch: a round trip) made by `work`. */
+async function sqlRequests(work: () => Promise<unknown>): Promise<{ requests: number; result: unknown }> {
+  const endpoint = getConfig(env).DATABASE_HTTP_ENDPOINT as string;
+  const previous = neonConfig.fetchFunction;
+  let requests = 0;
+  neonConfig.fetchFunction = (input: RequestInfo | URL, init?: RequestInit) => {
+    if (String(input instanceof Request ? input.url : input).startsWith(endpoint)) requests += 1;
+    return fetch(input, init);
+  };
+  try {
+    return { result: await work(), requests };
+  } finally {
+    neonConfig.fetchFunction = previous;
+  }
+}
+
+describe("round trips of a status change", () => {
+  it("makes one request to the database for a change that applies, two for one refused", async () => {
+    const admin: Person = { id: newUserId(), role: "ADMIN" };
+    const { id } = await paidOrderOf(await newUser(), 10, 1);
+    const database = new Database(getConfig(env));
+    // Events are kept, not published: publishing marks them in the database after the answer.
+    const { deps, published } = keeping(database);
+    const change = (orderId: string, request: UpdateStatusBody) =>
+      sqlRequests(() => changeStatus(deps, admin, orderId, request).catch(outcome));
+    try {
+      const steps: [UpdateStatusBody, string][] = [
+        [{ status: "processing" }, "processing"],
+        [{ status: "shipped", trackingNumber: "TRK-1", carrier: "DHL" }, "shipped"],
+        [
+          { status: "processing" },
+          "409 INVALID_STATUS_TRANSITION: An order cannot go from shipped to processing",
+        ],
+        [{ status: "delivered", note: "left at the door" }, "delivered"],
+      ];
+      for (const [request, expected] of steps) {
+        const { requests, result } = await change(id, request);
+        const answer = typeof result === "string" ? result : (result as { status: string }).status;
+        expect(`${answer}: ${requests} requests`).toBe(
+          `${expected}: ${answer === expected && !expected.startsWith("409") ? 1 : 2} requests`,
+        );
+      }
+      const missing = await change(uuidv7(), { status: "processing" });
+      expect(missing).toEqual({ result: "404 ORDER_NOT_FOUND: No such order", requests: 2 });
+    } finally {
+      await database.close();
+    }
+    expect(published.map((event) => event.data.status)).toEqual(["processing", "shipped", "delivered"]);
+  });
 });
