@@ -59,8 +59,28 @@ function probe(variant: Variant, nulls: boolean): OrderRow {
     key,
     nulls && !COLUMNS[key].notNull ? null : standIn(`order.${key}`),
   ]);
-  return { ...Object.fromEntries(others), ...variant } as OrderRow;
+  return Object.freeze({ ...Object.fromEntries(others), ...variant }) as OrderRow;
 }
+
+/** For each variant and column, the variant's values in the other columns: its neighbours along that column share it. */
+const REST = new Map(
+  VARIANTS.map((variant) => [
+    variant,
+    Object.fromEntries(
+      VARIANT_COLUMNS.map((column) => [
+        column,
+        VARIANT_COLUMNS.map((other) => (other === column ? "" : variant[other])).join("|"),
+      ]),
+    ) as Record<VariantColumn, string>,
+  ]),
+);
+
+/** Every variant, with its two probes (frozen: the rules only read an order). */
+const PROBES = VARIANTS.map((variant) => ({
+  variant,
+  marked: probe(variant, false),
+  nulled: probe(variant, true),
+}));
 
 /** What a plan writes, by output: the patch's columns, the payments settled, the stock owed back, the change's fields. */
 type Outputs = Map<string, unknown>;
@@ -135,25 +155,26 @@ export function statusChangeTable(
   request: UpdateStatusBody,
 ): StatusChangeTable | null {
   // The rules read the clock (a shipment's estimated delivery): evaluated over ~200 probes, they must
-  // all see one instant, as the read path's single evaluation does. Synchronous: nothing else runs
-  // while the clock is held.
+  // all see one instant, as the read path's single evaluation does. And they refuse most probes by
+  // throwing, whose stack traces would be most of the cost. Synchronous: nothing else runs meanwhile.
   const clock = Date.now;
+  const stackTraceLimit = Error.stackTraceLimit;
   const now = clock();
   Date.now = () => now;
+  Error.stackTraceLimit = 0;
   try {
     return tableOf(orderId, actor, request);
   } finally {
     Date.now = clock;
+    Error.stackTraceLimit = stackTraceLimit;
   }
 }
 
 function tableOf(orderId: string, actor: Actor & { id: number }, request: UpdateStatusBody) {
   const to = request.status;
-  const verdicts = VARIANTS.map((variant) => {
-    const marked = probe(variant, false);
-    return { variant, marked, nulled: probe(variant, true), outputs: judge(marked, to, actor, request) };
-  });
+  const verdicts = PROBES.map((probes) => ({ ...probes, outputs: judge(probes.marked, to, actor, request) }));
   const allowed = verdicts.filter((verdict) => verdict.outputs !== null);
+  const indexOf = new Map(allowed.map(({ variant }, at) => [variant, at]));
   const first = allowed[0];
   if (!first) return null;
   const names = [...new Set(allowed.flatMap(({ outputs }) => [...(outputs as Outputs).keys()]))];
@@ -173,7 +194,7 @@ function tableOf(orderId: string, actor: Actor & { id: number }, request: Update
   // The same verdicts on orders whose other columns are null, else the rules read them in a way the table cannot say.
   for (const [at, { nulled, variant }] of verdicts.entries()) {
     const outputs = judge(nulled, to, actor, request);
-    const index = allowed.findIndex((verdict) => verdict.variant === variant);
+    const index = indexOf.get(variant) ?? -1;
     if ((outputs === null) !== index < 0) return inexpressible(`${to}: allowed differs on nulls (${at})`);
     if (!outputs) continue;
     for (const name of names) {
@@ -185,22 +206,25 @@ function tableOf(orderId: string, actor: Actor & { id: number }, request: Update
     }
   }
 
+  const signatures = new Map(names.map((name) => [name, (values.get(name) as Derived[]).map(signature)]));
   const verdictSignatures = verdicts.map(({ variant }) => {
-    const index = allowed.findIndex((verdict) => verdict.variant === variant);
-    const outputs = names.map((name) => signature(values.get(name)?.[index] as Derived));
-    return index < 0 ? "refused" : JSON.stringify(outputs);
+    const index = indexOf.get(variant);
+    return index === undefined ? "refused" : names.map((name) => signatures.get(name)?.[index]).join("\n");
   });
   const by = dependsOn(VARIANTS, verdictSignatures);
   const tuple = (variant: Variant) => by.map((column) => variant[column]);
   const cases = (name: string): ByVariant => {
-    const groups = new Map<string, { when: string[][]; value: Derived }>();
+    const groups = new Map<string, { when: string[][]; value: Derived; seen: Set<string> }>();
     for (const [at, { variant }] of allowed.entries()) {
       const value = values.get(name)?.[at] as Derived;
-      const group = groups.get(signature(value)) ?? { when: [], value };
-      if (!group.when.some((when) => when.join() === tuple(variant).join())) group.when.push(tuple(variant));
-      groups.set(signature(value), group);
+      const key = signatures.get(name)?.[at] as string;
+      const group = groups.get(key) ?? { when: [], value, seen: new Set() };
+      const when = tuple(variant);
+      if (!group.seen.has(when.join())) group.when.push(when);
+      group.seen.add(when.join());
+      groups.set(key, group);
     }
-    return [...groups.values()] as ByVariant;
+    return [...groups.values()].map(({ when, value }) => ({ when, value })) as ByVariant;
   };
   const allowedTuples = [...new Set(allowed.map(({ variant }) => JSON.stringify(tuple(variant))))].map(
     (text) => JSON.parse(text) as string[],
@@ -238,9 +262,8 @@ function dependsOn(variants: Variant[], signatures: string[]): VariantColumn[] {
   return VARIANT_COLUMNS.filter((column) => {
     const byRest = new Map<string, string>();
     return variants.some((variant, at) => {
-      const rest = VARIANT_COLUMNS.map((other) => (other === column ? "" : variant[other])).join("|");
-      const seen = byRest.get(rest);
-      if (seen === undefined) byRest.set(rest, signatures[at] as string);
+      const seen = byRest.get(REST.get(variant)?.[column] as string);
+      if (seen === undefined) byRest.set(REST.get(variant)?.[column] as string, signatures[at] as string);
       return seen !== undefined && seen !== signatures[at];
     });
   });
