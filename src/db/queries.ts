@@ -7,4 +7,5 @@ export * from "./queries/orders.ts";
 export * from "./queries/outbox.ts";
 export * from "./queries/payments.ts";
 export * from "./queries/refusals.ts";
+export * from "./queries/status-change.ts";
 export * from "./queries/stock.ts";

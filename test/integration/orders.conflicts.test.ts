@@ -10,7 +10,7 @@ import { placeOrder as placeOrderRows } from "../../src/db/queries.ts";
 import { uuidv7 } from "../../src/lib/ids.ts";
 import { newPlacement } from "../../src/services/orders/checkout.ts";
 import { settleGatewayPayment } from "../../src/services/orders/payments.ts";
-import { changeStatus } from "../../src/services/orders/status.ts";
+import { changeStatusAsRead } from "../../src/services/orders/status.ts";
 import { EventPublisher } from "../../src/services/outbox.ts";
 import { newUser } from "../helpers/auth.ts";
 import { api } from "../helpers/http.ts";
@@ -211,7 +211,7 @@ describe("payment retries and settlements racing status changes", () => {
     const database = new SettlingDatabase(config);
     const deps = orderDeps(database);
     try {
-      const cancelled = await changeStatus(deps, { id: owner.id, role: "USER" }, placement.order.id, {
+      const cancelled = await changeStatusAsRead(deps, { id: owner.id, role: "USER" }, placement.order.id, {
         status: "cancelled",
       });
       // Judged against the paid order it then was: cancelled and refunded, not cancelled as unpaid.

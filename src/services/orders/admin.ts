@@ -6,7 +6,7 @@ import { canonicalJson, sha256Hex } from "../../lib/ids.ts";
 import type { AdminOrderDetail, AdminOrderSearchQuery } from "../../schemas/admin-order.ts";
 import type { Order } from "../../schemas/order.ts";
 import type { Actor, OrderDeps } from "./deps.ts";
-import { allowedStatuses } from "./status.ts";
+import { allowedStatuses } from "./transitions.ts";
 import { toOrder } from "./view.ts";
 
 /** The summary's window when none is given: the last week. */

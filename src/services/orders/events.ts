@@ -1,12 +1,16 @@
+import { getTableColumns } from "drizzle-orm";
 import type { Tx } from "../../db/client.ts";
 import {
+  type ChangeField,
   insertHistory,
   insertOutbox,
   type NewHistory,
   type NewOutbox,
   type OrderRow,
+  type RecordValue,
+  type StatusChangeTable,
 } from "../../db/queries.ts";
-import type { OrderStatus, OutboxType } from "../../db/schema.ts";
+import { type OrderStatus, type OutboxType, orders } from "../../db/schema.ts";
 import { uuidv7 } from "../../lib/ids.ts";
 import { type OrderEvent, toOrderEvent } from "../../queues/messages.ts";
 import type { Actor } from "./deps.ts";
@@ -61,4 +65,49 @@ export async function recordChange(tx: Tx, order: OrderRow, change: OrderChange)
   const { history, event } = changeRecords(order, change);
   await insertHistory(tx, history);
   return toOrderEvent(await insertOutbox(tx, event));
+}
+
+const STAND_IN = "\u0000stand-in:";
+
+/**
+ * The history entry and event of a change as changeRecords builds them, for the database to build
+ * (queries/status-change.ts): evaluated on stand-ins of the order as changed and of the change's
+ * fields, each value is a column of the order, a field of the change, or a constant. Undefined when
+ * changeRecords computes with a stand-in rather than passing it on.
+ */
+export function changeRecordsTemplate(): Pick<StatusChangeTable, "history" | "event"> | undefined {
+  const keys = Object.keys(getTableColumns(orders));
+  const order = Object.fromEntries(
+    keys.map((key) => [key, `${STAND_IN}order.${key}`]),
+  ) as unknown as OrderRow;
+  const field = (name: ChangeField) => `${STAND_IN}change.${name}`;
+  const change = {
+    from: field("from"),
+    note: field("note"),
+    notify: field("notify"),
+    actor: { id: field("actorId"), role: field("actorRole") },
+  } as unknown as OrderChange;
+  const { history, event } = changeRecords(order, change);
+  const recorded = (value: unknown): RecordValue | undefined => {
+    if (typeof value === "string" && value.startsWith(STAND_IN)) {
+      const [kind, name] = value.slice(STAND_IN.length).split(".");
+      if (kind === "order" && keys.includes(name as string)) return { order: name as keyof OrderRow };
+      if (kind === "change") return { change: name as ChangeField };
+      return undefined;
+    }
+    return JSON.stringify(value ?? null).includes("stand-in:") ? undefined : { constant: value };
+  };
+  const record = (row: Record<string, unknown>) => {
+    const values = Object.entries(row)
+      .filter(([, value]) => value !== undefined)
+      .map(([key, value]) => [key, recorded(value)] as const);
+    if (values.some(([, value]) => value === undefined)) return undefined;
+    return Object.fromEntries(values) as Record<string, RecordValue>;
+  };
+  const { payload, ...rest } = event;
+  const historyValues = record(history);
+  const eventValues = record(rest);
+  const payloadValues = record(payload);
+  if (!historyValues || !eventValues || !payloadValues) return undefined;
+  return { history: historyValues, event: { ...eventValues, payload: payloadValues } };
 }

@@ -6,7 +6,6 @@ import {
   insertStockReleases,
   isConcurrentChange,
   itemsOf,
-  type NewOrder,
   type NewPayment,
   type OrderForChange,
   type OrderRow,
@@ -14,139 +13,17 @@ import {
   settlePendingPayments,
   updateOrder,
 } from "../../db/queries.ts";
-import type { OrderStatus, OutboxType } from "../../db/schema.ts";
+import type { OrderStatus } from "../../db/schema.ts";
 import { ApiError } from "../../lib/errors.ts";
 import { describeError, log } from "../../lib/log.ts";
 import { type OrderEvent, toOrderEvent } from "../../queues/messages.ts";
 import type { Order, UpdateStatusBody } from "../../schemas/order.ts";
 import { applyStockReleases } from "../stock.ts";
 import type { Actor, OrderDeps } from "./deps.ts";
-import { changeRecords, type OrderChange, recordChange } from "./events.ts";
+import { changeRecords, recordChange } from "./events.ts";
+import { changeStatusAtOnce, statusChangeTable } from "./status-at-once.ts";
+import { checkRole, checkTransition, planTransition, type TransitionPlan } from "./transitions.ts";
 import { toOrder } from "./view.ts";
-
-/** SPEC §4's status flow: every other (from, to) pair is a 409. */
-export const TRANSITIONS: Record<OrderStatus, readonly OrderStatus[]> = {
-  pending: ["paid", "processing", "cancelled"],
-  paid: ["processing", "cancelled"],
-  processing: ["shipped", "cancelled"],
-  shipped: ["delivered"],
-  delivered: [],
-  cancelled: [],
-};
-
-/** What a customer may do to their own order: cancel it while it is pending or paid. */
-const CUSTOMER_CANCELLABLE: readonly OrderStatus[] = ["pending", "paid"];
-const SHIPPING_DAYS = 3;
-
-function conflict(message: string): ApiError {
-  return new ApiError("INVALID_STATUS_TRANSITION", message);
-}
-
-/** A customer may only ask to cancel: refused (403) before the order is even read (404). */
-function checkRole(to: OrderStatus, actor: Actor): void {
-  if (actor.role === "USER" && to !== "cancelled")
-    throw new ApiError("FORBIDDEN", "Only an admin can change an order's status, except to cancel it");
-}
-
-/** Throws unless `actor` may move `order` to `to` with this request. */
-export function checkTransition(
-  order: OrderRow,
-  to: OrderStatus,
-  actor: Actor,
-  request: Partial<UpdateStatusBody> = {},
-) {
-  const from = order.status;
-  checkRole(to, actor);
-  if (actor.role === "USER") {
-    if (!CUSTOMER_CANCELLABLE.includes(from))
-      throw conflict(`A ${from} order can no longer be cancelled by its owner`);
-  }
-  if (!TRANSITIONS[from].includes(to)) throw conflict(`An order cannot go from ${from} to ${to}`);
-  const cash = order.paymentMethod === "cash_on_delivery";
-  if (from === "pending" && to === "processing" && !cash) {
-    throw conflict("Only a cash-on-delivery order is processed before it is paid");
-  }
-  if (from === "pending" && to === "paid" && cash)
-    throw conflict("A cash-on-delivery order is paid on delivery");
-  if (to === "shipped" && !request.trackingNumber) {
-    throw new ApiError("VALIDATION_FAILED", "A tracking number is required to ship an order", [
-      { path: "trackingNumber", message: "is required when status is shipped" },
-    ]);
-  }
-}
-
-/** The statuses `actor` may move `order` to now (shipping also needs a tracking number). */
-export function allowedStatuses(order: OrderRow, actor: Actor): OrderStatus[] {
-  return TRANSITIONS[order.status].filter((to) => {
-    try {
-      checkTransition(order, to, actor, { trackingNumber: "(given)" });
-      return true;
-    } catch {
-      return false;
-    }
-  });
-}
-
-function notificationFor(to: OrderStatus): OutboxType {
-  if (to === "cancelled") return "order_cancellation";
-  if (to === "paid") return "payment_confirmation";
-  return "order_status_update";
-}
-
-/** What moving an order to a status writes, besides its history entry and event. */
-export interface TransitionPlan {
-  patch: Partial<NewOrder>;
-  settlePayments: "voided" | "approved" | null;
-  releaseStock: boolean;
-  change: OrderChange;
-}
-
-/** Decides what moving `order` to `to` writes: payment status, tracking, payments settled, stock owed back. */
-export function planTransition(
-  order: OrderRow,
-  to: OrderStatus,
-  actor: Actor,
-  request: Partial<UpdateStatusBody> = {},
-): TransitionPlan {
-  const plan: TransitionPlan = {
-    patch: { status: to },
-    settlePayments: null,
-    releaseStock: false,
-    change: { from: order.status, actor, note: request.note, notify: notificationFor(to) },
-  };
-  switch (to) {
-    case "paid":
-      // Recorded by an admin (e.g. reconciled out of band): any attempt still in flight is moot.
-      Object.assign(plan.patch, { paymentStatus: "paid", paymentDueAt: null });
-      plan.settlePayments = "voided";
-      break;
-    case "processing":
-      plan.patch.paymentDueAt = null;
-      break;
-    case "shipped":
-      Object.assign(plan.patch, {
-        trackingNumber: request.trackingNumber,
-        carrier: request.carrier ?? order.carrier,
-        estimatedDelivery: new Date(Date.now() + SHIPPING_DAYS * 24 * 60 * 60 * 1000),
-      });
-      break;
-    case "delivered":
-      if (order.paymentMethod === "cash_on_delivery") {
-        plan.patch.paymentStatus = "paid";
-        plan.settlePayments = "approved";
-      }
-      break;
-    case "cancelled":
-      Object.assign(plan.patch, {
-        paymentStatus: order.paymentStatus === "paid" ? "refunded" : order.paymentStatus,
-        paymentDueAt: null,
-      });
-      plan.settlePayments = "voided";
-      plan.releaseStock = true;
-      break;
-  }
-  return plan;
-}
 
 /**
  * Moves a locked order to `to`, with every side effect of the move written in `tx`: payment status,
@@ -184,6 +61,7 @@ export async function changeOrderAsRead(
   actor: Actor,
   orderId: string,
   decide: (order: OrderForChange) => OrderChangePlan,
+  attempts = CHANGE_ATTEMPTS,
 ): Promise<{ order: Order; payment: PaymentRow | undefined }> {
   for (let attempt = 1; ; attempt++) {
     const seen = await deps.database.once((db) => findOrderForChange(db, orderId));
@@ -215,7 +93,7 @@ export async function changeOrderAsRead(
       return { order: { ...view, updatedAt: written.updatedAt.toISOString() }, payment: written.payment };
     } catch (error) {
       if (!isConcurrentChange(error)) throw error;
-      if (attempt === CHANGE_ATTEMPTS) {
+      if (attempt >= attempts) {
         // Not a judgement of the request: it may well succeed once the order stops changing.
         throw new ApiError(
           "CONCURRENT_CHANGE",
@@ -244,7 +122,13 @@ function withoutReadExtras({ items, version, lastAttempt, ...order }: OrderForCh
   return order;
 }
 
-/** `PUT /api/orders/{id}/status`: admins move orders along; owners may cancel. */
+/**
+ * `PUT /api/orders/{id}/status`: admins move orders along; owners may cancel. One round trip: the
+ * database applies the rules to the order as it stands and writes the change (status-at-once.ts).
+ * Refused there (no such order, another user's, or one the change does not apply to, perhaps only
+ * since a moment ago), it is read and decided as below, which answers exactly why, or makes the
+ * change if the order has meanwhile become one it applies to; that first try counts as an attempt.
+ */
 export async function changeStatus(
   deps: OrderDeps,
   actor: Actor & { id: number },
@@ -252,10 +136,36 @@ export async function changeStatus(
   request: UpdateStatusBody,
 ): Promise<Order> {
   checkRole(request.status, actor);
-  const { order } = await changeOrderAsRead(deps, actor, orderId, (current) => {
-    checkTransition(current, request.status, actor, request);
-    return planTransition(current, request.status, actor, request);
-  });
+  const table = statusChangeTable(orderId, actor, request);
+  const changed = table ? await changeStatusAtOnce(deps, table) : null;
+  if (!changed)
+    return changeStatusAsRead(deps, actor, orderId, request, table ? CHANGE_ATTEMPTS - 1 : undefined);
+  return releaseIfCancelled(deps, changed);
+}
+
+/** A status change as every other change of an order is made: read, decided in code, then written in one batch. */
+export async function changeStatusAsRead(
+  deps: OrderDeps,
+  actor: Actor & { id: number },
+  orderId: string,
+  request: UpdateStatusBody,
+  attempts = CHANGE_ATTEMPTS,
+): Promise<Order> {
+  checkRole(request.status, actor);
+  const { order } = await changeOrderAsRead(
+    deps,
+    actor,
+    orderId,
+    (current) => {
+      checkTransition(current, request.status, actor, request);
+      return planTransition(current, request.status, actor, request);
+    },
+    attempts,
+  );
+  return releaseIfCancelled(deps, order);
+}
+
+async function releaseIfCancelled(deps: OrderDeps, order: Order): Promise<Order> {
   if (order.status === "cancelled") {
     // Written with the change; applied now, or by the sweep if the product service is down.
     await applyStockReleases(deps.database, deps.products, { orderId: order.id }).catch((error: unknown) =>
