@@ -103,14 +103,20 @@ function outputsOf(plan: TransitionPlan): Outputs {
 }
 
 /** The rules' verdict on `order`: what the change writes, or null when it is refused. */
-function judge(order: OrderRow, to: UpdateStatusBody["status"], actor: Actor, request: UpdateStatusBody) {
+function judge(
+  order: OrderRow,
+  to: UpdateStatusBody["status"],
+  actor: Actor,
+  request: UpdateStatusBody,
+  now: number,
+) {
   try {
     checkTransition(order, to, actor, request);
   } catch (error) {
     if (error instanceof ApiError) return null;
     throw error;
   }
-  return outputsOf(planTransition(order, to, actor, request));
+  return outputsOf(planTransition(order, to, actor, request, now));
 }
 
 /** A value the rules wrote for `order` (a stand-in probe), as the database would compute it, or undefined. */
@@ -153,29 +159,24 @@ export function statusChangeTable(
   actor: Actor & { id: number },
   request: UpdateStatusBody,
 ): StatusChangeTable | null {
-  // The rules read the clock (a shipment's estimated delivery): evaluated over ~200 probes, they must
-  // all see one instant, as the read path's single evaluation does. And they refuse most probes by
-  // throwing, whose stack traces would be most of the cost. Synchronous: nothing else runs meanwhile.
-  const clock = Date.now;
-  const stackTraceLimit = Error.stackTraceLimit;
-  const now = clock();
-  Date.now = () => now;
-  Error.stackTraceLimit = 0;
   try {
     return tableOf(orderId, actor, request);
   } catch (error) {
     // The rules failed on a stand-in (they compute with a column the table cannot stand in for):
     // the read path runs them on the order itself.
     return inexpressible(`${request.status}: ${error instanceof Error ? error.message : String(error)}`);
-  } finally {
-    Date.now = clock;
-    Error.stackTraceLimit = stackTraceLimit;
   }
 }
 
 function tableOf(orderId: string, actor: Actor & { id: number }, request: UpdateStatusBody) {
   const to = request.status;
-  const verdicts = PROBES.map((probes) => ({ ...probes, outputs: judge(probes.marked, to, actor, request) }));
+  // The rules read the clock (a shipment's estimated delivery): evaluated over ~200 probes, they must
+  // all see one instant, as the read path's single evaluation does.
+  const now = Date.now();
+  const verdicts = PROBES.map((probes) => ({
+    ...probes,
+    outputs: judge(probes.marked, to, actor, request, now),
+  }));
   const allowed = verdicts.filter((verdict) => verdict.outputs !== null);
   const indexOf = new Map(allowed.map(({ variant }, at) => [variant, at]));
   const first = allowed[0];
@@ -196,7 +197,7 @@ function tableOf(orderId: string, actor: Actor & { id: number }, request: Update
   }
   // The same verdicts on orders whose other columns are null, else the rules read them in a way the table cannot say.
   for (const [at, { nulled, variant }] of verdicts.entries()) {
-    const outputs = judge(nulled, to, actor, request);
+    const outputs = judge(nulled, to, actor, request, now);
     const index = indexOf.get(variant) ?? -1;
     if ((outputs === null) !== index < 0) return inexpressible(`${to}: allowed differs on nulls (${at})`);
     if (!outputs) continue;

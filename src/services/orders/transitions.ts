@@ -93,6 +93,7 @@ export function planTransition(
   to: OrderStatus,
   actor: Actor,
   request: Partial<UpdateStatusBody> = {},
+  now = Date.now(),
 ): TransitionPlan {
   const plan: TransitionPlan = {
     patch: { status: to },
@@ -113,7 +114,7 @@ export function planTransition(
       Object.assign(plan.patch, {
         trackingNumber: request.trackingNumber,
         carrier: request.carrier ?? order.carrier,
-        estimatedDelivery: new Date(Date.now() + SHIPPING_DAYS * 24 * 60 * 60 * 1000),
+        estimatedDelivery: new Date(now + SHIPPING_DAYS * 24 * 60 * 60 * 1000),
       });
       break;
     case "delivered":
