@@ -4,8 +4,9 @@ import { MAX_CART_LINES, MAX_LINE_QUANTITY } from "./cart.ts";
 import { Currency, Cursor, int32, MinorUnits, Timestamp, UserId } from "./common.ts";
 
 /**
- * Free text: at most `max` characters as sent, then trimmed, and not blank. The pattern puts "not
- * blank" into the document too: its minLength alone would promise that "  " is accepted.
+ * Free text: at most `max` characters as sent, then trimmed, not blank, and without NUL characters
+ * (which Postgres text cannot hold). The pattern puts both into the document too: its minLength
+ * alone would promise that "  " is accepted.
  */
 const text = (max: number, whenMissing = "is required") =>
   z
@@ -13,7 +14,8 @@ const text = (max: number, whenMissing = "is required") =>
     .max(max, `must be at most ${max} characters`)
     .trim()
     .min(1, "must not be empty")
-    .regex(/\S/, "must not be empty");
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: NUL is what it refuses
+    .regex(/^[^\x00]*[^\x00\s][^\x00]*$/, "must not be empty nor contain NUL characters");
 
 export const ShippingAddressSchema = z
   .object({

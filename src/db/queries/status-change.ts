@@ -134,7 +134,7 @@ function changeStatement(table: StatusChangeTable): SQL {
         sql`${byVariant(by, cases, CHANGE_FIELDS[field])} AS ${sql.identifier(`change_${field}`)}`,
     ),
   ];
-  const owner = table.ownerId === null ? sql`` : sql` AND ${orders.userId} = ${table.ownerId}`;
+  const owner = ownedBy(table);
   const set = [
     ...patch.map(
       ([column]) => sql`${sql.identifier(column.name)} = plan.${sql.identifier(`patch_${column.name}`)}`,
@@ -187,9 +187,14 @@ function changeStatement(table: StatusChangeTable): SQL {
   })}`;
 }
 
+/** The condition that the order is the owner's, when the change is an owner's. */
+function ownedBy(table: StatusChangeTable): SQL {
+  return table.ownerId === null ? sql`` : sql` AND ${orders.userId} = ${table.ownerId}`;
+}
+
 /**
- * Changes an order's status in one batch, one round trip: the order is locked, checked against the
- * table and changed, with its payments, owed stock, history entry and event, by one statement (its
+ * Changes an order's status in one batch, one round trip: the order is locked, then checked against
+ * the table and changed, with its payments, owed stock, history entry and event, by one statement (its
  * CTEs share a snapshot and each runs once), or the batch refuses with CONCURRENT_CHANGE and writes
  * nothing: the order is not found (or not the owner's), or is in no variant the table allows. The
  * order is the first row it locks, as every change of an order does. Answers the order as changed,
@@ -202,7 +207,13 @@ export async function changeStatusAtOnce(
   const eventId = table.event.id;
   if (!eventId || !("constant" in eventId) || typeof eventId.constant !== "string")
     throw new Error("a status change's event needs an id of its own");
-  const [, [order], [event]] = await db.batch([
+  const [, , [order], [event]] = await db.batch([
+    // The lock first, in a statement of its own: the change's statement then takes its snapshot
+    // once the lock is held, and so sees what committed while it waited (a payment attempt a retry
+    // added, which a cancellation must void), not only the order's row as FOR UPDATE re-reads it.
+    db.execute(
+      sql`SELECT 1 FROM ${orders} WHERE ${orders.id} = ${table.orderId}${ownedBy(table)} FOR UPDATE`,
+    ),
     db.execute(changeStatement(table)),
     db
       .select({ ...ORDER, items: lines })

@@ -47,10 +47,16 @@ const VARIANTS: Variant[] = VARIANT_COLUMNS.reduce<Record<string, string>[]>(
   [{}],
 ) as Variant[];
 
-/** Stand-ins: strings no real value holds, each naming what it stands for. */
+/**
+ * Stand-ins: strings no real value holds (the request's text cannot contain NUL: schemas/order.ts),
+ * each naming what it stands for.
+ */
 const MARK = "\u0000stand-in:";
 const standIn = (name: string) => `${MARK}${name}`;
-const hasStandIn = (value: unknown) => JSON.stringify(value ?? null).includes("\\u0000stand-in:");
+const hasStandIn = (value: unknown): boolean =>
+  typeof value === "string"
+    ? value.includes(MARK)
+    : typeof value === "object" && value !== null && Object.values(value).some(hasStandIn);
 
 /** An order of `variant` whose other columns are stand-ins, or (`nulls`) null where they may be. */
 function probe(variant: Variant, nulls: boolean): OrderRow {

@@ -1,0 +1,122 @@
+// The one-trip status change (issue 17) where it could part from the read-then-batch path: a change
+// the order's lock made wait, and requests whose text looks like the stand-ins the rules are
+// evaluated with. First written as an adversarial review's failing tests.
+import { env } from "cloudflare:workers";
+import { neonConfig } from "@neondatabase/serverless";
+import { sql } from "drizzle-orm";
+import { describe, expect, it } from "vitest";
+import { getConfig } from "../../src/config.ts";
+import { Database } from "../../src/db/client.ts";
+import type { UpdateStatusBody } from "../../src/schemas/order.ts";
+import type { Actor, OrderDeps } from "../../src/services/orders/deps.ts";
+import { changeStatus } from "../../src/services/orders/status.ts";
+import { newUser, newUserId } from "../helpers/auth.ts";
+import { api } from "../helpers/http.ts";
+import { CASH_ON_DELIVERY, cartWith, orderDeps, placeOrder, query, withDb } from "../helpers/orders.ts";
+
+const move = (user: { headers: Record<string, string> }, orderId: string, json: UpdateStatusBody) =>
+  api("PUT", `/api/orders/${orderId}/status`, { headers: user.headers, json });
+
+async function pendingOrderOf(owner: Awaited<ReturnType<typeof newUser>>) {
+  await cartWith(owner, 1, { stock: 10 });
+  const placed = await placeOrder(owner, CASH_ON_DELIVERY);
+  expect(placed.status).toBe(201);
+  return placed.body.data.id as string;
+}
+
+describe("a status change in one round trip", () => {
+  it("voids a payment attempt that a retry committed while the cancellation waited for the order's lock", async () => {
+    const admin = await newUser("ADMIN");
+    const owner = await newUser();
+    const id = await pendingOrderOf(owner);
+    let cancelling: Promise<{ status: number; body: unknown }> = Promise.resolve({ status: 0, body: null });
+    // A payment retry's batch (payments.ts retryPayment -> changeOrder): it locks the order first,
+    // adds a new pending attempt, and commits while the admin's cancellation is waiting on the lock.
+    await withDb((holder) =>
+      holder.transaction(async (tx) => {
+        await tx.execute(sql`UPDATE orders SET payment_status = 'pending' WHERE id = ${id}`);
+        await tx.execute(
+          sql`UPDATE payments SET status = 'declined', settled_at = now() WHERE order_id = ${id}`,
+        );
+        await tx.execute(sql`
+          INSERT INTO payments (id, order_id, attempt, method, status, amount, currency)
+          SELECT gen_random_uuid(), ${id}, max(attempt) + 1, 'cash_on_delivery', 'pending', max(amount), 'USD'
+          FROM payments WHERE order_id = ${id}`);
+        cancelling = move(admin, id, { status: "cancelled", note: "customer called" });
+        await new Promise((resolve) => setTimeout(resolve, 500));
+      }),
+    );
+    const res = await cancelling;
+    expect(res.status, JSON.stringify(res.body)).toBe(200);
+    const attempts = await query<{ attempt: number; status: string }>(
+      sql`SELECT attempt, status FROM payments WHERE order_id = ${id} ORDER BY attempt`,
+    );
+    // A cancelled order keeps no attempt pending (the sweep would re-submit it to the gateway).
+    expect(attempts.filter((attempt) => attempt.status === "pending")).toEqual([]);
+  });
+
+  it("refuses a note or tracking number with NUL, as the stand-ins are, and changes nothing", async () => {
+    const admin = await newUser("ADMIN");
+    const owner = await newUser();
+    const id = await pendingOrderOf(owner);
+    const cancelled = await move(owner, id, {
+      status: "cancelled",
+      note: "\u0000stand-in:order.shippingAddress",
+    });
+    expect(cancelled.status).toBe(400);
+    expect(cancelled.body.error.details).toEqual([
+      { path: "note", message: "must not be empty nor contain NUL characters" },
+    ]);
+    expect((await move(admin, id, { status: "processing" })).status).toBe(200);
+    const shipped = await move(admin, id, {
+      status: "shipped",
+      trackingNumber: "\u0000stand-in:order.userId",
+    });
+    expect(shipped.status).toBe(400);
+    const [order] = await query<{ tracking_number: string | null; status: string }>(
+      sql`SELECT tracking_number, status FROM orders WHERE id = ${id}`,
+    );
+    expect(order).toEqual({ tracking_number: null, status: "processing" });
+    expect(
+      await query(sql`SELECT 1 FROM order_status_history WHERE order_id = ${id} AND to_status = 'cancelled'`),
+    ).toEqual([]);
+  });
+});
+
+describe("a status change's text", () => {
+  it("refuses a note with a NUL character as invalid input (400), not as an internal error (500)", async () => {
+    const admin = await newUser("ADMIN");
+    const owner = await newUser();
+    const id = await pendingOrderOf(owner);
+    const res = await move(admin, id, { status: "processing", note: "left at\u0000the door" });
+    expect(res.status, JSON.stringify(res.body)).toBe(400);
+    expect(res.body.error.code).toBe("VALIDATION_FAILED");
+  });
+
+  it("makes one request to the database for a note that merely contains the text \\u0000stand-in:", async () => {
+    const admin: Actor & { id: number } = { id: newUserId(), role: "ADMIN" };
+    const owner = await newUser();
+    const id = await pendingOrderOf(owner);
+    const endpoint = getConfig(env).DATABASE_HTTP_ENDPOINT as string;
+    const database = new Database(getConfig(env));
+    const previous = neonConfig.fetchFunction;
+    let requests = 0;
+    neonConfig.fetchFunction = (input: RequestInfo | URL, init?: RequestInit) => {
+      if (String(input instanceof Request ? input.url : input).startsWith(endpoint)) requests += 1;
+      return fetch(input, init);
+    };
+    try {
+      const deps = { ...orderDeps(database), events: { publish: () => {}, drain: async () => {} } };
+      // Plain text, no NUL: a backslash, "u0000stand-in:" (e.g. pasted from a log).
+      const note = "see \\u0000stand-in:order.id in the log";
+      const order = await changeStatus(deps as unknown as OrderDeps, admin, id, {
+        status: "processing",
+        note,
+      });
+      expect({ status: order.status, requests }).toEqual({ status: "processing", requests: 1 });
+    } finally {
+      neonConfig.fetchFunction = previous;
+      await database.close();
+    }
+  });
+});
