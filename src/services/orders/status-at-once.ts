@@ -12,6 +12,7 @@ import {
 } from "../../db/queries.ts";
 import { ORDER_STATUSES, orders, PAYMENT_METHODS, PAYMENT_STATUSES } from "../../db/schema.ts";
 import { ApiError } from "../../lib/errors.ts";
+import { uuidv7 } from "../../lib/ids.ts";
 import { log } from "../../lib/log.ts";
 import { toOrderEvent } from "../../queues/messages.ts";
 import type { Order, UpdateStatusBody } from "../../schemas/order.ts";
@@ -168,13 +169,38 @@ export function statusChangeTable(
   actor: Actor & { id: number },
   request: UpdateStatusBody,
 ): StatusChangeTable | null {
+  const key = JSON.stringify([actor.role, actor.id, request]);
+  const known = TABLES.get(key);
+  // Each change records an event of its own; the rest of the table is the same for the same request.
+  if (known) return { ...known, orderId, event: { ...known.event, id: { constant: uuidv7() } } };
   try {
-    return tableOf(orderId, actor, request);
+    const table = tableOf(orderId, actor, request);
+    if (table && !readsTheClock(table)) remember(key, table);
+    return table;
   } catch (error) {
     // The rules failed on a stand-in (they compute with a column the table cannot stand in for):
     // the read path runs them on the order itself.
     return inexpressible(`${request.status}: ${error instanceof Error ? error.message : String(error)}`);
   }
+}
+
+/**
+ * Tables built lately, by request (and actor): an admin moving orders along sends the same request
+ * again and again, and building a table costs 0.5 to 1 ms. Not kept: a table that writes a time it
+ * computed (a shipment's estimated delivery), which must be the change's own.
+ */
+const TABLES = new Map<string, StatusChangeTable>();
+const TABLES_KEPT = 64;
+
+function remember(key: string, table: StatusChangeTable): void {
+  if (TABLES.size >= TABLES_KEPT) TABLES.delete(TABLES.keys().next().value as string);
+  TABLES.set(key, table);
+}
+
+function readsTheClock(table: StatusChangeTable): boolean {
+  return Object.values(table.patch).some((cases) =>
+    cases?.some(({ value }) => "constant" in value && value.constant instanceof Date),
+  );
 }
 
 function tableOf(orderId: string, actor: Actor & { id: number }, request: UpdateStatusBody) {
