@@ -11,7 +11,7 @@ import { type CartItem, type CartResult, MAX_LINE_QUANTITY } from "../schemas/ca
  *                  and `idem_hash`, its request's fingerprint);
  *                  it lapses by itself if the worker running the checkout dies
  *   checkout_keys  the Idempotency-Keys of this cart's checkouts in the last 25 h, with when each
- *                  was first used: a key seen here may already have an answer in the database
+ *                  was last used: a key seen here may already have an answer in the database
  *   checkout_memory  a single row: whether a checkout of this cart was refused for the user's
  *                  open orders since the cart's last order (`at_limit`), a refusal that a checkout
  *                  that reserves first would meet only after reserving; and, in an object that

@@ -71,14 +71,15 @@ export class CheckoutLock {
    * Starts a checkout of the order `orderId`: answers the lines to order and a token, or refuses
    * while another checkout of this cart is in progress, so that concurrent checkouts of one cart
    * yield one order: a checkout with the same Idempotency-Key as the one in progress is its twin,
-   * refused as a key still in flight (or as reused, with another request). Taking over a lapsed lock records that checkout's order as
-   * unsettled: it may have been placed without its lines leaving the cart. Unsettled orders are
-   * answered too, for the worker to look up and settle (settle) before ordering anything.
+   * refused as a key still in flight (or as reused, with another request). Taking over a lapsed
+   * lock records that checkout's order as unsettled: it may have been placed without its lines
+   * leaving the cart. Unsettled orders are answered too, for the worker to look up and settle
+   * (settle) before ordering anything.
    *
    * Also answered, for the worker to choose how to check out: whether `key` was used by a checkout
    * of this cart before (its answer may be stored already: also said with a refusal), and whether
-   * a checkout was refused for the user's open orders since the cart's last order (see finish). A checkout that begins
-   * is remembered by its key from here on.
+   * a checkout was refused for the user's open orders since the cart's last order (see finish). A
+   * checkout that begins is remembered by its key from here on.
    */
   begin(lockMs: number, orderId: string, idempotency: CheckoutKey | null = null): CheckoutBegun {
     return this.storage.transactionSync(() => {

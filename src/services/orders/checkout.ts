@@ -205,12 +205,13 @@ export async function checkout(
   const orderId = uuidv7();
   const lock = await cart.beginCheckout(CHECKOUT_LOCK_MS, orderId, completeKey.key);
   if (!lock.ok) {
-    // The twin of a checkout in progress (same key): retried, it replays that one's answer.
+    // The twin of a checkout in progress (same key): retried, it replays that one's answer. Its
+    // key is not claimed here (nor with another body, a reuse): that checkout may claim it yet.
     if (lock.code === "IDEMPOTENCY_KEY_IN_FLIGHT")
       throw new ApiError(lock.code, lock.message, undefined, { "Retry-After": "1" });
     // A key this cart has seen may have an answer to replay (its order emptied the cart): that
     // answer, if any, is the request's (the claim's refusal), else the cart's.
-    if (lock.keySeen) await completeKey.held();
+    if (lock.keySeen && lock.code !== "IDEMPOTENCY_KEY_REUSED") await completeKey.held();
     throw new ApiError(lock.code, lock.message);
   }
 
