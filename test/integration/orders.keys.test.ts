@@ -8,44 +8,26 @@ import { sql } from "drizzle-orm";
 import { describe, expect, it } from "vitest";
 import { getConfig } from "../../src/config.ts";
 import { Database, type HttpDb, withDatabase } from "../../src/db/client.ts";
-import { claimIdempotencyKey } from "../../src/db/queries.ts";
 import type { CartObject } from "../../src/durable-objects/cart-object.ts";
 import { migrateCartSchema } from "../../src/durable-objects/cart-storage.ts";
 import type { ApiError } from "../../src/lib/errors.ts";
-import type { CreateOrderBody } from "../../src/schemas/order.ts";
 import { cartStub } from "../../src/services/cart.ts";
-import { idempotentDeferred, requestHashOf } from "../../src/services/idempotency.ts";
-import { checkout } from "../../src/services/orders/checkout.ts";
+import { requestHashOf } from "../../src/services/idempotency.ts";
 import { newUser } from "../helpers/auth.ts";
-import { api } from "../helpers/http.ts";
 import {
-  addToCart,
-  CASH_ON_DELIVERY,
-  cartWith,
-  orderDeps,
-  placeOrder,
-  query,
-  SEED_ORDER,
-  withDb,
-} from "../helpers/orders.ts";
-import { productCalls, readProduct, type TestProduct, updateProduct } from "../helpers/products.ts";
+  cartOf,
+  checkoutWith,
+  databaseAnswered,
+  keyTakenElsewhere,
+  stockCalls,
+} from "../helpers/checkout.ts";
+import { addToCart, CASH_ON_DELIVERY, cartWith, placeOrder, query, SEED_ORDER } from "../helpers/orders.ts";
+import { readProduct, updateProduct } from "../helpers/products.ts";
 
 type User = Awaited<ReturnType<typeof newUser>>;
 
-const cartOf = async (user: User) =>
-  (await api("GET", "/api/cart", { headers: user.headers })).body.data.items.map(
-    (item: { productId: string; quantity: number }) => [item.productId, item.quantity],
-  );
-
-const stockCalls = async (product: TestProduct, since = 0) =>
-  (await productCalls(product.id)).slice(since).filter((call) => call.method === "PATCH").length;
-
 const ordersOf = async (user: User) =>
   query<{ id: string }>(sql`SELECT id FROM orders WHERE user_id = ${user.id}`);
-
-async function databaseAnswered(): Promise<void> {
-  expect((await api("GET", "/health/ready")).status).toBe(200);
-}
 
 /** The cart's object forgets the keys of its checkouts (the database still has their answers). */
 async function cartForgetsKeys(user: User): Promise<void> {
@@ -212,19 +194,7 @@ describe("a key another request used is refused as reused", () => {
     }
     const product = await cartWith(user, 1, { stock: 10 });
     const key = `reused-at-limit-${user.id}`;
-    await withDb((database) =>
-      database.once((db) =>
-        claimIdempotencyKey(db, {
-          userId: user.id,
-          key,
-          scope: "POST /api/orders/00000000-0000-7000-8000-000000000000/payment",
-          requestHash: "another request",
-          claimToken: crypto.randomUUID(),
-          lockSeconds: 60,
-          ttlSeconds: 60,
-        }),
-      ),
-    );
+    await keyTakenElsewhere(user.id, key);
     await databaseAnswered();
     const refused = await placeOrder(user, CASH_ON_DELIVERY, { "idempotency-key": key });
     expect(refused.status).toBe(409);
@@ -271,20 +241,6 @@ describe("a checkout that reserves first, refused by a read", () => {
     expect(await ordersOf(user)).toHaveLength(1);
   });
 });
-
-/** A checkout with `key`, as the route runs it, on `database`. */
-function checkoutWith(
-  database: Database,
-  userId: number,
-  key: string,
-  body: CreateOrderBody = CASH_ON_DELIVERY,
-) {
-  const deps = orderDeps(database);
-  return idempotentDeferred(database, { userId, key, scope: "POST /api/orders", body }, async (complete) => {
-    const order = await checkout(deps, userId, body, complete);
-    return { status: 201, body: order };
-  }).finally(() => deps.events.drain().finally(() => database.close()));
-}
 
 /** The first batch commits but its answer is lost; every later batch cannot reach the database. */
 class LosesBatchAnswer extends Database {

@@ -10,24 +10,19 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { getConfig } from "../../src/config.ts";
 import { Database, type HttpDb, withDatabase } from "../../src/db/client.ts";
-import { claimIdempotencyKey } from "../../src/db/queries.ts";
 import { WORKER_CONNECTIONS } from "../../src/lib/concurrency.ts";
 import type { ApiError } from "../../src/lib/errors.ts";
-import type { CreateOrderBody } from "../../src/schemas/order.ts";
 import { cartStub } from "../../src/services/cart.ts";
-import { idempotentDeferred, requestHashOf } from "../../src/services/idempotency.ts";
-import { checkout } from "../../src/services/orders/checkout.ts";
+import { requestHashOf } from "../../src/services/idempotency.ts";
 import { newUser } from "../helpers/auth.ts";
-import { api } from "../helpers/http.ts";
 import {
-  addToCart,
-  CASH_ON_DELIVERY,
-  cartWith,
-  orderDeps,
-  placeOrder,
-  SEED_ORDER,
-  withDb,
-} from "../helpers/orders.ts";
+  cartOf,
+  checkoutWith,
+  databaseAnswered,
+  keyTakenElsewhere,
+  stockCalls,
+} from "../helpers/checkout.ts";
+import { addToCart, CASH_ON_DELIVERY, cartWith, placeOrder, SEED_ORDER } from "../helpers/orders.ts";
 import {
   createProduct,
   peakInFlight,
@@ -38,19 +33,6 @@ import {
 } from "../helpers/products.ts";
 
 type User = Awaited<ReturnType<typeof newUser>>;
-
-const cartOf = async (user: User) =>
-  (await api("GET", "/api/cart", { headers: user.headers })).body.data.items.map(
-    (item: { productId: string; quantity: number }) => [item.productId, item.quantity],
-  );
-
-const stockCalls = async (product: TestProduct, since = 0) =>
-  (await productCalls(product.id)).slice(since).filter((call) => call.method === "PATCH").length;
-
-/** The worker's isolate hears the database answer (readiness asks it), as a busy isolate has lately. */
-async function databaseAnswered(): Promise<void> {
-  expect((await api("GET", "/health/ready")).status).toBe(200);
-}
 
 /** A cart of `count` new products (10 in stock), one of each. */
 async function cartOfProducts(user: User, count: number): Promise<TestProduct[]> {
@@ -147,19 +129,7 @@ describe("a checkout that reserves first", () => {
     const product = await cartWith(user, 1, { stock: 10 });
     const key = `elsewhere-${user.id}`;
     // The key is new to the cart, but taken in the database by another operation's request.
-    await withDb((database) =>
-      database.once((db) =>
-        claimIdempotencyKey(db, {
-          userId: user.id,
-          key,
-          scope: "POST /api/orders/00000000-0000-7000-8000-000000000000/payment",
-          requestHash: "another request",
-          claimToken: crypto.randomUUID(),
-          lockSeconds: 60,
-          ttlSeconds: 60,
-        }),
-      ),
-    );
+    await keyTakenElsewhere(user.id, key);
     await databaseAnswered();
     const refused = await placeOrder(user, CASH_ON_DELIVERY, { "idempotency-key": key });
     expect(refused.status).toBe(409);
@@ -346,22 +316,6 @@ describe("twins sent with one Idempotency-Key", () => {
     expect((await readProduct(product.id)).stock).toBe(9);
   });
 });
-
-/** A checkout with `key`, as the route runs it, on `database`; `answered` is called as it answers. */
-function checkoutWith(
-  database: Database,
-  userId: number,
-  key: string,
-  body: CreateOrderBody = CASH_ON_DELIVERY,
-  answered: () => void = () => {},
-) {
-  const deps = orderDeps(database);
-  return idempotentDeferred(database, { userId, key, scope: "POST /api/orders", body }, async (complete) => {
-    const order = await checkout(deps, userId, body, complete);
-    answered();
-    return { status: 201, body: order };
-  }).finally(() => deps.events.drain().finally(() => database.close()));
-}
 
 /** The order database, which notes each statement (`once`) and batch it is sent. */
 class Counting extends Database {

@@ -2,7 +2,6 @@
 // written as a table by status-at-once.ts. Proven here against the read-then-batch path that calls
 // the rules directly: for every variant of an order, both write the same rows or refuse alike.
 import { env } from "cloudflare:workers";
-import { neonConfig } from "@neondatabase/serverless";
 import { type SQL, sql } from "drizzle-orm";
 import { describe, expect, it } from "vitest";
 import { getConfig } from "../../src/config.ts";
@@ -25,6 +24,7 @@ import { changeStatusAtOnce, statusChangeTable } from "../../src/services/orders
 import { checkTransition, planTransition } from "../../src/services/orders/transitions.ts";
 import type { EventPublisher } from "../../src/services/outbox.ts";
 import { newUser, newUserId } from "../helpers/auth.ts";
+import { sqlRequests } from "../helpers/checkout.ts";
 import { api } from "../helpers/http.ts";
 import {
   CASH_ON_DELIVERY,
@@ -409,22 +409,6 @@ describe("one-trip status changes under concurrency", () => {
     expect((await readProduct(product.id)).stock).toBe(5);
   });
 });
-
-/** Requests to the SQL-over-HTTP endpoint (each a statement or a batch: a round trip) made by `work`. */
-async function sqlRequests(work: () => Promise<unknown>): Promise<{ requests: number; result: unknown }> {
-  const endpoint = getConfig(env).DATABASE_HTTP_ENDPOINT as string;
-  const previous = neonConfig.fetchFunction;
-  let requests = 0;
-  neonConfig.fetchFunction = (input: RequestInfo | URL, init?: RequestInit) => {
-    if (String(input instanceof Request ? input.url : input).startsWith(endpoint)) requests += 1;
-    return fetch(input, init);
-  };
-  try {
-    return { result: await work(), requests };
-  } finally {
-    neonConfig.fetchFunction = previous;
-  }
-}
 
 describe("round trips of a status change", () => {
   it("makes one request to the database for a change that applies, two for one refused", async () => {

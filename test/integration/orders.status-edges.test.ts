@@ -2,7 +2,6 @@
 // the order's lock made wait, and requests whose text looks like the stand-ins the rules are
 // evaluated with. First written as an adversarial review's failing tests.
 import { env } from "cloudflare:workers";
-import { neonConfig } from "@neondatabase/serverless";
 import { sql } from "drizzle-orm";
 import { describe, expect, it } from "vitest";
 import { getConfig } from "../../src/config.ts";
@@ -11,6 +10,7 @@ import type { UpdateStatusBody } from "../../src/schemas/order.ts";
 import type { Actor, OrderDeps } from "../../src/services/orders/deps.ts";
 import { changeStatus } from "../../src/services/orders/status.ts";
 import { newUser, newUserId } from "../helpers/auth.ts";
+import { sqlRequests } from "../helpers/checkout.ts";
 import { api } from "../helpers/http.ts";
 import { CASH_ON_DELIVERY, cartWith, orderDeps, placeOrder, query, withDb } from "../helpers/orders.ts";
 
@@ -97,25 +97,16 @@ describe("a status change's text", () => {
     const admin: Actor & { id: number } = { id: newUserId(), role: "ADMIN" };
     const owner = await newUser();
     const id = await pendingOrderOf(owner);
-    const endpoint = getConfig(env).DATABASE_HTTP_ENDPOINT as string;
     const database = new Database(getConfig(env));
-    const previous = neonConfig.fetchFunction;
-    let requests = 0;
-    neonConfig.fetchFunction = (input: RequestInfo | URL, init?: RequestInit) => {
-      if (String(input instanceof Request ? input.url : input).startsWith(endpoint)) requests += 1;
-      return fetch(input, init);
-    };
     try {
       const deps = { ...orderDeps(database), events: { publish: () => {}, drain: async () => {} } };
       // Plain text, no NUL: a backslash, "u0000stand-in:" (e.g. pasted from a log).
       const note = "see \\u0000stand-in:order.id in the log";
-      const order = await changeStatus(deps as unknown as OrderDeps, admin, id, {
-        status: "processing",
-        note,
-      });
+      const { result: order, requests } = await sqlRequests(() =>
+        changeStatus(deps as unknown as OrderDeps, admin, id, { status: "processing", note }),
+      );
       expect({ status: order.status, requests }).toEqual({ status: "processing", requests: 1 });
     } finally {
-      neonConfig.fetchFunction = previous;
       await database.close();
     }
   });
