@@ -55,6 +55,45 @@ describe("a status change in one round trip", () => {
     expect(attempts.filter((attempt) => attempt.status === "pending")).toEqual([]);
   });
 
+  it("stamps a change that waited for the order's lock after the change that held it", async () => {
+    const admin = await newUser("ADMIN");
+    const owner = await newUser();
+    const id = await pendingOrderOf(owner);
+    let cancelling: Promise<{ status: number; body: unknown }> = Promise.resolve({ status: 0, body: null });
+    // A change that took the order's lock after the cancellation's transaction began, and was
+    // stamped once it held the lock, as a one-trip change is: the cancellation, which waited for
+    // it, must not be stamped before it (a live client keeps the latest status by its time).
+    await withDb((holder) =>
+      holder.transaction(async (tx) => {
+        await tx.execute(sql`SELECT 1 FROM orders WHERE id = ${id} FOR UPDATE`);
+        cancelling = move(admin, id, { status: "cancelled", note: "customer called" });
+        await new Promise((resolve) => setTimeout(resolve, 500));
+        await tx.execute(sql`
+          WITH changed AS (
+            UPDATE orders SET status = 'processing', updated_at = date_trunc('milliseconds', clock_timestamp())
+            WHERE id = ${id} RETURNING id, updated_at)
+          INSERT INTO order_status_history (order_id, from_status, to_status, actor_id, actor_role, created_at)
+          SELECT id, 'pending', 'processing', ${admin.id}, 'ADMIN', updated_at FROM changed`);
+      }),
+    );
+    const res = await cancelling;
+    expect(res.status, JSON.stringify(res.body)).toBe(200);
+    const history = await query<{ to_status: string; at: string }>(
+      sql`SELECT to_status, to_char(created_at, 'HH24:MI:SS.US') AS at FROM order_status_history
+          WHERE order_id = ${id} ORDER BY id`,
+    );
+    expect(history.map((entry) => entry.to_status)).toEqual(["pending", "processing", "cancelled"]);
+    const [, processing = "", cancelled = ""] = history.map((entry) => entry.at);
+    expect(cancelled > processing, `cancelled at ${cancelled}, processing at ${processing}`).toBe(true);
+    const [stamps] = await query<{ order: string; event: string }>(
+      sql`SELECT to_char(o.updated_at, 'HH24:MI:SS.US') AS order, to_char(e.created_at, 'HH24:MI:SS.US') AS event
+          FROM orders o JOIN outbox e ON e.order_id = o.id AND e.payload->>'status' = 'cancelled'
+          WHERE o.id = ${id}`,
+    );
+    // The order, its history entry and its event (the `at` notifications and live status carry) agree.
+    expect(stamps).toEqual({ order: cancelled, event: cancelled });
+  });
+
   it("refuses a note or tracking number with NUL, as the stand-ins are, and changes nothing", async () => {
     const admin = await newUser("ADMIN");
     const owner = await newUser();

@@ -2,7 +2,6 @@ import { eq, getTableColumns, type SQL, sql } from "drizzle-orm";
 import type { PgColumn } from "drizzle-orm/pg-core";
 import type { HttpDb } from "../client.ts";
 import { orderItems, orderStatusHistory, orders, outbox, payments, stockReleases } from "../schema.ts";
-import { DB_NOW } from "./clock.ts";
 import { lines, type OrderWithItems } from "./order-reads.ts";
 import type { NewHistory, NewOrder, OrderRow } from "./orders.ts";
 import type { NewOutbox, OutboxRow } from "./outbox.ts";
@@ -119,6 +118,15 @@ function insertFromChanged(table: SQL, columns: [PgColumn, SQL][]): SQL {
   )} FROM changed`;
 }
 
+/**
+ * When the change happened, for the order's updated_at, its history entry, its event (the `at` that
+ * notifications and live status carry) and its settled payments. Not DB_NOW: this transaction began
+ * before it waited for the order's lock, so a change committed meanwhile could carry a later time
+ * than this one, which follows it. Read once the lock is held, and at least a millisecond after the
+ * order's last change, so an order's changes are stamped in the order they were made.
+ */
+const CHANGE_STAMP = sql`GREATEST(date_trunc('milliseconds', clock_timestamp()), old.${sql.identifier(orders.updatedAt.name)} + interval '1 millisecond')`;
+
 function changeStatement(table: StatusChangeTable): SQL {
   const { by } = table;
   const patch = entries(table.patch).map(
@@ -129,6 +137,7 @@ function changeStatement(table: StatusChangeTable): SQL {
     ...patch.map(([column, value]) => sql`${value} AS ${sql.identifier(`patch_${column.name}`)}`),
     sql`${byVariant(by, table.settlePayments, payments.status)} AS settle`,
     sql`${byVariant(by, table.releaseStock, "boolean")} AS release`,
+    sql`${CHANGE_STAMP} AS stamp`,
     ...entries(table.change).map(
       ([field, cases]) =>
         sql`${byVariant(by, cases, CHANGE_FIELDS[field])} AS ${sql.identifier(`change_${field}`)}`,
@@ -139,17 +148,21 @@ function changeStatement(table: StatusChangeTable): SQL {
     ...patch.map(
       ([column]) => sql`${sql.identifier(column.name)} = plan.${sql.identifier(`patch_${column.name}`)}`,
     ),
-    sql`${sql.identifier(orders.updatedAt.name)} = ${DB_NOW}`,
+    sql`${sql.identifier(orders.updatedAt.name)} = plan.stamp`,
   ];
   const returned = [
     sql`${orders}.*`,
     sql`plan.settle`,
     sql`plan.release`,
+    sql`plan.stamp`,
     ...entries(table.change).map(([field]) => sql`plan.${sql.identifier(`change_${field}`)}`),
   ];
-  const history = entries(table.history).map(
-    ([key, value]) => [HISTORY[key], recordValue(value, HISTORY[key])] as [PgColumn, SQL],
-  );
+  const history: [PgColumn, SQL][] = [
+    ...entries(table.history).map(
+      ([key, value]) => [HISTORY[key], recordValue(value, HISTORY[key])] as [PgColumn, SQL],
+    ),
+    [HISTORY.createdAt, sql`changed.stamp`],
+  ];
   const { payload, ...event } = table.event;
   const payloadPairs = Object.entries(payload).flatMap(([key, value]) => {
     const json = jsonValue(value);
@@ -160,6 +173,7 @@ function changeStatement(table: StatusChangeTable): SQL {
       ([key, value]) => [OUTBOX[key], recordValue(value, OUTBOX[key])] as [PgColumn, SQL],
     ),
     [OUTBOX.payload, sql`jsonb_build_object(${sql.join(payloadPairs, sql`, `)})`],
+    [OUTBOX.createdAt, sql`changed.stamp`],
   ];
   const ctes = [
     sql`old AS (SELECT * FROM ${orders} WHERE ${orders.id} = ${table.orderId}${owner} FOR UPDATE)`,
@@ -170,7 +184,7 @@ function changeStatement(table: StatusChangeTable): SQL {
   ];
   if (!isConstant(table.settlePayments, null)) {
     ctes.push(sql`settle AS (
-      UPDATE ${payments} SET status = changed.settle, settled_at = now() FROM changed
+      UPDATE ${payments} SET status = changed.settle, settled_at = changed.stamp FROM changed
       WHERE ${payments.orderId} = changed.id AND ${payments.status} = 'pending' AND changed.settle IS NOT NULL)`);
   }
   if (!isConstant(table.releaseStock, false)) {
