@@ -119,13 +119,13 @@ function insertFromChanged(table: SQL, columns: [PgColumn, SQL][]): SQL {
 }
 
 /**
- * When the change happened, for the order's updated_at, its history entry, its event (the `at` that
- * notifications and live status carry) and its settled payments. Not DB_NOW: this transaction began
- * before it waited for the order's lock, so a change committed meanwhile could carry a later time
- * than this one, which follows it. Read once the lock is held, and at least a millisecond after the
- * order's last change, so an order's changes are stamped in the order they were made.
+ * When the change happened: its history entry, its event (the `at` that notifications and live
+ * status carry), its settled payments, and, cut to milliseconds as DB_NOW is, the order's updated_at.
+ * Not `now()`: this transaction began before it waited for the order's lock, so a change committed
+ * meanwhile could be stamped later than this one, which follows it. Read once the lock is held, it is
+ * later than every change committed before, and earlier than any change that reads this one.
  */
-const CHANGE_STAMP = sql`GREATEST(date_trunc('milliseconds', clock_timestamp()), old.${sql.identifier(orders.updatedAt.name)} + interval '1 millisecond')`;
+const CHANGE_STAMP = sql`clock_timestamp()`;
 
 function changeStatement(table: StatusChangeTable): SQL {
   const { by } = table;
@@ -148,7 +148,7 @@ function changeStatement(table: StatusChangeTable): SQL {
     ...patch.map(
       ([column]) => sql`${sql.identifier(column.name)} = plan.${sql.identifier(`patch_${column.name}`)}`,
     ),
-    sql`${sql.identifier(orders.updatedAt.name)} = plan.stamp`,
+    sql`${sql.identifier(orders.updatedAt.name)} = date_trunc('milliseconds', plan.stamp)`,
   ];
   const returned = [
     sql`${orders}.*`,
