@@ -2,9 +2,21 @@
 // whatever the clock of the worker that wrote them. Here the worker's clock runs an hour ahead.
 import { sql } from "drizzle-orm";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { newUserId, tokenFor } from "../helpers/auth.ts";
+import type { OrderRow } from "../../src/db/queries.ts";
+import { lockOverdueOrder } from "../../src/db/queries.ts";
+import { SYSTEM } from "../../src/services/orders/deps.ts";
+import { applyTransition } from "../../src/services/orders/status.ts";
+import { newUser, newUserId, tokenFor } from "../helpers/auth.ts";
 import { api } from "../helpers/http.ts";
-import { CASH_ON_DELIVERY, cartWith, declinedOrder, orderOf, placeOrder, query } from "../helpers/orders.ts";
+import {
+  CASH_ON_DELIVERY,
+  cartWith,
+  declinedOrder,
+  orderOf,
+  placeOrder,
+  query,
+  withDb,
+} from "../helpers/orders.ts";
 
 const HOUR = 60 * 60 * 1000;
 
@@ -85,5 +97,43 @@ describe("one clock: the database's", () => {
     const again = await retry();
     expect(again.headers.get("idempotent-replayed")).toBe("true");
     expect(again.body.data).toEqual(first.body.data);
+  });
+});
+
+describe("an order's changes, stamped in the order they were made", () => {
+  it("stamps the sweep's cancellation after a change committed between its transaction's start and its lock", async () => {
+    const user = await newUser();
+    await cartWith(user, 1);
+    const placed = await placeOrder(user, CASH_ON_DELIVERY);
+    expect(placed.status).toBe(201);
+    const id = placed.body.data.id as string;
+    await query(sql`UPDATE orders SET payment_due_at = now() - interval '1 minute' WHERE id = ${id}`);
+
+    let meanwhile = "";
+    await withDb((database) =>
+      database.transaction(async (tx) => {
+        await tx.execute(sql`SELECT 1`);
+        // A change committed after the sweep's transaction began and before it locked the order (a
+        // payment declined, say, which leaves it pending), stamped with its own transaction's time.
+        const [change] = await query<{ at: string }>(
+          sql`UPDATE orders SET updated_at = date_trunc('milliseconds', now()) WHERE id = ${id} RETURNING updated_at::text AS at`,
+        );
+        meanwhile = change?.at ?? "";
+        const order = await lockOverdueOrder(tx, id, new Date());
+        expect(order?.status).toBe("pending");
+        await applyTransition(tx, order as OrderRow, "cancelled", SYSTEM, { note: "overdue" });
+      }),
+    );
+    const [stamps] = await query<Record<string, boolean>>(sql`
+      SELECT h.created_at > ${meanwhile}::timestamptz AS after_meanwhile,
+             e.created_at = h.created_at AS event,
+             o.updated_at = date_trunc('milliseconds', h.created_at) AS order,
+             (SELECT bool_and(p.settled_at = h.created_at) FROM payments p WHERE p.order_id = o.id) AS payments
+      FROM orders o
+      JOIN order_status_history h ON h.order_id = o.id AND h.to_status = 'cancelled'
+      JOIN outbox e ON e.order_id = o.id AND e.payload->>'status' = 'cancelled'
+      WHERE o.id = ${id}`);
+    // After the change before it; its history entry, event, payments and order carry one stamp.
+    expect(stamps).toEqual({ after_meanwhile: true, event: true, order: true, payments: true });
   });
 });

@@ -1,4 +1,4 @@
-import { and, asc, eq, inArray, lt, type SQL, sql } from "drizzle-orm";
+import { and, asc, eq, getTableColumns, inArray, lt, type SQL, sql } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
 import type { Executor, HttpDb, Queryable, Tx } from "../client.ts";
 import {
@@ -25,14 +25,30 @@ export type NewOrder = typeof orders.$inferInsert;
 export type NewOrderItem = typeof orderItems.$inferInsert;
 export type NewHistory = typeof orderStatusHistory.$inferInsert;
 
-export async function updateOrder(tx: Tx, orderId: string, patch: Partial<NewOrder>): Promise<OrderRow> {
+/**
+ * Changes an order `tx` has locked, stamped now: `clock_timestamp()`, read with the lock held, not
+ * the transaction's `now()`, which was read before the lock was taken, perhaps before a change that
+ * committed meanwhile. Answers the order and the stamp whole (updatedAt has it in milliseconds), for
+ * the change's history entry, event and payments to carry.
+ */
+export async function updateOrder(
+  tx: Tx,
+  orderId: string,
+  patch: Partial<NewOrder>,
+): Promise<{ order: OrderRow; at: ChangeStamp }> {
   const [row] = await tx
     .update(orders)
-    .set({ ...patch, updatedAt: sql`now()` })
+    .set({ ...patch, updatedAt: sql`date_trunc('milliseconds', stamp.at)` })
+    .from(sql`(SELECT clock_timestamp() AS at) AS stamp`)
     .where(eq(orders.id, orderId))
-    .returning();
-  return row as OrderRow;
+    .returning({ ...getTableColumns(orders), at: sql<string>`stamp.at::text` });
+  if (!row) throw new Error(`order ${orderId} is not there to change`);
+  const { at, ...order } = row;
+  return { order, at: sql`${at}::timestamptz` };
 }
+
+/** When a change was made, as the database wrote it (microseconds and all), for its other rows to carry. */
+export type ChangeStamp = SQL;
 
 export async function itemsOf(db: Executor, orderIds: string[]): Promise<OrderItemRow[]> {
   if (orderIds.length === 0) return [];
@@ -50,8 +66,8 @@ export interface OrderPageQuery {
   after?: { createdAt: Date; id: string };
 }
 
-export async function insertHistory(tx: Tx, entry: NewHistory): Promise<void> {
-  await tx.insert(orderStatusHistory).values(entry);
+export async function insertHistory(tx: Tx, entry: NewHistory, at: ChangeStamp): Promise<void> {
+  await tx.insert(orderStatusHistory).values({ ...entry, createdAt: at });
 }
 
 /** Unpaid orders past their payment deadline, oldest deadline first. */

@@ -9,8 +9,12 @@ export type NewOutbox = typeof outbox.$inferInsert;
 export type DeadLetterRow = typeof deadLetters.$inferSelect;
 export type NewDeadLetter = typeof deadLetters.$inferInsert;
 
-export async function insertOutbox(tx: Tx, event: NewOutbox): Promise<OutboxRow> {
-  const [row] = await tx.insert(outbox).values(event).returning();
+/** Inserts an event of a change, stamped `at` (the change's stamp, see updateOrder in orders.ts). */
+export async function insertOutbox(tx: Tx, event: NewOutbox, at: SQL): Promise<OutboxRow> {
+  const [row] = await tx
+    .insert(outbox)
+    .values({ ...event, createdAt: at })
+    .returning();
   return row as OutboxRow;
 }
 

@@ -1,4 +1,4 @@
-import { and, desc, eq, inArray, isNull, lt, ne, or, sql } from "drizzle-orm";
+import { and, desc, eq, inArray, isNull, lt, ne, or, type SQL, sql } from "drizzle-orm";
 import type { Queryable, Tx } from "../client.ts";
 import { payments } from "../schema.ts";
 
@@ -22,10 +22,11 @@ export async function settlePendingPayments(
   tx: Tx,
   orderId: string,
   status: "voided" | "approved",
+  at: SQL,
 ): Promise<void> {
   await tx
     .update(payments)
-    .set({ status, settledAt: sql`now()` })
+    .set({ status, settledAt: at })
     .where(and(eq(payments.orderId, orderId), eq(payments.status, "pending")));
 }
 

@@ -2,6 +2,7 @@ import { getTableColumns } from "drizzle-orm";
 import type { Tx } from "../../db/client.ts";
 import {
   type ChangeField,
+  type ChangeStamp,
   insertHistory,
   insertOutbox,
   type NewHistory,
@@ -61,10 +62,15 @@ export function changeRecords(
  * neither can be lost or sent for a change that rolled back. Answers the event, for the caller to
  * publish once the transaction has committed (the sweep relays it if that never happens).
  */
-export async function recordChange(tx: Tx, order: OrderRow, change: OrderChange): Promise<OrderEvent> {
+export async function recordChange(
+  tx: Tx,
+  order: OrderRow,
+  change: OrderChange,
+  at: ChangeStamp,
+): Promise<OrderEvent> {
   const { history, event } = changeRecords(order, change);
-  await insertHistory(tx, history);
-  return toOrderEvent(await insertOutbox(tx, event));
+  await insertHistory(tx, history, at);
+  return toOrderEvent(await insertOutbox(tx, event, at));
 }
 
 const STAND_IN = "\u0000stand-in:";

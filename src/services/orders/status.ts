@@ -37,10 +37,10 @@ export async function applyTransition(
   request: Partial<UpdateStatusBody> = {},
 ): Promise<{ order: OrderRow; event: OrderEvent }> {
   const plan = planTransition(order, to, actor, request);
-  if (plan.settlePayments) await settlePendingPayments(tx, order.id, plan.settlePayments);
+  const { order: updated, at } = await updateOrder(tx, order.id, plan.patch);
+  if (plan.settlePayments) await settlePendingPayments(tx, order.id, plan.settlePayments, at);
   if (plan.releaseStock) await insertStockReleases(tx, order.id, await itemsOf(tx, [order.id]));
-  const updated = await updateOrder(tx, order.id, plan.patch);
-  return { order: updated, event: await recordChange(tx, updated, plan.change) };
+  return { order: updated, event: await recordChange(tx, updated, plan.change, at) };
 }
 
 /** The fields of an order's answer that a change's batch writes with its own time. */
