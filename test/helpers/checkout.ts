@@ -33,6 +33,18 @@ export async function databaseAnswered(): Promise<void> {
   expect((await api("GET", "/health/ready")).status).toBe(200);
 }
 
+/**
+ * Resolves once the product service has a call for `product` in flight: a checkout of it holds its
+ * cart's lock by then (it reads and reserves only once locked). Fails after 5 s.
+ */
+export async function checkoutUnderway(product: TestProduct): Promise<void> {
+  for (const started = Date.now(); Date.now() - started < 5000; ) {
+    if ((await productCalls(product.id)).some((call) => call.endedAt === null)) return;
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  throw new Error(`no checkout of product ${product.id} got as far as the product service`);
+}
+
 /** `key` of the user's, claimed in the database by another operation's request, still in flight. */
 export async function keyTakenElsewhere(userId: number, key: string): Promise<void> {
   await withDb((database) =>

@@ -1,10 +1,10 @@
 import { createExecutionContext, createScheduledController, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
-import type { SQL } from "drizzle-orm";
+import { type SQL, sql } from "drizzle-orm";
 import { expect } from "vitest";
 import { ProductClient } from "../../src/clients/product.ts";
 import { getConfig } from "../../src/config.ts";
-import { Database } from "../../src/db/client.ts";
+import { Database, type Tx } from "../../src/db/client.ts";
 import type { Placement } from "../../src/db/queries.ts";
 import worker from "../../src/index.ts";
 import { uuidv7 } from "../../src/lib/ids.ts";
@@ -126,6 +126,19 @@ export function orderDeps(database: Database): OrderDeps {
 /** Rows of a query written with drizzle's `sql` tag (values are bound, never interpolated). */
 export async function query<T = Record<string, unknown>>(statement: SQL): Promise<T[]> {
   return withDb(async (database) => (await database.db.execute(statement)).rows as T[]);
+}
+
+/** Resolves once a session waits for a lock that the transaction `tx` holds; fails after 5 s. */
+export async function someoneWaitsOn(tx: Tx) {
+  const [holder] = (await tx.execute(sql`SELECT pg_backend_pid() AS pid`)).rows as { pid: number }[];
+  for (const started = Date.now(); Date.now() - started < 5000; ) {
+    const [waiting] = await query<{ count: number }>(
+      sql`SELECT count(*)::int AS count FROM pg_stat_activity WHERE ${holder?.pid}::int = ANY(pg_blocking_pids(pid))`,
+    );
+    if (waiting?.count) return;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  throw new Error("nobody came to wait for the order's lock");
 }
 
 /** Runs the worker's scheduled sweep, as the cron trigger does. */

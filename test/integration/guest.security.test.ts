@@ -126,7 +126,7 @@ describe("guest tokens", () => {
     // 21 requests must fall in one of the binding's fixed minutes.
     if (Date.now() % 60_000 > 55_000)
       await new Promise((resolve) => setTimeout(resolve, 60_000 - (Date.now() % 60_000)));
-    const address = `198.51.100.${Math.floor(Math.random() * 250) + 1}`;
+    const address = `198.51.100.7-${crypto.randomUUID()}`;
     const from = (ip: string) => api("POST", "/api/guest", { headers: { "cf-connecting-ip": ip } });
     for (let i = 0; i < 20; i++) expect((await from(address)).status).toBe(201);
     const limited = await from(address);
@@ -135,14 +135,14 @@ describe("guest tokens", () => {
     // The binding counts fixed minutes: the wait is what is left of this one.
     expect(Number(limited.headers.get("retry-after"))).toBeGreaterThanOrEqual(1);
     expect(Number(limited.headers.get("retry-after"))).toBeLessThanOrEqual(60);
-    expect((await from(`203.0.113.${Math.floor(Math.random() * 250) + 1}`)).status).toBe(201);
+    expect((await from(`203.0.113.7-${crypto.randomUUID()}`)).status).toBe(201);
   });
 
   it("counts only POST /api/guest against the guest-token limit", async () => {
     if (Date.now() % 60_000 > 55_000)
       await new Promise((resolve) => setTimeout(resolve, 60_000 - (Date.now() % 60_000)));
     const user = await newUser();
-    const address = `198.51.100.${Math.floor(Math.random() * 250) + 1}`;
+    const address = `198.51.100.7-${crypto.randomUUID()}`;
     for (let i = 0; i < 20; i++) {
       const wrong = await api("GET", "/api/guest", {
         headers: { ...user.headers, "cf-connecting-ip": address },

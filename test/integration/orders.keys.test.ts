@@ -16,6 +16,7 @@ import { requestHashOf } from "../../src/services/idempotency.ts";
 import { newUser } from "../helpers/auth.ts";
 import {
   cartOf,
+  checkoutUnderway,
   checkoutWith,
   databaseAnswered,
   keyTakenElsewhere,
@@ -209,7 +210,7 @@ describe("a key another request used is refused as reused", () => {
     await databaseAnswered();
     const key = `twin-body-${user.id}`;
     const first = placeOrder(user, CASH_ON_DELIVERY, { "idempotency-key": key });
-    await new Promise((resolve) => setTimeout(resolve, 150));
+    await checkoutUnderway(product);
     const other = await placeOrder(user, SEED_ORDER, { "idempotency-key": key });
     expect(other.status).toBe(409);
     expect((await first).status).toBe(201);

@@ -17,6 +17,7 @@ import { requestHashOf } from "../../src/services/idempotency.ts";
 import { newUser } from "../helpers/auth.ts";
 import {
   cartOf,
+  checkoutUnderway,
   checkoutWith,
   databaseAnswered,
   keyTakenElsewhere,
@@ -258,7 +259,7 @@ describe("twins sent with one Idempotency-Key", () => {
     const key = `twins-${user.id}`;
     const first = placeOrder(user, CASH_ON_DELIVERY, { "idempotency-key": key });
     // The first holds the cart while its calls lag; its twin is refused, without waiting for it.
-    await new Promise((resolve) => setTimeout(resolve, 150));
+    await checkoutUnderway(product);
     const startedAt = Date.now();
     const twin = await placeOrder(user, CASH_ON_DELIVERY, { "idempotency-key": key });
     expect(twin.status).toBe(409);
@@ -306,7 +307,7 @@ describe("twins sent with one Idempotency-Key", () => {
     const product = await cartWith(user, 1, { stock: 10 });
     await updateProduct(product.id, { faults: { get: "lag", stock: "lag" } });
     const first = placeOrder(user, CASH_ON_DELIVERY, { "idempotency-key": `one-${user.id}` });
-    await new Promise((resolve) => setTimeout(resolve, 150));
+    await checkoutUnderway(product);
     const startedAt = Date.now();
     const other = await placeOrder(user, CASH_ON_DELIVERY, { "idempotency-key": `other-${user.id}` });
     expect(other.status).toBe(409);

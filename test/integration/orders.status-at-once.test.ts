@@ -33,6 +33,7 @@ import {
   placeOrder,
   query,
   runSweep,
+  someoneWaitsOn,
   withDb,
 } from "../helpers/orders.ts";
 import { readProduct } from "../helpers/products.ts";
@@ -380,7 +381,7 @@ describe("one-trip status changes under concurrency", () => {
               INSERT INTO order_status_history (order_id, from_status, to_status, actor_role)
               VALUES (${id}, 'paid', ${first}, 'ADMIN')`);
             waiting = changeStatus(deps, admin, id, { status: next }).then((order) => order.status, outcome);
-            await new Promise((resolve) => setTimeout(resolve, 300));
+            await someoneWaitsOn(tx);
           }),
         );
         expect(await waiting).toBe(expected);

@@ -5,14 +5,22 @@ import { env } from "cloudflare:workers";
 import { sql } from "drizzle-orm";
 import { describe, expect, it } from "vitest";
 import { getConfig } from "../../src/config.ts";
-import { Database, type Tx } from "../../src/db/client.ts";
+import { Database } from "../../src/db/client.ts";
 import type { UpdateStatusBody } from "../../src/schemas/order.ts";
 import type { Actor, OrderDeps } from "../../src/services/orders/deps.ts";
 import { changeStatus } from "../../src/services/orders/status.ts";
 import { newUser, newUserId } from "../helpers/auth.ts";
 import { sqlRequests } from "../helpers/checkout.ts";
 import { api } from "../helpers/http.ts";
-import { CASH_ON_DELIVERY, cartWith, orderDeps, placeOrder, query, withDb } from "../helpers/orders.ts";
+import {
+  CASH_ON_DELIVERY,
+  cartWith,
+  orderDeps,
+  placeOrder,
+  query,
+  someoneWaitsOn,
+  withDb,
+} from "../helpers/orders.ts";
 
 const move = (user: { headers: Record<string, string> }, orderId: string, json: UpdateStatusBody) =>
   api("PUT", `/api/orders/${orderId}/status`, { headers: user.headers, json });
@@ -22,19 +30,6 @@ async function pendingOrderOf(owner: Awaited<ReturnType<typeof newUser>>) {
   const placed = await placeOrder(owner, CASH_ON_DELIVERY);
   expect(placed.status).toBe(201);
   return placed.body.data.id as string;
-}
-
-/** Resolves once a session waits for a lock that the transaction `tx` holds; fails after 5 s. */
-async function someoneWaitsOn(tx: Tx) {
-  const [holder] = (await tx.execute(sql`SELECT pg_backend_pid() AS pid`)).rows as { pid: number }[];
-  for (const started = Date.now(); Date.now() - started < 5000; ) {
-    const [waiting] = await query<{ count: number }>(
-      sql`SELECT count(*)::int AS count FROM pg_stat_activity WHERE ${holder?.pid}::int = ANY(pg_blocking_pids(pid))`,
-    );
-    if (waiting?.count) return;
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-  throw new Error("nobody came to wait for the order's lock");
 }
 
 describe("a status change in one round trip", () => {
