@@ -107,7 +107,9 @@ describe("an order's changes, stamped in the order they were made", () => {
     const placed = await placeOrder(user, CASH_ON_DELIVERY);
     expect(placed.status).toBe(201);
     const id = placed.body.data.id as string;
-    await query(sql`UPDATE orders SET payment_due_at = now() - interval '1 minute' WHERE id = ${id}`);
+    const [due] = await query<{ ms: string }>(
+      sql`SELECT (extract(epoch FROM payment_due_at) * 1000)::bigint AS ms FROM orders WHERE id = ${id}`,
+    );
 
     let meanwhile = "";
     await withDb((database) =>
@@ -116,10 +118,11 @@ describe("an order's changes, stamped in the order they were made", () => {
         // A change committed after the sweep's transaction began and before it locked the order (a
         // payment declined, say, which leaves it pending), stamped with its own transaction's time.
         const [change] = await query<{ at: string }>(
-          sql`UPDATE orders SET updated_at = date_trunc('milliseconds', now()) WHERE id = ${id} RETURNING updated_at::text AS at`,
+          sql`UPDATE orders SET updated_at = date_trunc('milliseconds', now()) WHERE id = ${id} RETURNING now()::text AS at`,
         );
         meanwhile = change?.at ?? "";
-        const order = await lockOverdueOrder(tx, id, new Date());
+        // Overdue as of a second past its deadline (not now: another test's sweep leaves it alone).
+        const order = await lockOverdueOrder(tx, id, new Date(Number(due?.ms) + 1000));
         expect(order?.status).toBe("pending");
         await applyTransition(tx, order as OrderRow, "cancelled", SYSTEM, { note: "overdue" });
       }),

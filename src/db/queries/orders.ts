@@ -41,7 +41,7 @@ export async function updateOrder(
     .set({ ...patch, updatedAt: sql`date_trunc('milliseconds', stamp.at)` })
     .from(sql`(SELECT clock_timestamp() AS at) AS stamp`)
     .where(eq(orders.id, orderId))
-    .returning({ ...getTableColumns(orders), at: sql<string>`stamp.at::text` });
+    .returning({ ...getTableColumns(orders), at: sql<string>`${STAMP_TEXT}` });
   if (!row) throw new Error(`order ${orderId} is not there to change`);
   const { at, ...order } = row;
   return { order, at: sql`${at}::timestamptz` };
@@ -49,6 +49,9 @@ export async function updateOrder(
 
 /** When a change was made, as the database wrote it (microseconds and all), for its other rows to carry. */
 export type ChangeStamp = SQL;
+
+/** The stamp as text that reads back as the same instant whatever the session's DateStyle and TimeZone. */
+const STAMP_TEXT = sql`to_char(stamp.at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
 
 export async function itemsOf(db: Executor, orderIds: string[]): Promise<OrderItemRow[]> {
   if (orderIds.length === 0) return [];
