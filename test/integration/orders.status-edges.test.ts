@@ -70,7 +70,7 @@ describe("a status change in one round trip", () => {
     let cancelling: Promise<{ status: number; body: unknown }> = Promise.resolve({ status: 0, body: null });
     // A change that took the order's lock after the cancellation's transaction began, and was
     // stamped once it held the lock, as a one-trip change is: the cancellation, which waited for
-    // it, must not be stamped before it (a live client keeps the latest status by its time).
+    // it, must not be stamped before it (its notification and live event carry the stamp as `at`).
     await withDb((holder) =>
       holder.transaction(async (tx) => {
         await tx.execute(sql`SELECT 1 FROM orders WHERE id = ${id} FOR UPDATE`);
