@@ -11,7 +11,7 @@ import type { CreateOrderBody } from "../../src/schemas/order.ts";
 import { idempotentDeferred } from "../../src/services/idempotency.ts";
 import { checkout } from "../../src/services/orders/checkout.ts";
 import { api } from "./http.ts";
-import { CASH_ON_DELIVERY, orderDeps, withDb } from "./orders.ts";
+import { CASH_ON_DELIVERY, orderDeps, placeOrder, withDb } from "./orders.ts";
 import { productCalls, type TestProduct } from "./products.ts";
 
 type User = { headers: Record<string, string> };
@@ -43,6 +43,24 @@ export async function checkoutUnderway(product: TestProduct): Promise<void> {
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
   throw new Error(`no checkout of product ${product.id} got as far as the product service`);
+}
+
+/**
+ * Retries the user's checkout with `key` and the same body, and expects the key's stored answer
+ * replayed: `placed`'s answer, when given. Answers the retry.
+ */
+export async function expectReplay(
+  user: User,
+  key: string,
+  placed?: { body: { data: unknown } },
+  body: CreateOrderBody = CASH_ON_DELIVERY,
+) {
+  const retried = await placeOrder(user, body, { "idempotency-key": key });
+  expect(retried.body.error?.code).toBeUndefined();
+  expect(retried.status).toBe(201);
+  expect(retried.headers.get("idempotent-replayed")).toBe("true");
+  if (placed) expect(retried.body.data).toEqual(placed.body.data);
+  return retried;
 }
 
 /** `key` of the user's, claimed in the database by another operation's request, still in flight. */

@@ -19,6 +19,7 @@ import {
   checkoutUnderway,
   checkoutWith,
   databaseAnswered,
+  expectReplay,
   keyTakenElsewhere,
   stockCalls,
 } from "../helpers/checkout.ts";
@@ -71,10 +72,7 @@ describe("a key whose order was placed replays it", () => {
     expect(await ordersOf(user)).toHaveLength(1); // it did land, with the key's answer
 
     // The client retries with the same key and body: SPEC §4 says it replays the first response.
-    const retried = await placeOrder(user, CASH_ON_DELIVERY, { "idempotency-key": key });
-    expect(retried.body.error?.code).toBeUndefined();
-    expect(retried.status).toBe(201);
-    expect(retried.headers.get("idempotent-replayed")).toBe("true");
+    await expectReplay(user, key);
     expect((await readProduct(product.id)).stock).toBe(8);
     expect(await cartOf(user)).toEqual([]);
   });
@@ -96,11 +94,7 @@ describe("a key whose order was placed replays it", () => {
     expect(locked.ok).toBe(true);
     await new Promise((resolve) => setTimeout(resolve, 20));
 
-    const retried = await placeOrder(user, CASH_ON_DELIVERY, { "idempotency-key": key });
-    expect(retried.body.error?.code).toBeUndefined();
-    expect(retried.status).toBe(201);
-    expect(retried.headers.get("idempotent-replayed")).toBe("true");
-    expect(retried.body.data).toEqual(placed.body.data);
+    await expectReplay(user, key, placed);
     expect(await cartOf(user)).toEqual([]);
   });
 
@@ -112,11 +106,7 @@ describe("a key whose order was placed replays it", () => {
     expect(placed.status).toBe(201);
     await cartForgetsKeys(user);
 
-    const retried = await placeOrder(user, CASH_ON_DELIVERY, { "idempotency-key": key });
-    expect(retried.body.error?.code).toBeUndefined();
-    expect(retried.status).toBe(201);
-    expect(retried.headers.get("idempotent-replayed")).toBe("true");
-    expect(retried.body.data).toEqual(placed.body.data);
+    await expectReplay(user, key, placed);
   });
 
   it("when the cart forgot the key and that order was the user's last open place", async () => {
@@ -134,10 +124,7 @@ describe("a key whose order was placed replays it", () => {
     const added = await cartWith(user, 1, { stock: 10 });
     await databaseAnswered();
 
-    const retried = await placeOrder(user, CASH_ON_DELIVERY, { "idempotency-key": key });
-    expect(retried.body.error?.code).toBeUndefined();
-    expect(retried.status).toBe(201);
-    expect(retried.headers.get("idempotent-replayed")).toBe("true");
+    await expectReplay(user, key);
     expect((await readProduct(added.id)).stock).toBe(10);
   });
 });
@@ -154,10 +141,7 @@ describe("a cart that held carts before it remembered its checkouts' keys", () =
     await databaseAnswered();
 
     // Taken for a key it has seen: claimed first, replayed, and the new line never reserved.
-    const retried = await placeOrder(user, CASH_ON_DELIVERY, { "idempotency-key": key });
-    expect(retried.status).toBe(201);
-    expect(retried.headers.get("idempotent-replayed")).toBe("true");
-    expect(retried.body.data).toEqual(placed.body.data);
+    await expectReplay(user, key, placed);
     expect(await stockCalls(added)).toBe(0);
     expect(await cartOf(user)).toEqual([[added.id, 1]]);
   });
@@ -178,11 +162,7 @@ describe("the cart remembers a key at least as long as the database replays it",
     expect(placed.status).toBe(201); // stored in the database, replayable for 24 h from now
     // Two minutes later (for the cart): the database still replays the key, the cart no longer knows it.
     await shiftKeyMemory(user, 120_000);
-    const retried = await placeOrder(user, CASH_ON_DELIVERY, { "idempotency-key": key });
-    expect(retried.body.error?.code).toBeUndefined();
-    expect(retried.status).toBe(201);
-    expect(retried.headers.get("idempotent-replayed")).toBe("true");
-    expect(retried.body.data).toEqual(placed.body.data);
+    await expectReplay(user, key, placed);
   });
 });
 

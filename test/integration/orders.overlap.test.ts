@@ -20,6 +20,7 @@ import {
   checkoutUnderway,
   checkoutWith,
   databaseAnswered,
+  expectReplay,
   keyTakenElsewhere,
   stockCalls,
 } from "../helpers/checkout.ts";
@@ -269,10 +270,7 @@ describe("twins sent with one Idempotency-Key", () => {
     const placed = await first;
     expect(placed.status).toBe(201);
 
-    const retried = await placeOrder(user, CASH_ON_DELIVERY, { "idempotency-key": key });
-    expect(retried.status).toBe(201);
-    expect(retried.headers.get("idempotent-replayed")).toBe("true");
-    expect(retried.body.data).toEqual(placed.body.data);
+    await expectReplay(user, key, placed);
     expect((await readProduct(product.id)).stock).toBe(8);
     expect(await cartOf(user)).toEqual([]);
   });
@@ -292,10 +290,7 @@ describe("twins sent with one Idempotency-Key", () => {
     });
     expect(locked.ok).toBe(true);
 
-    const retried = await placeOrder(user, CASH_ON_DELIVERY, { "idempotency-key": key });
-    expect(retried.status).toBe(201);
-    expect(retried.headers.get("idempotent-replayed")).toBe("true");
-    expect(retried.body.data).toEqual(placed.body.data);
+    await expectReplay(user, key, placed);
     expect(await stockCalls(product)).toBe(0);
     // With another body, the same key is refused as reused, not as in flight.
     const reused = await placeOrder(user, SEED_ORDER, { "idempotency-key": key });
