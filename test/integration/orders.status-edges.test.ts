@@ -5,7 +5,7 @@ import { env } from "cloudflare:workers";
 import { sql } from "drizzle-orm";
 import { describe, expect, it } from "vitest";
 import { getConfig } from "../../src/config.ts";
-import { Database } from "../../src/db/client.ts";
+import { Database, type Tx } from "../../src/db/client.ts";
 import type { UpdateStatusBody } from "../../src/schemas/order.ts";
 import type { Actor, OrderDeps } from "../../src/services/orders/deps.ts";
 import { changeStatus } from "../../src/services/orders/status.ts";
@@ -32,29 +32,46 @@ async function pendingOrderOf(owner: Awaited<ReturnType<typeof newUser>>) {
   return placed.body.data.id as string;
 }
 
+/**
+ * The admin's cancellation of order `id`, sent while another transaction holds the order: `hold`
+ * runs in it first, `thenCommit` once the cancellation is blocked on it, and then it commits.
+ */
+async function cancelWhileHeld(
+  admin: Awaited<ReturnType<typeof newUser>>,
+  id: string,
+  hold: (tx: Tx) => Promise<unknown>,
+  thenCommit: (tx: Tx) => Promise<unknown> = async () => {},
+) {
+  // Wrapped, so that the transaction commits without waiting for the cancellation it blocks.
+  const { cancelling } = await withDb((holder) =>
+    holder.transaction(async (tx) => {
+      await hold(tx);
+      const cancelling = move(admin, id, { status: "cancelled", note: "customer called" });
+      await someoneWaitsOn(tx);
+      await thenCommit(tx);
+      return { cancelling };
+    }),
+  );
+  return cancelling;
+}
+
 describe("a status change in one round trip", () => {
   it("voids a payment attempt that a retry committed while the cancellation waited for the order's lock", async () => {
     const admin = await newUser("ADMIN");
     const owner = await newUser();
     const id = await pendingOrderOf(owner);
-    let cancelling: Promise<{ status: number; body: unknown }> = Promise.resolve({ status: 0, body: null });
     // A payment retry's batch (payments.ts retryPayment -> changeOrder): it locks the order first,
     // adds a new pending attempt, and commits while the admin's cancellation is waiting on the lock.
-    await withDb((holder) =>
-      holder.transaction(async (tx) => {
-        await tx.execute(sql`UPDATE orders SET payment_status = 'pending' WHERE id = ${id}`);
-        await tx.execute(
-          sql`UPDATE payments SET status = 'declined', settled_at = now() WHERE order_id = ${id}`,
-        );
-        await tx.execute(sql`
-          INSERT INTO payments (id, order_id, attempt, method, status, amount, currency)
-          SELECT gen_random_uuid(), ${id}, max(attempt) + 1, 'cash_on_delivery', 'pending', max(amount), 'USD'
-          FROM payments WHERE order_id = ${id}`);
-        cancelling = move(admin, id, { status: "cancelled", note: "customer called" });
-        await someoneWaitsOn(tx);
-      }),
-    );
-    const res = await cancelling;
+    const res = await cancelWhileHeld(admin, id, async (tx) => {
+      await tx.execute(sql`UPDATE orders SET payment_status = 'pending' WHERE id = ${id}`);
+      await tx.execute(
+        sql`UPDATE payments SET status = 'declined', settled_at = now() WHERE order_id = ${id}`,
+      );
+      await tx.execute(sql`
+        INSERT INTO payments (id, order_id, attempt, method, status, amount, currency)
+        SELECT gen_random_uuid(), ${id}, max(attempt) + 1, 'cash_on_delivery', 'pending', max(amount), 'USD'
+        FROM payments WHERE order_id = ${id}`);
+    });
     expect(res.status, JSON.stringify(res.body)).toBe(200);
     const attempts = await query<{ attempt: number; status: string }>(
       sql`SELECT attempt, status FROM payments WHERE order_id = ${id} ORDER BY attempt`,
@@ -67,24 +84,21 @@ describe("a status change in one round trip", () => {
     const admin = await newUser("ADMIN");
     const owner = await newUser();
     const id = await pendingOrderOf(owner);
-    let cancelling: Promise<{ status: number; body: unknown }> = Promise.resolve({ status: 0, body: null });
     // A change that took the order's lock after the cancellation's transaction began, and was
     // stamped once it held the lock, as a one-trip change is: the cancellation, which waited for
     // it, must not be stamped before it (its notification and live event carry the stamp as `at`).
-    await withDb((holder) =>
-      holder.transaction(async (tx) => {
-        await tx.execute(sql`SELECT 1 FROM orders WHERE id = ${id} FOR UPDATE`);
-        cancelling = move(admin, id, { status: "cancelled", note: "customer called" });
-        await someoneWaitsOn(tx);
-        await tx.execute(sql`
+    const res = await cancelWhileHeld(
+      admin,
+      id,
+      (tx) => tx.execute(sql`SELECT 1 FROM orders WHERE id = ${id} FOR UPDATE`),
+      (tx) =>
+        tx.execute(sql`
           WITH changed AS (
             UPDATE orders SET status = 'processing', updated_at = date_trunc('milliseconds', clock_timestamp())
             WHERE id = ${id} RETURNING id)
           INSERT INTO order_status_history (order_id, from_status, to_status, actor_id, actor_role, created_at)
-          SELECT id, 'pending', 'processing', ${admin.id}, 'ADMIN', clock_timestamp() FROM changed`);
-      }),
+          SELECT id, 'pending', 'processing', ${admin.id}, 'ADMIN', clock_timestamp() FROM changed`),
     );
-    const res = await cancelling;
     expect(res.status, JSON.stringify(res.body)).toBe(200);
     const history = await query<{ to_status: string; after_previous: boolean }>(
       sql`SELECT to_status, created_at > lag(created_at) OVER (ORDER BY id) AS after_previous
